@@ -1,0 +1,245 @@
+// Package athenasql renders athena-usage's Athena SQL from the embedded .sql files. Every value
+// that reaches a template is validated first (see package config), and the same text runs on
+// Athena (engine v3) and on the local engine.
+package athenasql
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/athenausage/athena-usage/pkg/config"
+)
+
+//go:embed sql/*.sql
+var files embed.FS
+
+var templates = template.Must(template.New("").
+	Funcs(template.FuncMap{"join": strings.Join}).
+	ParseFS(files, "sql/*.sql"))
+
+// Table and view names.
+const (
+	CloudTrailTable         = "cloudtrail_logs"
+	QueriesTable            = "athena_queries"
+	APIOutputTable          = "athena_api_output"
+	UsageView               = "athena_usage"
+	FailedSubmissionsView   = "athena_failed_submissions"
+	UsageDailyView          = "athena_usage_daily"
+	queriesDir              = QueriesTable + "/"
+	apiOutputDir            = APIOutputTable + "/"
+	cloudTrailProjectionFmt = "2006/01/02"
+)
+
+// Params are the values the SQL is rendered from.
+type Params struct {
+	Database         string
+	CloudTrailBucket string
+	// CloudTrailPrefix is the trail's key prefix, "" or ending in "/".
+	CloudTrailPrefix string
+	// OrgID is set for an organization trail, whose keys hold AWSLogs/<org ID>/<account>/.
+	OrgID           string
+	Accounts        []string
+	Regions         []string
+	ProjectionStart time.Time
+	DataBucket      string
+	// DataPrefix is the key prefix of the tables under DataBucket, "" or ending in "/".
+	DataPrefix string
+	PricePerTB float64
+}
+
+// FromConfig returns the Params of the extract function's configuration.
+func FromConfig(c config.Extract) Params {
+	return Params{
+		Database:         c.Database,
+		CloudTrailBucket: c.CloudTrailBucket,
+		CloudTrailPrefix: c.CloudTrailPrefix,
+		OrgID:            c.OrgID,
+		Accounts:         c.Accounts,
+		Regions:          c.Regions,
+		ProjectionStart:  c.ProjectionStart,
+		DataBucket:       c.DataBucket,
+		DataPrefix:       c.DataPrefix,
+		PricePerTB:       c.PricePerTB,
+	}
+}
+
+// Validate checks every value; the error names each one that is wrong.
+func (p Params) Validate() error {
+	var errs []string
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	add(config.ValidateDatabase(p.Database))
+	add(config.ValidateBucket(p.CloudTrailBucket))
+	add(config.ValidateBucket(p.DataBucket))
+	add(checkPrefix(p.CloudTrailPrefix))
+	add(checkPrefix(p.DataPrefix))
+	if p.OrgID != "" {
+		add(config.ValidateOrgID(p.OrgID))
+	}
+	if len(p.Accounts) == 0 {
+		errs = append(errs, "no accounts")
+	}
+	for _, a := range p.Accounts {
+		add(config.ValidateAccountID(a))
+	}
+	if len(p.Regions) == 0 {
+		errs = append(errs, "no regions")
+	}
+	for _, r := range p.Regions {
+		add(config.ValidateRegion(r))
+	}
+	if p.ProjectionStart.IsZero() {
+		errs = append(errs, "no projection start day")
+	}
+	add(config.ValidatePrice(p.PricePerTB))
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid SQL parameters: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func checkPrefix(prefix string) error {
+	norm, err := config.NormalizePrefix(prefix)
+	if err != nil {
+		return err
+	}
+	if norm != prefix {
+		return fmt.Errorf("prefix %q: want %q", prefix, norm)
+	}
+	return nil
+}
+
+// CloudTrailRoot is the S3 location above the account folders of the trail.
+func (p Params) CloudTrailRoot() string {
+	root := "s3://" + p.CloudTrailBucket + "/" + p.CloudTrailPrefix + "AWSLogs/"
+	if p.OrgID != "" {
+		root += p.OrgID + "/"
+	}
+	return root
+}
+
+// QueriesRoot is the LOCATION of the athena_queries table.
+func (p Params) QueriesRoot() string {
+	return "s3://" + p.DataBucket + "/" + p.DataPrefix + queriesDir
+}
+
+// APIOutputRoot is the LOCATION of the athena_api_output table.
+func (p Params) APIOutputRoot() string {
+	return "s3://" + p.DataBucket + "/" + p.DataPrefix + apiOutputDir
+}
+
+// ProjectionStartDay is the first dt partition, as YYYY-MM-DD.
+func (p Params) ProjectionStartDay() string { return p.ProjectionStart.Format(config.DayLayout) }
+
+// ProjectionStartPath is the first CloudTrail day partition, as YYYY/MM/DD.
+func (p Params) ProjectionStartPath() string {
+	return p.ProjectionStart.Format(cloudTrailProjectionFmt)
+}
+
+// Statement is one SQL statement and what it is for.
+type Statement struct {
+	Name string
+	SQL  string
+}
+
+// Setup returns the statements that create or update the database, tables and views, in order.
+// The tables are external, so dropping and creating them again loses no data and picks up
+// changed parameters (accounts, regions, locations) at the next run.
+func Setup(p Params) ([]Statement, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	type step struct{ name, file, table string }
+	steps := []step{
+		{"create database", "create_database.sql", ""},
+		{"drop " + CloudTrailTable, "drop_table.sql", CloudTrailTable},
+		{"create " + CloudTrailTable, "cloudtrail_logs.sql", ""},
+		{"drop " + QueriesTable, "drop_table.sql", QueriesTable},
+		{"create " + QueriesTable, "athena_queries.sql", ""},
+		{"drop " + APIOutputTable, "drop_table.sql", APIOutputTable},
+		{"create " + APIOutputTable, "athena_api_output.sql", ""},
+		{"view " + UsageView, "athena_usage.sql", ""},
+		{"view " + FailedSubmissionsView, "athena_failed_submissions.sql", ""},
+		{"view " + UsageDailyView, "athena_usage_daily.sql", ""},
+	}
+	out := make([]Statement, 0, len(steps))
+	for _, s := range steps {
+		sql, err := render(s.file, struct {
+			Params
+			Table                                      string
+			PricePerTB                                 string
+			CloudTrailRoot, QueriesRoot, APIOutputRoot string
+			ProjectionStartDay, ProjectionStartPath    string
+		}{
+			Params:              p,
+			Table:               s.table,
+			PricePerTB:          formatPrice(p.PricePerTB),
+			CloudTrailRoot:      p.CloudTrailRoot(),
+			QueriesRoot:         p.QueriesRoot(),
+			APIOutputRoot:       p.APIOutputRoot(),
+			ProjectionStartDay:  p.ProjectionStartDay(),
+			ProjectionStartPath: p.ProjectionStartPath(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Statement{Name: s.name, SQL: sql})
+	}
+	return out, nil
+}
+
+// Extract returns the extraction query for the UTC day that starts at day.
+func Extract(database string, day time.Time) (string, error) {
+	if err := config.ValidateDatabase(database); err != nil {
+		return "", err
+	}
+	day = day.UTC().Truncate(24 * time.Hour)
+	next := day.AddDate(0, 0, 1)
+	return render("extract.sql", map[string]string{
+		"Database":    database,
+		"DayPath":     day.Format(cloudTrailProjectionFmt),
+		"NextDayPath": next.Format(cloudTrailProjectionFmt),
+		"From":        day.Format("2006-01-02T15:04:05Z"),
+		"To":          next.Format("2006-01-02T15:04:05Z"),
+	})
+}
+
+func render(name string, data any) (string, error) {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		return "", fmt.Errorf("render %s: %w", name, err)
+	}
+	return strings.TrimSpace(b.String()), nil
+}
+
+// formatPrice renders the price as a SQL DOUBLE literal.
+func formatPrice(p float64) string {
+	s := strconv.FormatFloat(p, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
+// QueriesKey is the key of a day's athena_queries object.
+func QueriesKey(dataPrefix string, day time.Time) string {
+	return dataPrefix + queriesDir + "dt=" + day.Format(config.DayLayout) + "/queries.csv"
+}
+
+// APIOutputDayPrefix is the key prefix of a day's athena_api_output parts.
+func APIOutputDayPrefix(dataPrefix string, day time.Time) string {
+	return dataPrefix + apiOutputDir + "dt=" + day.Format(config.DayLayout) + "/"
+}
+
+// PartKey is the key of part n of a day's athena_api_output.
+func PartKey(dataPrefix string, day time.Time, n int) string {
+	return fmt.Sprintf("%spart-%05d.csv", APIOutputDayPrefix(dataPrefix, day), n)
+}

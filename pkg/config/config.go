@@ -1,0 +1,239 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variable names. The SAM template sets them; the local stack sets them too.
+const (
+	EnvDatabase          = "ATHENA_DATABASE"
+	EnvWorkgroup         = "ATHENA_WORKGROUP"
+	EnvDataBucket        = "DATA_BUCKET"
+	EnvDataPrefix        = "DATA_PREFIX"
+	EnvCloudTrailBucket  = "CLOUDTRAIL_BUCKET"
+	EnvCloudTrailPrefix  = "CLOUDTRAIL_PREFIX"
+	EnvOrgID             = "CLOUDTRAIL_ORG_ID"
+	EnvAccounts          = "CLOUDTRAIL_ACCOUNTS"
+	EnvRegions           = "CLOUDTRAIL_REGIONS"
+	EnvProjectionStart   = "PROJECTION_START"
+	EnvPricePerTB        = "PRICE_PER_TB_USD"
+	EnvLookupFunction    = "LOOKUP_FUNCTION"
+	EnvLookupRate        = "LOOKUP_RATE"
+	EnvLookupConcurrency = "LOOKUP_CONCURRENCY"
+	EnvLookupPartSize    = "LOOKUP_PART_SIZE"
+	EnvLookupMaxAttempts = "LOOKUP_MAX_ATTEMPTS"
+	EnvRegion            = "AWS_REGION"
+)
+
+// Defaults for optional settings.
+const (
+	DefaultDatabase = "athena_usage"
+	// DefaultPricePerTB is Athena's on-demand price in USD per TB scanned.
+	DefaultPricePerTB = 5.0
+	// DefaultLookupRate leaves headroom under BatchGetQueryExecution's default quota of 20 calls/s.
+	DefaultLookupRate = 15.0
+	// DefaultLookupConcurrency bounds the calls in flight; at 50-150 ms a call, 8 workers sustain
+	// well over the default rate.
+	DefaultLookupConcurrency = 8
+	// DefaultLookupPartSize is the number of query IDs per output part: 10,000 rows is about 5 MB
+	// of CSV, small enough to hold while a part is looked up, large enough to keep parts few.
+	DefaultLookupPartSize = 10000
+	// DefaultLookupMaxAttempts is how often one batch is tried before its IDs are written with
+	// a lookup error (unprocessed) or the invocation fails (whole-call errors).
+	DefaultLookupMaxAttempts = 8
+)
+
+// Shared holds the settings both functions use.
+type Shared struct {
+	// Region is the function's own region.
+	Region string
+	// DataBucket holds Athena's results and the athena_queries and athena_api_output tables.
+	DataBucket string
+	// DataPrefix is the key prefix under DataBucket, "" or ending in "/".
+	DataPrefix string
+}
+
+// Extract holds the settings of the extract function.
+type Extract struct {
+	Shared
+	Database         string
+	Workgroup        string
+	CloudTrailBucket string
+	CloudTrailPrefix string
+	OrgID            string
+	Accounts         []string
+	Regions          []string
+	ProjectionStart  time.Time
+	PricePerTB       float64
+	// LookupFunction is the name or ARN of the lookup function that the extract hands days to.
+	LookupFunction string
+}
+
+// Lookup holds the settings of the lookup function.
+type Lookup struct {
+	Shared
+	Rate        float64
+	Concurrency int
+	PartSize    int
+	MaxAttempts int
+}
+
+// Getenv reads one variable; os.Getenv in production, a map in tests.
+type Getenv func(string) string
+
+// problems collects every missing or invalid variable so that one error lists them all.
+type problems struct {
+	getenv Getenv
+	errs   []error
+}
+
+func (p *problems) add(err error) {
+	if err != nil {
+		p.errs = append(p.errs, err)
+	}
+}
+
+func (p *problems) required(name string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		p.errs = append(p.errs, fmt.Errorf("%s is required", name))
+	}
+	return v
+}
+
+func (p *problems) optional(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *problems) check(name, value string, validate func(string) error) {
+	if value == "" {
+		return
+	}
+	if err := validate(value); err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w", name, err))
+	}
+}
+
+func (p *problems) prefix(name string) string {
+	v, err := NormalizePrefix(strings.TrimSpace(p.getenv(name)))
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w", name, err))
+	}
+	return v
+}
+
+func (p *problems) list(name string, validate func(string) error) []string {
+	raw := p.required(name)
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range strings.Split(raw, ",") {
+		v = strings.TrimSpace(v)
+		if v == "" || seen[v] {
+			continue
+		}
+		seen[v] = true
+		p.check(name, v, validate)
+		out = append(out, v)
+	}
+	if raw != "" && len(out) == 0 {
+		p.errs = append(p.errs, fmt.Errorf("%s: no values in %q", name, raw))
+	}
+	return out
+}
+
+func (p *problems) float(name string, def, lo, hi float64) float64 {
+	raw := strings.TrimSpace(p.getenv(name))
+	if raw == "" {
+		return def
+	}
+	v, err := strconv.ParseFloat(raw, 64)
+	if err != nil || !(v >= lo && v <= hi) {
+		p.errs = append(p.errs, fmt.Errorf("%s %q: want a number from %v to %v", name, raw, lo, hi))
+		return def
+	}
+	return v
+}
+
+func (p *problems) int(name string, def, lo, hi int) int {
+	raw := strings.TrimSpace(p.getenv(name))
+	if raw == "" {
+		return def
+	}
+	v, err := strconv.Atoi(raw)
+	if err != nil || v < lo || v > hi {
+		p.errs = append(p.errs, fmt.Errorf("%s %q: want a whole number from %d to %d", name, raw, lo, hi))
+		return def
+	}
+	return v
+}
+
+func (p *problems) err(what string) error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s configuration: %w", what, errors.Join(p.errs...))
+}
+
+func (p *problems) shared() Shared {
+	s := Shared{
+		Region:     p.required(EnvRegion),
+		DataBucket: p.required(EnvDataBucket),
+		DataPrefix: p.prefix(EnvDataPrefix),
+	}
+	p.check(EnvRegion, s.Region, ValidateRegion)
+	p.check(EnvDataBucket, s.DataBucket, ValidateBucket)
+	return s
+}
+
+// LoadExtract reads the extract function's settings; the error lists every problem found.
+func LoadExtract(getenv Getenv) (Extract, error) {
+	p := &problems{getenv: getenv}
+	c := Extract{
+		Shared:           p.shared(),
+		Database:         p.optional(EnvDatabase, DefaultDatabase),
+		Workgroup:        p.required(EnvWorkgroup),
+		CloudTrailBucket: p.required(EnvCloudTrailBucket),
+		CloudTrailPrefix: p.prefix(EnvCloudTrailPrefix),
+		OrgID:            strings.TrimSpace(getenv(EnvOrgID)),
+		Accounts:         p.list(EnvAccounts, ValidateAccountID),
+		Regions:          p.list(EnvRegions, ValidateRegion),
+		PricePerTB:       p.float(EnvPricePerTB, DefaultPricePerTB, 0, 1000),
+		LookupFunction:   p.required(EnvLookupFunction),
+	}
+	p.check(EnvDatabase, c.Database, ValidateDatabase)
+	p.check(EnvWorkgroup, c.Workgroup, ValidateWorkgroup)
+	p.check(EnvCloudTrailBucket, c.CloudTrailBucket, ValidateBucket)
+	p.check(EnvOrgID, c.OrgID, ValidateOrgID)
+	if start := p.required(EnvProjectionStart); start != "" {
+		day, err := ParseDay(start)
+		if err != nil {
+			p.add(fmt.Errorf("%s: %w", EnvProjectionStart, err))
+		}
+		c.ProjectionStart = day
+	}
+	return c, p.err("extract")
+}
+
+// LoadLookup reads the lookup function's settings; the error lists every problem found.
+func LoadLookup(getenv Getenv) (Lookup, error) {
+	p := &problems{getenv: getenv}
+	c := Lookup{
+		Shared:      p.shared(),
+		Rate:        p.float(EnvLookupRate, DefaultLookupRate, 0.1, 10000),
+		Concurrency: p.int(EnvLookupConcurrency, DefaultLookupConcurrency, 1, 256),
+		PartSize:    p.int(EnvLookupPartSize, DefaultLookupPartSize, 50, 1000000),
+		MaxAttempts: p.int(EnvLookupMaxAttempts, DefaultLookupMaxAttempts, 1, 50),
+	}
+	return c, p.err("lookup")
+}
+
+// FromOS is the Getenv of the running process.
+func FromOS() Getenv { return os.Getenv }
