@@ -2,7 +2,7 @@ CREATE OR REPLACE VIEW "{{.Database}}"."athena_usage" AS
 -- One row per query: the CloudTrail side LEFT JOIN the API side, so that a query with no
 -- statistics (expired from Athena's 45-day history, or not yet looked up) still counts.
 -- Billing: DML that SUCCEEDED or was CANCELLED is billed for its bytes, rounded up to a whole
--- MB with a 10 MB minimum; DDL, utility and failed queries cost nothing.
+-- MB with a 10 MB minimum. DDL, utility and failed queries cost nothing.
 SELECT
     day,
     query_id,

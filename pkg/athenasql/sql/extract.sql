@@ -18,7 +18,7 @@ WITH events AS (
         coalesce(json_extract_scalar(requestparameters, '$.workGroup'), 'primary') AS workgroup,
         json_extract_scalar(requestparameters, '$.queryExecutionContext.database') AS query_database,
         errorcode AS error_code
-    FROM `{{.Database}}`.`cloudtrail_logs`
+    FROM "{{.Database}}"."cloudtrail_logs"
     WHERE day IN ('{{.DayPath}}', '{{.NextDayPath}}')
         AND eventsource = 'athena.amazonaws.com'
         AND eventname = 'StartQueryExecution'

@@ -1,0 +1,148 @@
+package athenasql
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func validParams() Params {
+	return Params{
+		Database:         "athena_usage",
+		CloudTrailBucket: "org-trail",
+		CloudTrailPrefix: "trails/",
+		OrgID:            "o-abcdef1234",
+		Accounts:         []string{"123456789012", "210987654321"},
+		Regions:          []string{"us-east-1", "eu-west-1"},
+		ProjectionStart:  time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+		DataBucket:       "usage-data",
+		DataPrefix:       "usage/",
+		PricePerTB:       5,
+	}
+}
+
+func TestSetupRenders(t *testing.T) {
+	stmts, err := Setup(validParams())
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	all := map[string]string{}
+	for _, s := range stmts {
+		all[s.Name] = s.SQL
+		if strings.Contains(s.SQL, "{{") || strings.Contains(s.SQL, "<no value>") {
+			t.Errorf("%s: unrendered template text:\n%s", s.Name, s.SQL)
+		}
+		if strings.Contains(s.SQL, ";") {
+			t.Errorf("%s: holds a semicolon; Athena takes one statement per query", s.Name)
+		}
+	}
+	ct := all["create cloudtrail_logs"]
+	for _, want := range []string{
+		"LOCATION 's3://org-trail/trails/AWSLogs/o-abcdef1234/'",
+		"'projection.account.values' = '123456789012,210987654321'",
+		"'projection.region.values' = 'us-east-1,eu-west-1'",
+		"'projection.day.range' = '2024/01/01,NOW'",
+		"'storage.location.template' = 's3://org-trail/trails/AWSLogs/o-abcdef1234/${account}/CloudTrail/${region}/${day}/'",
+	} {
+		if !strings.Contains(ct, want) {
+			t.Errorf("cloudtrail_logs DDL lacks %s", want)
+		}
+	}
+	if !strings.Contains(all["create athena_api_output"], "'storage.location.template' = 's3://usage-data/usage/athena_api_output/dt=${dt}/'") {
+		t.Errorf("athena_api_output DDL has the wrong location template:\n%s", all["create athena_api_output"])
+	}
+	if !strings.Contains(all["view athena_usage"], "/ 1099511627776 * 5.0 AS cost_usd") {
+		t.Errorf("athena_usage view does not price at 5.0 per TB")
+	}
+	p := validParams()
+	p.OrgID, p.CloudTrailPrefix, p.PricePerTB = "", "", 6.25
+	stmts, err = Setup(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stmts {
+		if s.Name == "create cloudtrail_logs" && !strings.Contains(s.SQL, "LOCATION 's3://org-trail/AWSLogs/'") {
+			t.Errorf("account trail LOCATION wrong:\n%s", s.SQL)
+		}
+		if s.Name == "view athena_usage" && !strings.Contains(s.SQL, "* 6.25 AS cost_usd") {
+			t.Errorf("price 6.25 not rendered")
+		}
+	}
+}
+
+func TestSetupRejectsHostileParams(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Params)
+		want   string
+	}{
+		{"quote in database", func(p *Params) { p.Database = "usage'--" }, "database"},
+		{"backtick in database", func(p *Params) { p.Database = "usage`.`x" }, "database"},
+		{"semicolon in database", func(p *Params) { p.Database = "usage; DROP DATABASE x" }, "database"},
+		{"dotted database", func(p *Params) { p.Database = "other.db" }, "database"},
+		{"quote in bucket", func(p *Params) { p.CloudTrailBucket = "trail'/x" }, "bucket"},
+		{"semicolon in bucket", func(p *Params) { p.DataBucket = "data;x" }, "bucket"},
+		{"path in bucket", func(p *Params) { p.DataBucket = "data/../other" }, "bucket"},
+		{"parent in prefix", func(p *Params) { p.CloudTrailPrefix = "trails/../other/" }, "prefix"},
+		{"dot in prefix", func(p *Params) { p.DataPrefix = "./usage/" }, "prefix"},
+		{"absolute prefix", func(p *Params) { p.DataPrefix = "/usage/" }, "prefix"},
+		{"double slash prefix", func(p *Params) { p.DataPrefix = "usage//x/" }, "prefix"},
+		{"quote in prefix", func(p *Params) { p.DataPrefix = "usage'/" }, "prefix"},
+		{"semicolon in prefix", func(p *Params) { p.CloudTrailPrefix = "a;b/" }, "prefix"},
+		{"template in prefix", func(p *Params) { p.CloudTrailPrefix = "${account}/" }, "prefix"},
+		{"unslashed prefix", func(p *Params) { p.DataPrefix = "usage" }, "prefix"},
+		{"org path trick", func(p *Params) { p.OrgID = "o-abcdef1234/.." }, "organization"},
+		{"account injection", func(p *Params) { p.Accounts = []string{"123456789012','x"} }, "account"},
+		{"region injection", func(p *Params) { p.Regions = []string{"us-east-1'"} }, "region"},
+		{"no accounts", func(p *Params) { p.Accounts = nil }, "no accounts"},
+		{"negative price", func(p *Params) { p.PricePerTB = -1 }, "price"},
+		{"no projection start", func(p *Params) { p.ProjectionStart = time.Time{} }, "projection"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := validParams()
+			tt.mutate(&p)
+			stmts, err := Setup(p)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Setup(%s) = %d statements, error %v, want an error about %q", tt.name, len(stmts), err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExtract(t *testing.T) {
+	sql, err := Extract("athena_usage", time.Date(2024, 12, 31, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatalf("Extract: %v", err)
+	}
+	for _, want := range []string{
+		`FROM "athena_usage"."cloudtrail_logs"`,
+		"day IN ('2024/12/31', '2025/01/01')",
+		"eventtime >= '2024-12-31T00:00:00Z'",
+		"eventtime < '2025-01-01T00:00:00Z'",
+		"ORDER BY query_id NULLS LAST",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("Extract SQL lacks %s", want)
+		}
+	}
+	if _, err := Extract(`x"; DROP`, time.Now()); err == nil {
+		t.Error("Extract accepted a hostile database name")
+	}
+}
+
+func TestKeys(t *testing.T) {
+	day := time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
+	tests := []struct{ got, want string }{
+		{QueriesKey("usage/", day), "usage/athena_queries/dt=2024-03-05/queries.csv"},
+		{QueriesKey("", day), "athena_queries/dt=2024-03-05/queries.csv"},
+		{PartKey("usage/", day, 0), "usage/athena_api_output/dt=2024-03-05/part-00000.csv"},
+		{PartKey("", day, 123), "athena_api_output/dt=2024-03-05/part-00123.csv"},
+		{APIOutputDayPrefix("", day), "athena_api_output/dt=2024-03-05/"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("key = %q, want %q", tt.got, tt.want)
+		}
+	}
+}

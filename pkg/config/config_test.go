@@ -1,0 +1,145 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func validExtractEnv() map[string]string {
+	return map[string]string{
+		EnvRegion:           "eu-west-1",
+		EnvDataBucket:       "usage-data",
+		EnvDataPrefix:       "usage",
+		EnvWorkgroup:        "athena-usage",
+		EnvCloudTrailBucket: "org-trail",
+		EnvCloudTrailPrefix: "trails/main/",
+		EnvOrgID:            "o-abcdef1234",
+		EnvAccounts:         "123456789012, 210987654321,123456789012",
+		EnvRegions:          "eu-west-1,us-east-1",
+		EnvProjectionStart:  "2024-01-01",
+		EnvLookupFunction:   "athena-usage-lookup",
+	}
+}
+
+func TestLoadExtract(t *testing.T) {
+	c, err := LoadExtract(env(validExtractEnv()))
+	if err != nil {
+		t.Fatalf("LoadExtract: %v", err)
+	}
+	if c.DataPrefix != "usage/" || c.CloudTrailPrefix != "trails/main/" {
+		t.Errorf("prefixes = %q, %q, want them ending in one slash", c.DataPrefix, c.CloudTrailPrefix)
+	}
+	if got := strings.Join(c.Accounts, ","); got != "123456789012,210987654321" {
+		t.Errorf("Accounts = %s, want trimmed and deduplicated", got)
+	}
+	if c.Database != DefaultDatabase || c.PricePerTB != DefaultPricePerTB {
+		t.Errorf("defaults = %q, %v, want %q, %v", c.Database, c.PricePerTB, DefaultDatabase, DefaultPricePerTB)
+	}
+}
+
+func TestLoadExtractListsEveryProblem(t *testing.T) {
+	m := validExtractEnv()
+	delete(m, EnvWorkgroup)
+	m[EnvDataBucket] = "Bad_Bucket"
+	m[EnvDatabase] = "usage; DROP TABLE x"
+	m[EnvAccounts] = "1234"
+	m[EnvPricePerTB] = "five"
+	m[EnvProjectionStart] = "2024-13-01"
+	_, err := LoadExtract(env(m))
+	if err == nil {
+		t.Fatal("LoadExtract accepted bad settings")
+	}
+	for _, want := range []string{EnvWorkgroup + " is required", EnvDataBucket, EnvDatabase, EnvAccounts, EnvPricePerTB, EnvProjectionStart} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadExtract error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestLoadLookup(t *testing.T) {
+	c, err := LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data"}))
+	if err != nil {
+		t.Fatalf("LoadLookup: %v", err)
+	}
+	if c.Rate != DefaultLookupRate || c.Concurrency != DefaultLookupConcurrency || c.PartSize != DefaultLookupPartSize || c.MaxAttempts != DefaultLookupMaxAttempts {
+		t.Errorf("LoadLookup defaults = %+v", c)
+	}
+	_, err = LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvLookupRate: "0", EnvLookupPartSize: "10"}))
+	if err == nil || !strings.Contains(err.Error(), EnvLookupRate) || !strings.Contains(err.Error(), EnvLookupPartSize) {
+		t.Errorf("LoadLookup(bad rate, part size) error = %v, want both named", err)
+	}
+}
+
+func TestValidators(t *testing.T) {
+	tests := []struct {
+		name  string
+		fn    func(string) error
+		good  []string
+		wrong []string
+	}{
+		{"database", ValidateDatabase, []string{"athena_usage", "_x", "db1"},
+			[]string{"", "Usage", "a-b", "a.b", "a;b", "a'b", `a"b`, "a`b", "1db", "a b", "a/../b"}},
+		{"bucket", ValidateBucket, []string{"usage-data", "a.b.c", "abc"},
+			[]string{"", "ab", "Usage", "a_b", "a..b", "a.-b", "-ab", "ab-", "192.168.1.1", "a'b", "a;b", "a/b", "../b", strings.Repeat("a", 64)}},
+		{"workgroup", ValidateWorkgroup, []string{"primary", "athena-usage.v2_x"}, []string{"", "a b", "a'b", "a;b", "a/b"}},
+		{"org", ValidateOrgID, []string{"o-abcdef1234"}, []string{"o-ABC", "o-12", "abcdef1234", "o-abcdef1234/../x"}},
+		{"account", ValidateAccountID, []string{"123456789012"}, []string{"12345678901", "1234567890123", "12345678901a", "123456789012;"}},
+		{"region", ValidateRegion, []string{"us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-3"}, []string{"", "us_east_1", "useast1", "us-east-1'", "../us-east-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, v := range tt.good {
+				if err := tt.fn(v); err != nil {
+					t.Errorf("validate(%q) = %v, want nil", v, err)
+				}
+			}
+			for _, v := range tt.wrong {
+				if err := tt.fn(v); err == nil {
+					t.Errorf("validate(%q) = nil, want an error", v)
+				}
+			}
+		})
+	}
+}
+
+func TestNormalizePrefix(t *testing.T) {
+	tests := []struct{ in, want, wantErr string }{
+		{"", "", ""},
+		{"usage", "usage/", ""},
+		{"a/b/", "a/b/", ""},
+		{"dt=2024/x", "dt=2024/x/", ""},
+		{"/abs", "", "must not start"},
+		{"a//b", "", "empty path segment"},
+		{"a/../b", "", `".." segments`},
+		{"./a", "", `"." segments`},
+		{"a'b", "", "segment"},
+		{"a;b", "", "segment"},
+		{"a b", "", "segment"},
+		{"a\nb", "", "segment"},
+	}
+	for _, tt := range tests {
+		got, err := NormalizePrefix(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("NormalizePrefix(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("NormalizePrefix(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseDay(t *testing.T) {
+	for _, s := range []string{"2024-02-30", "2024-2-3", "20240203", "2024-02-03T00:00:00Z", ""} {
+		if _, err := ParseDay(s); err == nil {
+			t.Errorf("ParseDay(%q) = nil error, want one", s)
+		}
+	}
+	if d, err := ParseDay("2024-02-29"); err != nil || d.Format(DayLayout) != "2024-02-29" {
+		t.Errorf("ParseDay(2024-02-29) = %v, %v", d, err)
+	}
+}
