@@ -243,3 +243,38 @@ func APIOutputDayPrefix(dataPrefix string, day time.Time) string {
 func PartKey(dataPrefix string, day time.Time, n int) string {
 	return fmt.Sprintf("%spart-%05d.csv", APIOutputDayPrefix(dataPrefix, day), n)
 }
+
+// Report groupings: what a report line is per, and the view column that holds it.
+var reportKeys = map[string]string{"user": "user_arn", "role": "role", "database": "database"}
+
+// ReportGroups returns the query for usage per user, role or database over the inclusive window
+// [from, to]. Its columns are key, queries, queries_without_stats, succeeded, failed, cancelled,
+// failed_submissions, data_scanned_bytes, engine_execution_ms and cost_usd.
+func ReportGroups(database, by string, from, to time.Time) (string, error) {
+	key, ok := reportKeys[by]
+	if !ok {
+		return "", fmt.Errorf("report by %q: want user, role or database", by)
+	}
+	return renderReport("report_groups.sql", database, key, from, to)
+}
+
+// ReportUserDatabase returns the query for average MB scanned by user and database over the
+// inclusive window [from, to].
+func ReportUserDatabase(database string, from, to time.Time) (string, error) {
+	return renderReport("report_user_database.sql", database, "", from, to)
+}
+
+func renderReport(file, database, key string, from, to time.Time) (string, error) {
+	if err := config.ValidateDatabase(database); err != nil {
+		return "", err
+	}
+	if to.Before(from) {
+		return "", fmt.Errorf("window %s to %s is empty", from.Format(config.DayLayout), to.Format(config.DayLayout))
+	}
+	return render(file, map[string]string{
+		"Database": database,
+		"Key":      key,
+		"From":     from.Format(config.DayLayout),
+		"To":       to.Format(config.DayLayout),
+	})
+}

@@ -146,3 +146,25 @@ func TestKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestReport(t *testing.T) {
+	from, to := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
+	for by, col := range map[string]string{"user": "user_arn", "role": "role", "database": "database"} {
+		sql, err := ReportGroups("athena_usage", by, from, to)
+		if err != nil {
+			t.Fatalf("ReportGroups(%s): %v", by, err)
+		}
+		if !strings.Contains(sql, col+" AS key") || !strings.Contains(sql, "BETWEEN '2024-03-01' AND '2024-03-05'") {
+			t.Errorf("ReportGroups(%s) =\n%s", by, sql)
+		}
+	}
+	if _, err := ReportGroups("athena_usage", "user_arn; DROP", from, to); err == nil {
+		t.Error("ReportGroups accepted an unknown grouping")
+	}
+	if _, err := ReportGroups("athena_usage", "user", to, from); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("ReportGroups(reversed window) error = %v, want empty window", err)
+	}
+	if _, err := ReportUserDatabase("x'y", from, to); err == nil {
+		t.Error("ReportUserDatabase accepted a hostile database")
+	}
+}

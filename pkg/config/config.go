@@ -28,6 +28,9 @@ const (
 	EnvLookupPartSize    = "LOOKUP_PART_SIZE"
 	EnvLookupMaxAttempts = "LOOKUP_MAX_ATTEMPTS"
 	EnvRegion            = "AWS_REGION"
+	// EnvS3PathStyle makes the S3 client use path-style requests, as local S3 servers need.
+	// Endpoints themselves come from the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
+	EnvS3PathStyle = "S3_FORCE_PATH_STYLE"
 )
 
 // Defaults for optional settings.
@@ -56,6 +59,8 @@ type Shared struct {
 	DataBucket string
 	// DataPrefix is the key prefix under DataBucket, "" or ending in "/".
 	DataPrefix string
+	// S3PathStyle is set for local S3 servers; AWS itself wants virtual-hosted requests.
+	S3PathStyle bool
 }
 
 // Extract holds the settings of the extract function.
@@ -175,6 +180,18 @@ func (p *problems) int(name string, def, lo, hi int) int {
 	return v
 }
 
+func (p *problems) bool(name string) bool {
+	raw := strings.TrimSpace(p.getenv(name))
+	if raw == "" {
+		return false
+	}
+	v, err := strconv.ParseBool(raw)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s %q: want true or false", name, raw))
+	}
+	return v
+}
+
 func (p *problems) err(what string) error {
 	if len(p.errs) == 0 {
 		return nil
@@ -184,9 +201,10 @@ func (p *problems) err(what string) error {
 
 func (p *problems) shared() Shared {
 	s := Shared{
-		Region:     p.required(EnvRegion),
-		DataBucket: p.required(EnvDataBucket),
-		DataPrefix: p.prefix(EnvDataPrefix),
+		Region:      p.required(EnvRegion),
+		DataBucket:  p.required(EnvDataBucket),
+		DataPrefix:  p.prefix(EnvDataPrefix),
+		S3PathStyle: p.bool(EnvS3PathStyle),
 	}
 	p.check(EnvRegion, s.Region, ValidateRegion)
 	p.check(EnvDataBucket, s.DataBucket, ValidateBucket)

@@ -1,0 +1,48 @@
+// Command extract is the extract Lambda function: see package extract.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/athenausage/athena-usage/pkg/athenaquery"
+	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/extract"
+	"github.com/athenausage/athena-usage/pkg/lambdalog"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/athena"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+func main() {
+	log := lambdalog.New(os.Stdout, slog.LevelInfo)
+	if err := run(log); err != nil {
+		log.Error("extract: start", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	cfg, err := config.LoadExtract(config.FromOS())
+	if err != nil {
+		return err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(cfg.Region))
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	runner := athenaquery.New(athena.NewFromConfig(awsCfg), func(o *athenaquery.Options) {
+		o.Workgroup = cfg.Workgroup
+	})
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = cfg.S3PathStyle })
+	h := extract.New(cfg, runner, s3c, awslambda.NewFromConfig(awsCfg))
+	h.Self = lambdacontext.FunctionName
+	h.Log = log
+	lambda.Start(lambdalog.Handle(log, h.Handle))
+	return nil
+}
