@@ -1,0 +1,236 @@
+// Package extract is the extract function: for each day asked for, it brings the tables and views
+// up to date, runs the extraction query over CloudTrail, saves the result as that day's
+// athena_queries partition and hands the day to the lookup function.
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/athenausage/athena-usage/pkg/athenaquery"
+	"github.com/athenausage/athena-usage/pkg/athenasql"
+	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/lookup"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/athena/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// DefaultMargin is the time an invocation keeps in hand before starting another day: one
+// extraction over a busy account's CloudTrail can take minutes. When less is left, the
+// invocation hands the rest of its range to a fresh one.
+const DefaultMargin = 4 * time.Minute
+
+type runner interface {
+	Run(ctx context.Context, q athenaquery.Query) (*types.QueryExecution, error)
+}
+
+var _ runner = (*athenaquery.Runner)(nil)
+
+type copier interface {
+	CopyObject(ctx context.Context, params *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+}
+
+var _ copier = (*s3.Client)(nil)
+
+type invoker interface {
+	Invoke(ctx context.Context, params *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+var _ invoker = (*lambda.Client)(nil)
+
+// Handler is the extract function's handler.
+type Handler struct {
+	cfg     config.Extract
+	runner  runner
+	s3      copier
+	invoker invoker
+	// Self is this function's name; when set, a range that outlasts the deadline continues in
+	// a fresh invocation of it.
+	Self   string
+	Margin time.Duration
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// New returns a Handler.
+func New(cfg config.Extract, r runner, s3c copier, inv invoker) *Handler {
+	return &Handler{cfg: cfg, runner: r, s3: s3c, invoker: inv, Margin: DefaultMargin, Now: time.Now, Log: slog.Default()}
+}
+
+// DayResult is what one day's extraction produced.
+type DayResult struct {
+	Day              string `json:"day"`
+	QueryID          string `json:"query_id"`
+	DataScannedBytes int64  `json:"data_scanned_bytes"`
+	// Queries is the S3 URI of the day's athena_queries object.
+	Queries string `json:"queries"`
+}
+
+// Result is the extract function's output.
+type Result struct {
+	Days []DayResult `json:"days"`
+	// ContinuedFrom is the first day handed to a fresh invocation, if any.
+	ContinuedFrom string `json:"continued_from,omitempty"`
+}
+
+// Handle runs the extraction for the days the event asks for.
+func (h *Handler) Handle(ctx context.Context, e Event) (Result, error) {
+	var res Result
+	days, err := e.Days(h.Now())
+	if err != nil {
+		return res, err
+	}
+	for _, d := range days {
+		if d.Before(h.cfg.ProjectionStart) {
+			return res, fmt.Errorf("day %s is before %s %s: its partitions are not projected",
+				d.Format(config.DayLayout), config.EnvProjectionStart, h.cfg.ProjectionStart.Format(config.DayLayout))
+		}
+	}
+	runID := ""
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		// Lambda retries an async event with the same request ID, so a retry reuses the
+		// tokens and picks up the queries already started; a new run scans afresh.
+		runID = lc.AwsRequestID
+	}
+	if err := h.setup(ctx, runID); err != nil {
+		return res, err
+	}
+	for i, d := range days {
+		if i > 0 && h.Self != "" && h.lowOnTime(ctx) {
+			next := Event{From: d.Format(config.DayLayout), To: days[len(days)-1].Format(config.DayLayout)}
+			if err := h.invoke(ctx, h.Self, next); err != nil {
+				return res, fmt.Errorf("continue from %s: %w", next.From, err)
+			}
+			res.ContinuedFrom = next.From
+			h.Log.InfoContext(ctx, "continuing in a new invocation", "from", next.From, "to", next.To)
+			return res, nil
+		}
+		dr, err := h.day(ctx, d, runID)
+		if err != nil {
+			return res, fmt.Errorf("day %s: %w", d.Format(config.DayLayout), err)
+		}
+		res.Days = append(res.Days, dr)
+	}
+	return res, nil
+}
+
+func (h *Handler) lowOnTime(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && time.Until(deadline) < h.Margin
+}
+
+// setup creates or replaces the database, tables and views. DDL is free in Athena, so doing it
+// every run costs nothing and makes a changed parameter take effect at the next run.
+func (h *Handler) setup(ctx context.Context, runID string) error {
+	stmts, err := athenasql.Setup(athenasql.FromConfig(h.cfg))
+	if err != nil {
+		return fmt.Errorf("render setup SQL: %w", err)
+	}
+	for _, s := range stmts {
+		_, err := h.runner.Run(ctx, athenaquery.Query{
+			SQL:      s.SQL,
+			Database: h.cfg.Database,
+			Token:    athenaquery.Token("setup", s.SQL, runID),
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+	}
+	h.Log.InfoContext(ctx, "tables and views up to date", "statements", len(stmts), "database", h.cfg.Database)
+	return nil
+}
+
+func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResult, error) {
+	name := day.Format(config.DayLayout)
+	sql, err := athenasql.Extract(h.cfg.Database, day)
+	if err != nil {
+		return DayResult{}, fmt.Errorf("render extraction: %w", err)
+	}
+	q, err := h.runner.Run(ctx, athenaquery.Query{
+		SQL:      sql,
+		Database: h.cfg.Database,
+		Token:    athenaquery.Token("extract", name, sql, runID),
+	})
+	if err != nil {
+		return DayResult{}, fmt.Errorf("extraction: %w", err)
+	}
+	src := ""
+	if q.ResultConfiguration != nil {
+		src = aws.ToString(q.ResultConfiguration.OutputLocation)
+	}
+	srcBucket, srcKey, err := ParseS3URI(src)
+	if err != nil {
+		return DayResult{}, fmt.Errorf("extraction %s result location: %w", aws.ToString(q.QueryExecutionId), err)
+	}
+	key := athenasql.QueriesKey(h.cfg.DataPrefix, day)
+	// A server-side copy to a fixed key: re-running the day replaces the partition.
+	_, err = h.s3.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket:     aws.String(h.cfg.DataBucket),
+		Key:        aws.String(key),
+		CopySource: aws.String(copySource(srcBucket, srcKey)),
+	})
+	if err != nil {
+		return DayResult{}, fmt.Errorf("save %s partition: %w", athenasql.QueriesTable, err)
+	}
+	ev := lookup.Event{Day: name, Bucket: h.cfg.DataBucket, Key: key}
+	if err := h.invoke(ctx, h.cfg.LookupFunction, ev); err != nil {
+		return DayResult{}, fmt.Errorf("hand over to lookup: %w", err)
+	}
+	dr := DayResult{Day: name, QueryID: aws.ToString(q.QueryExecutionId), Queries: "s3://" + h.cfg.DataBucket + "/" + key}
+	if q.Statistics != nil {
+		dr.DataScannedBytes = aws.ToInt64(q.Statistics.DataScannedInBytes)
+	}
+	h.Log.InfoContext(ctx, "day extracted", "day", name, "query_id", dr.QueryID, "data_scanned_bytes", dr.DataScannedBytes, "queries", dr.Queries)
+	return dr, nil
+}
+
+func (h *Handler) invoke(ctx context.Context, function string, payload any) error {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	out, err := h.invoker.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(function),
+		InvocationType: lambdatypes.InvocationTypeEvent,
+		Payload:        body,
+	})
+	if err != nil {
+		return fmt.Errorf("invoke %s: %w", function, err)
+	}
+	if out.FunctionError != nil {
+		return fmt.Errorf("invoke %s: %s", function, aws.ToString(out.FunctionError))
+	}
+	return nil
+}
+
+// ParseS3URI splits s3://bucket/key.
+func ParseS3URI(uri string) (bucket, key string, err error) {
+	rest, ok := strings.CutPrefix(uri, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q is not an s3:// URI", uri)
+	}
+	bucket, key, _ = strings.Cut(rest, "/")
+	if bucket == "" || key == "" {
+		return "", "", fmt.Errorf("%q has no bucket or key", uri)
+	}
+	return bucket, key, nil
+}
+
+// copySource is CopyObject's URL-encoded "bucket/key".
+func copySource(bucket, key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return bucket + "/" + strings.Join(segs, "/")
+}
+
