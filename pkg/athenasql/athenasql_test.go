@@ -168,3 +168,9 @@ func TestReport(t *testing.T) {
 		t.Error("ReportUserDatabase accepted a hostile database")
 	}
 }
+
+func TestRenderNeedsEveryValue(t *testing.T) {
+	if _, err := render("extract.sql", map[string]string{"Database": "db"}); err == nil || !strings.Contains(err.Error(), "DayPath") {
+		t.Errorf("render with missing values: error = %v, want it to name DayPath", err)
+	}
+}

@@ -57,9 +57,9 @@ LOCATION '{{.CloudTrailRoot}}'
 TBLPROPERTIES (
     'projection.enabled' = 'true',
     'projection.account.type' = 'enum',
-    'projection.account.values' = '{{join .Accounts ","}}',
+    'projection.account.values' = '{{.AccountsList}}',
     'projection.region.type' = 'enum',
-    'projection.region.values' = '{{join .Regions ","}}',
+    'projection.region.values' = '{{.RegionsList}}',
     'projection.day.type' = 'date',
     'projection.day.format' = 'yyyy/MM/dd',
     'projection.day.interval' = '1',
