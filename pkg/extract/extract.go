@@ -233,4 +233,3 @@ func copySource(bucket, key string) string {
 	}
 	return bucket + "/" + strings.Join(segs, "/")
 }
-

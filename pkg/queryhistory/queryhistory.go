@@ -1,0 +1,433 @@
+// Package queryhistory reads and writes Athena query executions as JSON Lines: one QueryExecution
+// per line, in the API's JSON shape (the members the AWS CLI prints for get-query-execution).
+// The local Athena stand-in answers BatchGetQueryExecution from such a file, and the synthetic
+// data generator writes one.
+package queryhistory
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/athena/types"
+)
+
+// TimeLayout is how Writer writes timestamps: ISO 8601 in UTC with milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// maxErrors caps the errors Read collects, so a file that is not JSON Lines at all yields a short
+// report rather than one error per line.
+const maxErrors = 100
+
+// Read parses every line of r; name is used in error messages. A line is a QueryExecution, or an
+// AWS CLI response holding one ({"QueryExecution": {...}}) or several ({"QueryExecutions": [...]}).
+// Blank lines are skipped. Bad lines are reported as errors naming name:line and the reason, and
+// the executions of the other lines are returned.
+func Read(r io.Reader, name string) ([]types.QueryExecution, []error) {
+	var (
+		out  []types.QueryExecution
+		errs []error
+	)
+	br := bufio.NewReaderSize(r, 64<<10)
+	for n := 1; ; n++ {
+		// ReadBytes rather than a Scanner: a CLI response with 50 long queries makes lines of
+		// megabytes, and a line limit would reject real exports.
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			qs, perr := parseLine(line)
+			if perr != nil {
+				if len(errs) == maxErrors {
+					errs = append(errs, fmt.Errorf("%s: too many errors, stopped at line %d", name, n))
+					return out, errs
+				}
+				errs = append(errs, fmt.Errorf("%s:%d: %w", name, n, perr))
+			}
+			out = append(out, qs...)
+		}
+		if err == io.EOF {
+			return out, errs
+		}
+		if err != nil {
+			return out, append(errs, fmt.Errorf("%s:%d: %w", name, n, err))
+		}
+	}
+}
+
+// lineJSON is any of the accepted line shapes; which members are set tells them apart.
+type lineJSON struct {
+	QueryExecution  *execution
+	QueryExecutions []execution
+	execution
+}
+
+func parseLine(line []byte) ([]types.QueryExecution, error) {
+	var l lineJSON
+	if err := json.Unmarshal(line, &l); err != nil {
+		return nil, describe(err)
+	}
+	switch {
+	case l.QueryExecution != nil:
+		q, err := l.QueryExecution.toSDK()
+		if err != nil {
+			return nil, fmt.Errorf("QueryExecution: %w", err)
+		}
+		return []types.QueryExecution{q}, nil
+	case l.QueryExecutions != nil:
+		qs := make([]types.QueryExecution, 0, len(l.QueryExecutions))
+		for i, e := range l.QueryExecutions {
+			q, err := e.toSDK()
+			if err != nil {
+				return nil, fmt.Errorf("QueryExecutions[%d]: %w", i, err)
+			}
+			qs = append(qs, q)
+		}
+		return qs, nil
+	}
+	q, err := l.execution.toSDK()
+	if err != nil {
+		return nil, err
+	}
+	return []types.QueryExecution{q}, nil
+}
+
+// describe turns encoding/json's errors into ones that name the member.
+func describe(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		// The embedded struct's name is not part of the JSON shape.
+		field := strings.TrimPrefix(te.Field, "execution.")
+		return fmt.Errorf("%s: cannot use JSON %s as %s", field, te.Value, te.Type)
+	}
+	if errors.As(err, &te) {
+		return fmt.Errorf("line is a JSON %s, want an object", te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)
+	}
+	return err
+}
+
+// execution mirrors types.QueryExecution in the API's JSON shape. The SDK's types carry no JSON
+// tags (its codecs are internal), so the shape is spelled out here.
+type execution struct {
+	QueryExecutionId      *string           `json:",omitempty"`
+	Query                 *string           `json:",omitempty"`
+	StatementType         string            `json:",omitempty"`
+	SubstatementType      *string           `json:",omitempty"`
+	ResultConfiguration   *resultConfig     `json:",omitempty"`
+	QueryExecutionContext *executionContext `json:",omitempty"`
+	Status                *status           `json:",omitempty"`
+	Statistics            *statistics       `json:",omitempty"`
+	WorkGroup             *string           `json:",omitempty"`
+	EngineVersion         *engineVersion    `json:",omitempty"`
+	ExecutionParameters   []string          `json:",omitempty"`
+}
+
+type resultConfig struct {
+	OutputLocation      *string `json:",omitempty"`
+	ExpectedBucketOwner *string `json:",omitempty"`
+}
+
+type executionContext struct {
+	Database *string `json:",omitempty"`
+	Catalog  *string `json:",omitempty"`
+}
+
+type status struct {
+	State              string       `json:",omitempty"`
+	StateChangeReason  *string      `json:",omitempty"`
+	SubmissionDateTime *timestamp   `json:",omitempty"`
+	CompletionDateTime *timestamp   `json:",omitempty"`
+	AthenaError        *athenaError `json:",omitempty"`
+}
+
+type athenaError struct {
+	ErrorCategory *int32 `json:",omitempty"`
+	ErrorType     *int32 `json:",omitempty"`
+	Retryable     bool
+	ErrorMessage  *string `json:",omitempty"`
+}
+
+type statistics struct {
+	EngineExecutionTimeInMillis      *int64       `json:",omitempty"`
+	DataScannedInBytes               *int64       `json:",omitempty"`
+	TotalExecutionTimeInMillis       *int64       `json:",omitempty"`
+	QueryQueueTimeInMillis           *int64       `json:",omitempty"`
+	ServicePreProcessingTimeInMillis *int64       `json:",omitempty"`
+	QueryPlanningTimeInMillis        *int64       `json:",omitempty"`
+	ServiceProcessingTimeInMillis    *int64       `json:",omitempty"`
+	ResultReuseInformation           *resultReuse `json:",omitempty"`
+}
+
+type resultReuse struct {
+	ReusedPreviousResult bool
+}
+
+type engineVersion struct {
+	SelectedEngineVersion  *string `json:",omitempty"`
+	EffectiveEngineVersion *string `json:",omitempty"`
+}
+
+// timestamp is a time in either form AWS uses in JSON: epoch seconds as a number (the API's own
+// responses, possibly fractional) or an ISO 8601 string (the AWS CLI's output). A value that is
+// neither is kept in bad and reported by toSDK, which knows the member's name; encoding/json
+// does not add it to an UnmarshalJSON error.
+type timestamp struct {
+	t   time.Time
+	bad string
+}
+
+// isoLayouts are the string forms accepted, tried in order; those without a zone are UTC.
+var isoLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+}
+
+func (t *timestamp) UnmarshalJSON(b []byte) error {
+	*t = timestamp{bad: string(b)}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		for _, layout := range isoLayouts {
+			if v, err := time.Parse(layout, s); err == nil {
+				*t = timestamp{t: v.UTC()}
+				return nil
+			}
+		}
+		return nil
+	}
+	if v, err := parseEpoch(string(b)); err == nil {
+		*t = timestamp{t: v}
+	}
+	return nil
+}
+
+// parseEpoch reads decimal epoch seconds exactly; float64 would round 1714781035.123 to a few
+// hundred nanoseconds off, and round trips would then drift by a millisecond.
+func parseEpoch(s string) (time.Time, error) {
+	if strings.ContainsAny(s, "eE") {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return time.Time{}, err
+		}
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	sec, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var nsec int64
+	if frac != "" {
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		n, err := strconv.ParseUint(frac, 10, 64)
+		if err != nil || strings.HasPrefix(frac, "+") {
+			return time.Time{}, fmt.Errorf("bad fraction %q", frac)
+		}
+		nsec = int64(n)
+		for range 9 - len(frac) {
+			nsec *= 10
+		}
+		if strings.HasPrefix(whole, "-") {
+			nsec = -nsec
+		}
+	}
+	return time.Unix(sec, nsec).UTC(), nil
+}
+
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(TimeLayout)+2)
+	b = append(b, '"')
+	b = t.t.UTC().AppendFormat(b, TimeLayout)
+	return append(b, '"'), nil
+}
+
+func (e execution) toSDK() (types.QueryExecution, error) {
+	if e.QueryExecutionId == nil || *e.QueryExecutionId == "" {
+		return types.QueryExecution{}, errors.New("no QueryExecutionId")
+	}
+	q := types.QueryExecution{
+		QueryExecutionId:    e.QueryExecutionId,
+		Query:               e.Query,
+		StatementType:       types.StatementType(e.StatementType),
+		SubstatementType:    e.SubstatementType,
+		WorkGroup:           e.WorkGroup,
+		ExecutionParameters: e.ExecutionParameters,
+	}
+	if e.StatementType != "" && !slices.Contains(q.StatementType.Values(), q.StatementType) {
+		return q, fmt.Errorf("query %s: StatementType %q: want one of %v", *e.QueryExecutionId, e.StatementType, q.StatementType.Values())
+	}
+	if c := e.ResultConfiguration; c != nil {
+		q.ResultConfiguration = &types.ResultConfiguration{
+			OutputLocation:      c.OutputLocation,
+			ExpectedBucketOwner: c.ExpectedBucketOwner,
+		}
+	}
+	if c := e.QueryExecutionContext; c != nil {
+		q.QueryExecutionContext = &types.QueryExecutionContext{Database: c.Database, Catalog: c.Catalog}
+	}
+	if s := e.Status; s != nil {
+		st := &types.QueryExecutionStatus{
+			State:             types.QueryExecutionState(s.State),
+			StateChangeReason: s.StateChangeReason,
+		}
+		var err error
+		if st.SubmissionDateTime, err = s.SubmissionDateTime.time("Status.SubmissionDateTime"); err != nil {
+			return q, fmt.Errorf("query %s: %w", *e.QueryExecutionId, err)
+		}
+		if st.CompletionDateTime, err = s.CompletionDateTime.time("Status.CompletionDateTime"); err != nil {
+			return q, fmt.Errorf("query %s: %w", *e.QueryExecutionId, err)
+		}
+		if s.State != "" && !slices.Contains(st.State.Values(), st.State) {
+			return q, fmt.Errorf("query %s: Status.State %q: want one of %v", *e.QueryExecutionId, s.State, st.State.Values())
+		}
+		if a := s.AthenaError; a != nil {
+			st.AthenaError = &types.AthenaError{
+				ErrorCategory: a.ErrorCategory,
+				ErrorType:     a.ErrorType,
+				Retryable:     a.Retryable,
+				ErrorMessage:  a.ErrorMessage,
+			}
+		}
+		q.Status = st
+	}
+	if s := e.Statistics; s != nil {
+		q.Statistics = &types.QueryExecutionStatistics{
+			EngineExecutionTimeInMillis:      s.EngineExecutionTimeInMillis,
+			DataScannedInBytes:               s.DataScannedInBytes,
+			TotalExecutionTimeInMillis:       s.TotalExecutionTimeInMillis,
+			QueryQueueTimeInMillis:           s.QueryQueueTimeInMillis,
+			ServicePreProcessingTimeInMillis: s.ServicePreProcessingTimeInMillis,
+			QueryPlanningTimeInMillis:        s.QueryPlanningTimeInMillis,
+			ServiceProcessingTimeInMillis:    s.ServiceProcessingTimeInMillis,
+		}
+		if r := s.ResultReuseInformation; r != nil {
+			q.Statistics.ResultReuseInformation = &types.ResultReuseInformation{ReusedPreviousResult: r.ReusedPreviousResult}
+		}
+	}
+	if v := e.EngineVersion; v != nil {
+		q.EngineVersion = &types.EngineVersion{
+			SelectedEngineVersion:  v.SelectedEngineVersion,
+			EffectiveEngineVersion: v.EffectiveEngineVersion,
+		}
+	}
+	return q, nil
+}
+
+// time returns the parsed time, nil for a missing member, or an error naming the member.
+func (t *timestamp) time(member string) (*time.Time, error) {
+	if t == nil {
+		return nil, nil
+	}
+	if t.bad != "" {
+		return nil, fmt.Errorf("%s %s: want ISO 8601 or epoch seconds", member, t.bad)
+	}
+	v := t.t
+	return &v, nil
+}
+
+func stamp(t *time.Time) *timestamp {
+	if t == nil {
+		return nil
+	}
+	return &timestamp{t: *t}
+}
+
+func fromSDK(q types.QueryExecution) execution {
+	e := execution{
+		QueryExecutionId:    q.QueryExecutionId,
+		Query:               q.Query,
+		StatementType:       string(q.StatementType),
+		SubstatementType:    q.SubstatementType,
+		WorkGroup:           q.WorkGroup,
+		ExecutionParameters: q.ExecutionParameters,
+	}
+	if c := q.ResultConfiguration; c != nil {
+		e.ResultConfiguration = &resultConfig{OutputLocation: c.OutputLocation, ExpectedBucketOwner: c.ExpectedBucketOwner}
+	}
+	if c := q.QueryExecutionContext; c != nil {
+		e.QueryExecutionContext = &executionContext{Database: c.Database, Catalog: c.Catalog}
+	}
+	if s := q.Status; s != nil {
+		e.Status = &status{
+			State:              string(s.State),
+			StateChangeReason:  s.StateChangeReason,
+			SubmissionDateTime: stamp(s.SubmissionDateTime),
+			CompletionDateTime: stamp(s.CompletionDateTime),
+		}
+		if a := s.AthenaError; a != nil {
+			e.Status.AthenaError = &athenaError{
+				ErrorCategory: a.ErrorCategory,
+				ErrorType:     a.ErrorType,
+				Retryable:     a.Retryable,
+				ErrorMessage:  a.ErrorMessage,
+			}
+		}
+	}
+	if s := q.Statistics; s != nil {
+		e.Statistics = &statistics{
+			EngineExecutionTimeInMillis:      s.EngineExecutionTimeInMillis,
+			DataScannedInBytes:               s.DataScannedInBytes,
+			TotalExecutionTimeInMillis:       s.TotalExecutionTimeInMillis,
+			QueryQueueTimeInMillis:           s.QueryQueueTimeInMillis,
+			ServicePreProcessingTimeInMillis: s.ServicePreProcessingTimeInMillis,
+			QueryPlanningTimeInMillis:        s.QueryPlanningTimeInMillis,
+			ServiceProcessingTimeInMillis:    s.ServiceProcessingTimeInMillis,
+		}
+		if r := s.ResultReuseInformation; r != nil {
+			e.Statistics.ResultReuseInformation = &resultReuse{ReusedPreviousResult: r.ReusedPreviousResult}
+		}
+	}
+	if v := q.EngineVersion; v != nil {
+		e.EngineVersion = &engineVersion{
+			SelectedEngineVersion:  v.SelectedEngineVersion,
+			EffectiveEngineVersion: v.EffectiveEngineVersion,
+		}
+	}
+	return e
+}
+
+// Writer writes executions as JSON Lines, members in a fixed order, so the same executions give
+// the same bytes. Call Flush when done.
+type Writer struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewWriter returns a Writer that writes to w.
+func NewWriter(w io.Writer) *Writer {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	// Queries are full of < and >; keep them readable.
+	enc.SetEscapeHTML(false)
+	return &Writer{w: bw, enc: enc}
+}
+
+// Write writes one execution; it must have a QueryExecutionId, as Read requires one.
+func (w *Writer) Write(q types.QueryExecution) error {
+	if q.QueryExecutionId == nil || *q.QueryExecutionId == "" {
+		return errors.New("write query execution: no QueryExecutionId")
+	}
+	if err := w.enc.Encode(fromSDK(q)); err != nil {
+		return fmt.Errorf("write query execution %s: %w", *q.QueryExecutionId, err)
+	}
+	return nil
+}
+
+// Flush writes any buffered data to the underlying writer.
+func (w *Writer) Flush() error { return w.w.Flush() }
