@@ -1,0 +1,304 @@
+package lookup
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/athena"
+	athenatypes "github.com/aws/aws-sdk-go-v2/service/athena/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// fakeS3 is an in-memory bucket store that also serves as the uploader.
+type fakeS3 struct {
+	mu      sync.Mutex
+	objects map[string][]byte // "bucket/key" -> body
+	etags   map[string]string
+	// pageSize is ListObjectsV2's page size, small to exercise pagination.
+	pageSize int
+	// breakAfter, when set, makes the next body read fail after that many bytes, once.
+	breakAfter int
+	// onUpload runs after each upload.
+	onUpload func(key string)
+
+	gets    []*s3.GetObjectInput
+	deletes [][]string
+}
+
+func newFakeS3() *fakeS3 {
+	return &fakeS3{objects: map[string][]byte{}, etags: map[string]string{}, pageSize: 2}
+}
+
+func (f *fakeS3) put(bucket, key string, body []byte) {
+	sum := md5.Sum(body)
+	f.objects[bucket+"/"+key] = body
+	f.etags[bucket+"/"+key] = `"` + hex.EncodeToString(sum[:]) + `"`
+}
+
+func (f *fakeS3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gets = append(f.gets, in)
+	name := aws.ToString(in.Bucket) + "/" + aws.ToString(in.Key)
+	body, ok := f.objects[name]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "NoSuchKey", Message: name}
+	}
+	if m := aws.ToString(in.IfMatch); m != "" && m != f.etags[name] {
+		return nil, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "etag"}
+	}
+	if r := aws.ToString(in.Range); r != "" {
+		from, to, ok := strings.Cut(strings.TrimPrefix(r, "bytes="), "-")
+		start, err := strconv.Atoi(from)
+		if !ok || err != nil || start >= len(body) {
+			return nil, &smithy.GenericAPIError{Code: "InvalidRange", Message: r}
+		}
+		end := len(body)
+		if to != "" {
+			e, err := strconv.Atoi(to)
+			if err != nil {
+				return nil, &smithy.GenericAPIError{Code: "InvalidRange", Message: r}
+			}
+			end = min(end, e+1)
+		}
+		body = body[start:end]
+	}
+	var rd io.Reader = bytes.NewReader(body)
+	if f.breakAfter > 0 {
+		rd = io.MultiReader(io.LimitReader(rd, int64(f.breakAfter)), errReader{errors.New("connection reset by peer")})
+		f.breakAfter = 0
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(rd), ETag: aws.String(f.etags[name])}, nil
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+func (f *fakeS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	bucket := aws.ToString(in.Bucket) + "/"
+	var keys []string
+	for name := range f.objects {
+		if key, ok := strings.CutPrefix(name, bucket); ok && strings.HasPrefix(key, aws.ToString(in.Prefix)) {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	start := 0
+	if t := aws.ToString(in.ContinuationToken); t != "" {
+		start, _ = strconv.Atoi(t)
+	}
+	end := min(len(keys), start+f.pageSize)
+	out := &s3.ListObjectsV2Output{IsTruncated: aws.Bool(end < len(keys))}
+	for _, k := range keys[start:end] {
+		out.Contents = append(out.Contents, s3types.Object{Key: aws.String(k)})
+	}
+	if end < len(keys) {
+		out.NextContinuationToken = aws.String(strconv.Itoa(end))
+	}
+	return out, nil
+}
+
+func (f *fakeS3) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, _ ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var keys []string
+	for _, o := range in.Delete.Objects {
+		keys = append(keys, aws.ToString(o.Key))
+		delete(f.objects, aws.ToString(in.Bucket)+"/"+aws.ToString(o.Key))
+	}
+	f.deletes = append(f.deletes, keys)
+	return &s3.DeleteObjectsOutput{}, nil
+}
+
+func (f *fakeS3) Upload(ctx context.Context, bucket, key string, body io.Reader) error {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.put(bucket, key, b)
+	f.mu.Unlock()
+	if f.onUpload != nil {
+		f.onUpload(key)
+	}
+	return nil
+}
+
+// objectsUnder returns the objects whose key starts with prefix, by key.
+func (f *fakeS3) objectsUnder(bucket, prefix string) map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for name, body := range f.objects {
+		if key, ok := strings.CutPrefix(name, bucket+"/"); ok && strings.HasPrefix(key, prefix) {
+			out[key] = string(body)
+		}
+	}
+	return out
+}
+
+// fakeLambda records the events it is asked to invoke.
+type fakeLambda struct {
+	mu    sync.Mutex
+	calls []*lambda.InvokeInput
+}
+
+func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, in)
+	return &lambda.InvokeOutput{StatusCode: 202}, nil
+}
+
+// fakeAthena answers as one region's Athena: every ID is found, with the region as its catalog,
+// unless err says otherwise.
+type fakeAthena struct {
+	region string
+	err    error
+
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (f *fakeAthena) BatchGetQueryExecution(ctx context.Context, in *athena.BatchGetQueryExecutionInput, _ ...func(*athena.Options)) (*athena.BatchGetQueryExecutionOutput, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, slices.Clone(in.QueryExecutionIds))
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := &athena.BatchGetQueryExecutionOutput{}
+	for _, id := range in.QueryExecutionIds {
+		if strings.HasPrefix(id, "gone-") {
+			out.UnprocessedQueryExecutionIds = append(out.UnprocessedQueryExecutionIds, athenatypes.UnprocessedQueryExecutionId{
+				QueryExecutionId: aws.String(id), ErrorCode: aws.String("InvalidRequestException"),
+			})
+			continue
+		}
+		out.QueryExecutions = append(out.QueryExecutions, executionIn(id, f.region))
+	}
+	return out, nil
+}
+
+func (f *fakeAthena) asked() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, c := range f.calls {
+		ids = append(ids, c...)
+	}
+	return ids
+}
+
+// executionIn is the execution the fake Athena of region returns for id.
+func executionIn(id, region string) athenatypes.QueryExecution {
+	submitted := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	completed := submitted.Add(1500 * time.Millisecond)
+	return athenatypes.QueryExecution{
+		QueryExecutionId:      aws.String(id),
+		WorkGroup:             aws.String("primary"),
+		StatementType:         athenatypes.StatementTypeDml,
+		QueryExecutionContext: &athenatypes.QueryExecutionContext{Database: aws.String("sales"), Catalog: aws.String(region)},
+		Status: &athenatypes.QueryExecutionStatus{
+			State:              athenatypes.QueryExecutionStateSucceeded,
+			SubmissionDateTime: &submitted,
+			CompletionDateTime: &completed,
+		},
+		Statistics: &athenatypes.QueryExecutionStatistics{
+			DataScannedInBytes:          aws.Int64(int64(len(id)) * 1000),
+			EngineExecutionTimeInMillis: aws.Int64(1200),
+			TotalExecutionTimeInMillis:  aws.Int64(1500),
+		},
+		EngineVersion: &athenatypes.EngineVersion{EffectiveEngineVersion: aws.String("Athena engine version 3")},
+	}
+}
+
+// queryRow is one row of the extract's CSV, as far as these tests care.
+type queryRow struct {
+	id, region, agent string
+}
+
+var queriesColumns = []string{
+	"query_id", "event_time", "account_id", "aws_region", "user_arn", "user_type", "principal_id",
+	"user_name", "session_issuer", "source_ip", "user_agent", "workgroup", "query_database",
+	"error_code", "submissions",
+}
+
+// athenaCSV writes rows as Athena writes a query result: every value quoted, quotes doubled,
+// NULL as an empty unquoted field.
+func athenaCSV(rows []queryRow) []byte {
+	var b bytes.Buffer
+	quote := func(v string) string {
+		if v == "" {
+			return ""
+		}
+		return `"` + strings.ReplaceAll(v, `"`, `""`) + `"`
+	}
+	var head []string
+	for _, c := range queriesColumns {
+		head = append(head, quote(c))
+	}
+	b.WriteString(strings.Join(head, ",") + "\n")
+	for _, r := range rows {
+		code := ""
+		if r.id == "" {
+			code = "AccessDeniedException"
+		}
+		fields := []string{
+			r.id, "2025-03-04T05:06:07Z", "123456789012", r.region,
+			"arn:aws:sts::123456789012:assumed-role/analyst/jane", "AssumedRole", "AROAEXAMPLE:jane",
+			"", "analyst", "10.0.0.1", r.agent, "primary", "sales", code, "1",
+		}
+		for i := range fields {
+			fields[i] = quote(fields[i])
+		}
+		b.WriteString(strings.Join(fields, ",") + "\n")
+	}
+	return b.Bytes()
+}
+
+// dayRows is a day's CSV rows: n distinct sorted IDs, some duplicated, with awkward user agents,
+// and refused submissions (no query ID) at the end.
+func dayRows(n int, regions ...string) []queryRow {
+	if len(regions) == 0 {
+		regions = []string{"us-east-1"}
+	}
+	agents := []string{"aws-cli/2.0", `Mozilla/5.0 (X11, "quoted", comma)`, "line one\nline two, \"three\"", ""}
+	var rows []queryRow
+	for i := range n {
+		r := queryRow{id: fmt.Sprintf("%08x-1111-4222-8333-%012x", i, i), region: regions[i%len(regions)], agent: agents[i%len(agents)]}
+		rows = append(rows, r)
+		if i%7 == 3 {
+			rows = append(rows, r, r)
+		}
+	}
+	rows = append(rows, queryRow{region: "us-east-1", agent: "refused, \"once\""}, queryRow{region: "eu-west-1"})
+	return rows
+}
+
+func distinctIDs(rows []queryRow) []string {
+	var ids []string
+	for _, r := range rows {
+		if r.id != "" && (len(ids) == 0 || ids[len(ids)-1] != r.id) {
+			ids = append(ids, r.id)
+		}
+	}
+	return ids
+}

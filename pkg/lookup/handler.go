@@ -1,0 +1,437 @@
+// Package lookup is the lookup function's handler: for one day it streams the query IDs out of
+// the extract's CSV, looks them up with BatchGetQueryExecution (package fanout) and writes the
+// athena_api_output parts, handing the rest of the day to a new invocation of itself before
+// Lambda's 15-minute limit.
+package lookup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/athenausage/athena-usage/pkg/athenasql"
+	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/fanout"
+	"github.com/athenausage/athena-usage/pkg/usagecsv"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// Defaults of Options.
+const (
+	// DefaultSafetyMargin is the time left at which no new part starts: enough for the parts in
+	// flight to finish after a slow stretch, to delete stale parts and to invoke the continuation.
+	DefaultSafetyMargin = 3 * time.Minute
+	// DefaultPartsInFlight is how many parts are looked up at once: with two, the next part's
+	// calls fill the gap while the last batches of a part and its upload finish, and memory
+	// stays at about two parts.
+	DefaultPartsInFlight = 2
+)
+
+// Options tune a Handler.
+type Options struct {
+	// FunctionName is the function to continue a day with; lambdacontext.FunctionName (the
+	// running function) when empty.
+	FunctionName string
+	// SafetyMargin is the time left at which no new part starts.
+	SafetyMargin time.Duration
+	// PartsInFlight is how many parts are looked up at once.
+	PartsInFlight int
+	// Logger receives the handler's logs; slog.Default() when nil.
+	Logger *slog.Logger
+	// Now is the clock that measures parts against the deadline; time.Now unless a test sets it.
+	Now func() time.Time
+	// Engine tunes the per-region fanout engines beyond the configuration's settings.
+	Engine []func(*fanout.Options)
+}
+
+// Clients are the AWS clients a Handler calls.
+type Clients struct {
+	// S3 reads the day's IDs and deletes stale parts: an *s3.Client.
+	S3 objectStore
+	// Uploader writes parts: an *Uploader.
+	Uploader uploader
+	// Lambda invokes the continuation: a *lambda.Client.
+	Lambda invoker
+	// Athena returns the client for a region, called once per region: an *athena.Client made
+	// with fanout.WithoutSDKRetries.
+	Athena func(region string) fanout.BatchGetter
+}
+
+// Handler handles lookup events. It keeps one fanout engine per region across invocations, so
+// that a warm function keeps what its limiters learned about the quota.
+type Handler struct {
+	cfg     config.Lookup
+	clients Clients
+	opts    Options
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	engines map[string]*fanout.Engine
+}
+
+// New returns a Handler for the configuration and clients.
+func New(cfg config.Lookup, clients Clients, optFns ...func(*Options)) (*Handler, error) {
+	o := Options{SafetyMargin: DefaultSafetyMargin, PartsInFlight: DefaultPartsInFlight}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.PartsInFlight < 1 {
+		o.PartsInFlight = DefaultPartsInFlight
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	var errs []error
+	if err := config.ValidateBucket(cfg.DataBucket); err != nil {
+		errs = append(errs, err)
+	}
+	if err := config.ValidateRegion(cfg.Region); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.PartSize < 1 {
+		errs = append(errs, fmt.Errorf("part size %d: want at least 1", cfg.PartSize))
+	}
+	if clients.S3 == nil || clients.Uploader == nil || clients.Lambda == nil || clients.Athena == nil {
+		errs = append(errs, errors.New("clients: S3, Uploader, Lambda and Athena are all required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("lookup handler: %w", err)
+	}
+	return &Handler{cfg: cfg, clients: clients, opts: o, log: o.Logger, engines: map[string]*fanout.Engine{}}, nil
+}
+
+// Handle writes the day's parts from ev.Part on, as many as time allows, and hands the rest to
+// a new invocation. Run again with the same event, it writes the same objects.
+func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
+	res, err := h.handle(ctx, ev)
+	if err != nil {
+		h.log.ErrorContext(ctx, "lookup failed", "day", ev.Day, "part", ev.Part, "offset", ev.Offset, "err", err)
+	}
+	return res, err
+}
+
+func (h *Handler) handle(ctx context.Context, ev Event) (Result, error) {
+	day, err := ev.Validate()
+	if err != nil {
+		return Result{}, err
+	}
+	log := h.log.With("day", ev.Day)
+	res := Result{Day: ev.Day, FirstPart: ev.Part}
+	before := h.unprocessed()
+
+	obj, ids, err := h.openIDs(ctx, ev)
+	if errors.Is(err, errSuperseded) {
+		log.WarnContext(ctx, "object changed since the day's first invocation; a newer run owns the day", "key", ev.Key, "etag", ev.ETag)
+		res.Superseded = true
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	defer obj.Close()
+
+	parts := &partReader{r: ids, size: h.cfg.PartSize, n: ev.Part}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	slots := make(chan struct{}, h.opts.PartsInFlight)
+	var (
+		mu       sync.Mutex
+		took     []time.Duration
+		next     *part
+		finished bool
+		readErr  error
+	)
+	estimate := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(took) == 0 {
+			return 0
+		}
+		var sum time.Duration
+		for _, d := range took {
+			sum += d
+		}
+		return sum / time.Duration(len(took))
+	}
+	for {
+		// The next part's IDs are read while the parts in flight finish, so that reading is
+		// not in the gap between one part and the next.
+		p, ok, err := parts.read()
+		if err != nil {
+			readErr = fmt.Errorf("read IDs of s3://%s/%s: %w", ev.Bucket, ev.Key, err)
+			cancel()
+			break
+		}
+		if !ok {
+			finished = true
+			break
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		// The first part always starts, so that every invocation makes progress.
+		if p.n > ev.Part && !h.timeFor(ctx, estimate()) {
+			next = &p
+			break
+		}
+		g.Go(func() error {
+			defer func() { <-slots }()
+			start := h.opts.Now()
+			written, lookupErrors, err := h.writePart(gctx, day, p)
+			if err != nil {
+				return fmt.Errorf("part %d: %w", p.n, err)
+			}
+			d := h.opts.Now().Sub(start)
+			mu.Lock()
+			took = append(took, d)
+			res.Parts++
+			res.IDs += written
+			res.LookupErrors += lookupErrors
+			mu.Unlock()
+			log.InfoContext(ctx, "part written", "part", p.n, "ids", written, "lookup_errors", lookupErrors, "duration", d)
+			return nil
+		})
+	}
+	err = g.Wait()
+	res.Unprocessed = h.unprocessed() - before
+	if readErr != nil {
+		return res, readErr
+	}
+	if err != nil {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+
+	if finished {
+		prefix := athenasql.APIOutputDayPrefix(h.cfg.DataPrefix, day)
+		n, err := deleteParts(ctx, h.clients.S3, h.cfg.DataBucket, prefix, parts.n)
+		if err != nil {
+			return res, err
+		}
+		res.StaleParts = n
+		log.InfoContext(ctx, "day done", "parts", parts.n, "stale_parts_deleted", n, "result", res, "engines", h.engineStats())
+		return res, nil
+	}
+
+	cont := ev
+	cont.Part, cont.Offset, cont.ETag = next.n, next.offset, obj.etag
+	if err := h.continueWith(ctx, cont); err != nil {
+		return res, err
+	}
+	res.Continued, res.NextPart, res.NextOffset = true, next.n, next.offset
+	log.InfoContext(ctx, "continuing in a new invocation", "next_part", next.n, "next_offset", next.offset, "result", res, "engines", h.engineStats())
+	return res, nil
+}
+
+// openIDs opens the event's object where its part starts and returns the reader of its IDs.
+func (h *Handler) openIDs(ctx context.Context, ev Event) (*objectReader, *idReader, error) {
+	name := fmt.Sprintf("s3://%s/%s", ev.Bucket, ev.Key)
+	var hdr *header
+	if ev.Offset > 0 {
+		// A ranged read starts past the header: read it first, from the same version.
+		hh, err := readObjectHeader(ctx, h.clients.S3, ev.Bucket, ev.Key, ev.ETag)
+		if err != nil {
+			if errors.Is(err, errSuperseded) {
+				return nil, nil, err
+			}
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		hdr = &hh
+	}
+	obj, err := openObject(ctx, h.clients.S3, ev.Bucket, ev.Key, ev.ETag, ev.Offset)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := newIDReader(obj, ev.Offset, hdr)
+	if err != nil {
+		obj.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return obj, ids, nil
+}
+
+// timeFor reports whether a part that takes about estimate can start and finish before the
+// context's deadline, with the safety margin to spare.
+func (h *Handler) timeFor(ctx context.Context, estimate time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return true
+	}
+	return deadline.Sub(h.opts.Now()) >= h.opts.SafetyMargin+estimate
+}
+
+// writePart looks up one part's IDs and uploads its rows; it returns the number of rows and of
+// rows with a lookup error.
+func (h *Handler) writePart(ctx context.Context, day time.Time, p part) (written, lookupErrors int, err error) {
+	rows, err := h.lookUp(ctx, p)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, r := range rows {
+		if r.LookupError != "" {
+			lookupErrors++
+		}
+	}
+	key := athenasql.PartKey(h.cfg.DataPrefix, day, p.n)
+	if err := h.upload(ctx, key, rows); err != nil {
+		return 0, 0, err
+	}
+	return len(rows), lookupErrors, nil
+}
+
+// lookUp looks up a part's IDs, each through its own region's engine, and returns the rows in
+// the part's (ID) order.
+func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, error) {
+	byRegion := map[string][]int{}
+	for i, region := range p.regions {
+		if region == "" {
+			region = h.cfg.Region
+		}
+		byRegion[region] = append(byRegion[region], i)
+	}
+	rows := make([]usagecsv.Row, len(p.ids))
+	g, ctx := errgroup.WithContext(ctx)
+	for region, pos := range byRegion {
+		engine, err := h.engine(region)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", p.ids[pos[0]], err)
+		}
+		ids := make([]string, len(pos))
+		for j, i := range pos {
+			ids[j] = p.ids[i]
+		}
+		g.Go(func() error {
+			got, err := engine.Lookup(ctx, ids)
+			if err != nil {
+				return fmt.Errorf("look up %d IDs in %s: %w", len(ids), region, err)
+			}
+			for j, i := range pos {
+				rows[i] = got[j]
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// engine returns the region's engine, made on first use.
+func (h *Handler) engine(region string) (*fanout.Engine, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.engines[region]; ok {
+		return e, nil
+	}
+	// The region comes from the CSV and becomes part of an endpoint's host name.
+	if err := config.ValidateRegion(region); err != nil {
+		return nil, err
+	}
+	client := h.clients.Athena(region)
+	if client == nil {
+		return nil, fmt.Errorf("no Athena client for region %s", region)
+	}
+	opts := append([]func(*fanout.Options){func(o *fanout.Options) {
+		o.Rate = h.cfg.Rate
+		o.Concurrency = h.cfg.Concurrency
+		o.MaxAttempts = h.cfg.MaxAttempts
+	}}, h.opts.Engine...)
+	e := fanout.New(client, opts...)
+	h.engines[region] = e
+	return e, nil
+}
+
+// engineStats returns each region's engine counts, for the logs.
+func (h *Handler) engineStats() map[string]fanout.Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]fanout.Stats, len(h.engines))
+	for region, e := range h.engines {
+		out[region] = e.Stats()
+	}
+	return out
+}
+
+// unprocessed is the engines' count of transient unprocessed IDs so far.
+func (h *Handler) unprocessed() int64 {
+	var n int64
+	for _, s := range h.engineStats() {
+		n += s.UnprocessedTransient
+	}
+	return n
+}
+
+// upload streams rows to key through a pipe: the uploader reads the CSV as it is written.
+func (h *Handler) upload(ctx context.Context, key string, rows []usagecsv.Row) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		w := usagecsv.NewWriter(pw)
+		var err error
+		for _, r := range rows {
+			if err = w.Write(r); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	err := h.clients.Uploader.Upload(ctx, h.cfg.DataBucket, key, pr)
+	// Unblocks the writer if the upload stopped reading early.
+	pr.CloseWithError(io.ErrClosedPipe)
+	werr := <-done
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", key, err)
+	}
+	if werr != nil {
+		return fmt.Errorf("write %s: %w", key, werr)
+	}
+	return nil
+}
+
+// continueWith invokes the function asynchronously with ev.
+func (h *Handler) continueWith(ctx context.Context, ev Event) error {
+	name := h.opts.FunctionName
+	if name == "" {
+		name = lambdacontext.FunctionName
+	}
+	if name == "" {
+		return fmt.Errorf("continue at part %d: no function name (not in Lambda, and Options.FunctionName is empty)", ev.Part)
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("continue at part %d: %w", ev.Part, err)
+	}
+	_, err = h.clients.Lambda.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(name),
+		InvocationType: lambdatypes.InvocationTypeEvent,
+		Payload:        payload,
+	})
+	if err != nil {
+		return fmt.Errorf("invoke %s to continue at part %d: %w", name, ev.Part, err)
+	}
+	return nil
+}

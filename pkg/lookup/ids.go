@@ -1,0 +1,203 @@
+package lookup
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Columns of the athena_queries CSV that the lookup reads; it finds them by name.
+const (
+	ColumnQueryID = "query_id"
+	ColumnRegion  = "aws_region"
+)
+
+// header is where the lookup's columns are in a record.
+type header struct {
+	id, region, fields int
+}
+
+// parseHeader finds the columns in the header record of Athena's result CSV.
+func parseHeader(rec []string) (header, error) {
+	h := header{id: -1, region: -1, fields: len(rec)}
+	for i, name := range rec {
+		switch strings.TrimPrefix(name, "\ufeff") {
+		case ColumnQueryID:
+			h.id = i
+		case ColumnRegion:
+			h.region = i
+		}
+	}
+	var missing []string
+	if h.id < 0 {
+		missing = append(missing, fmt.Sprintf("%q", ColumnQueryID))
+	}
+	if h.region < 0 {
+		missing = append(missing, fmt.Sprintf("%q", ColumnRegion))
+	}
+	if len(missing) > 0 {
+		return header{}, fmt.Errorf("header: no column %s in %q", strings.Join(missing, " or "), rec)
+	}
+	return h, nil
+}
+
+// readHeader reads the header record at the start of r.
+func readHeader(r io.Reader) (header, error) {
+	c := csv.NewReader(r)
+	rec, err := c.Read()
+	if errors.Is(err, io.EOF) {
+		return header{}, errors.New("header: file is empty")
+	}
+	if err != nil {
+		return header{}, fmt.Errorf("header: %w", err)
+	}
+	return parseHeader(rec)
+}
+
+// idRecord is the first record of one distinct query ID.
+type idRecord struct {
+	id, region string
+	// offset is where the record starts in the object.
+	offset int64
+}
+
+// idReader reads the distinct query IDs of Athena's result CSV, in order. The file is sorted
+// by query_id, so a duplicate is always next to its original and one previous ID is all the
+// memory deduplication needs; rows without a query ID (refused submissions) are skipped.
+type idReader struct {
+	c    *csv.Reader
+	h    header
+	base int64
+	prev string
+	// regions interns region names, of which there are few, so IDs don't each hold a copy.
+	regions map[string]string
+}
+
+// newIDReader reads IDs from r, which starts at byte base of the object. At base 0, r starts
+// with the header; otherwise h is the header, read separately.
+func newIDReader(r io.Reader, base int64, h *header) (*idReader, error) {
+	c := csv.NewReader(r)
+	c.ReuseRecord = true
+	ir := &idReader{c: c, base: base, regions: map[string]string{}}
+	if h == nil {
+		rec, err := c.Read()
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("header: file is empty")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("header: %w", err)
+		}
+		hh, err := parseHeader(rec)
+		if err != nil {
+			return nil, err
+		}
+		h = &hh
+	}
+	ir.h = *h
+	c.FieldsPerRecord = h.fields
+	return ir, nil
+}
+
+// next returns the next distinct ID, or io.EOF after the last.
+func (r *idReader) next() (idRecord, error) {
+	for {
+		offset := r.base + r.c.InputOffset()
+		rec, err := r.c.Read()
+		if err == io.EOF {
+			return idRecord{}, io.EOF
+		}
+		if err != nil {
+			return idRecord{}, r.describe(err)
+		}
+		id := rec[r.h.id]
+		if id == "" || id == r.prev {
+			continue
+		}
+		if id < r.prev {
+			line, _ := r.c.FieldPos(r.h.id)
+			return idRecord{}, r.describe(fmt.Errorf("line %d: query_id %q comes after %q: the file must be sorted by query_id", line, id, r.prev))
+		}
+		// Fields share the record's memory; a copy of the ID doesn't keep the whole line alive.
+		id = strings.Clone(id)
+		r.prev = id
+		return idRecord{id: id, region: r.intern(rec[r.h.region]), offset: offset}, nil
+	}
+}
+
+func (r *idReader) intern(region string) string {
+	if s, ok := r.regions[region]; ok {
+		return s
+	}
+	s := strings.Clone(region)
+	r.regions[s] = s
+	return s
+}
+
+// describe adds where the reading started, since line numbers count from there.
+func (r *idReader) describe(err error) error {
+	if r.base > 0 {
+		return fmt.Errorf("reading from byte %d: %w", r.base, err)
+	}
+	return err
+}
+
+// part is the IDs of one output part.
+type part struct {
+	n int
+	// offset is where the first record of the part's first ID starts in the object.
+	offset  int64
+	ids     []string
+	regions []string
+}
+
+// partReader cuts the distinct IDs into parts of size IDs.
+type partReader struct {
+	r      *idReader
+	size   int
+	n      int
+	peeked *idRecord
+}
+
+// read returns the next part, or ok false after the last. A part is complete once the next ID
+// has been read: that ID's offset is where the following part starts.
+func (p *partReader) read() (pt part, ok bool, err error) {
+	first := p.peeked
+	p.peeked = nil
+	if first == nil {
+		rec, err := p.r.next()
+		if err == io.EOF {
+			return part{}, false, nil
+		}
+		if err != nil {
+			return part{}, false, err
+		}
+		first = &rec
+	}
+	pt = part{n: p.n, offset: first.offset, ids: make([]string, 0, p.size), regions: make([]string, 0, p.size)}
+	pt.ids = append(pt.ids, first.id)
+	pt.regions = append(pt.regions, first.region)
+	for len(pt.ids) < p.size {
+		rec, err := p.r.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return part{}, false, err
+		}
+		pt.ids = append(pt.ids, rec.id)
+		pt.regions = append(pt.regions, rec.region)
+	}
+	if len(pt.ids) == p.size {
+		rec, err := p.r.next()
+		switch {
+		case err == nil:
+			p.peeked = &rec
+		case err != io.EOF:
+			return part{}, false, err
+		}
+	}
+	p.n++
+	return pt, true, nil
+}

@@ -1,0 +1,221 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// objectStore is the S3 calls the handler makes: reading the day's IDs, and listing and
+// deleting parts an earlier run left.
+type objectStore interface {
+	GetObject(ctx context.Context, params *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	ListObjectsV2(ctx context.Context, params *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	DeleteObjects(ctx context.Context, params *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
+}
+
+var _ objectStore = (*s3.Client)(nil)
+
+// uploader writes one object from a stream of unknown length.
+type uploader interface {
+	Upload(ctx context.Context, bucket, key string, body io.Reader) error
+}
+
+// invoker starts the lookup function again, asynchronously, for the rest of a day.
+type invoker interface {
+	Invoke(ctx context.Context, params *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+var _ invoker = (*lambda.Client)(nil)
+
+// Uploader uploads parts with the S3 transfer manager, which streams a body of unknown length
+// in multipart chunks (or one PutObject when it is small), so no part is built in memory.
+type Uploader struct {
+	tm *transfermanager.Client
+}
+
+// NewUploader returns an Uploader that uses tm.
+func NewUploader(tm *transfermanager.Client) *Uploader { return &Uploader{tm: tm} }
+
+// Upload writes body to bucket/key.
+func (u *Uploader) Upload(ctx context.Context, bucket, key string, body io.Reader) error {
+	_, err := u.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+		Bucket: aws.String(bucket),
+		Key:    aws.String(key),
+		Body:   body,
+	})
+	if err != nil {
+		return fmt.Errorf("upload s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+var _ uploader = (*Uploader)(nil)
+
+// errSuperseded means the object is no longer the version the day's first invocation read.
+var errSuperseded = errors.New("object changed since the day's first invocation")
+
+// maxResumes is how often a broken download is picked up again where it stopped. The stream
+// stays open for the whole invocation while the reader waits for lookups, and a long-lived
+// S3 connection can be reset.
+const maxResumes = 5
+
+// objectReader streams an object from offset on, reopening it with a ranged GET where it
+// stopped if the connection breaks. Every GET after the first names the first one's ETag, so the
+// bytes all come from one version of the object.
+type objectReader struct {
+	ctx         context.Context
+	s3          objectStore
+	bucket, key string
+	etag        string
+	pos         int64
+	body        io.ReadCloser
+	resumes     int
+	gets        int
+}
+
+// openObject starts reading bucket/key at offset; etag, when set, must match the object's.
+func openObject(ctx context.Context, store objectStore, bucket, key, etag string, offset int64) (*objectReader, error) {
+	r := &objectReader{ctx: ctx, s3: store, bucket: bucket, key: key, etag: etag, pos: offset}
+	if err := r.open(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *objectReader) open() error {
+	in := &s3.GetObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.key)}
+	if r.pos > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", r.pos))
+	}
+	if r.etag != "" {
+		in.IfMatch = aws.String(r.etag)
+	}
+	r.gets++
+	out, err := r.s3.GetObject(r.ctx, in)
+	if err != nil {
+		if isPreconditionFailed(err) {
+			return errSuperseded
+		}
+		return fmt.Errorf("get s3://%s/%s: %w", r.bucket, r.key, err)
+	}
+	if r.etag == "" {
+		r.etag = aws.ToString(out.ETag)
+	}
+	r.body = out.Body
+	return nil
+}
+
+// Read reads the next bytes of the object.
+func (r *objectReader) Read(p []byte) (int, error) {
+	for {
+		n, err := r.body.Read(p)
+		r.pos += int64(n)
+		if err == nil || err == io.EOF || r.ctx.Err() != nil || r.resumes >= maxResumes || r.etag == "" {
+			if err != nil && err != io.EOF {
+				err = fmt.Errorf("read s3://%s/%s at byte %d: %w", r.bucket, r.key, r.pos, err)
+			}
+			return n, err
+		}
+		r.body.Close()
+		r.resumes++
+		if oerr := r.open(); oerr != nil {
+			return n, oerr
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// Close closes the current response body.
+func (r *objectReader) Close() error { return r.body.Close() }
+
+func isPreconditionFailed(err error) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "PreconditionFailed" {
+		return true
+	}
+	var status interface{ HTTPStatusCode() int }
+	return errors.As(err, &status) && status.HTTPStatusCode() == 412
+}
+
+// headerBytes is how much of the object a continuation reads for the header: the header of
+// the extract's 15 columns is a few hundred bytes.
+const headerBytes = 64 << 10
+
+// readObjectHeader reads the header of bucket/key with a small ranged GET.
+func readObjectHeader(ctx context.Context, store objectStore, bucket, key, etag string) (header, error) {
+	in := &s3.GetObjectInput{
+		Bucket: aws.String(bucket),
+		Key:    aws.String(key),
+		Range:  aws.String(fmt.Sprintf("bytes=0-%d", headerBytes-1)),
+	}
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
+	}
+	out, err := store.GetObject(ctx, in)
+	if err != nil {
+		if isPreconditionFailed(err) {
+			return header{}, errSuperseded
+		}
+		return header{}, fmt.Errorf("get header of s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	return readHeader(out.Body)
+}
+
+// partPattern matches the name of an output part under the day's prefix.
+var partPattern = regexp.MustCompile(`^part-([0-9]+)\.csv$`)
+
+// maxDeleteKeys is DeleteObjects' maximum number of keys per call.
+const maxDeleteKeys = 1000
+
+// deleteParts deletes the parts numbered from or above first under prefix and returns how many.
+// Other objects under the prefix are left alone.
+func deleteParts(ctx context.Context, store objectStore, bucket, prefix string, first int) (int, error) {
+	var stale []s3types.ObjectIdentifier
+	pages := s3.NewListObjectsV2Paginator(store, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, obj := range page.Contents {
+			key := aws.ToString(obj.Key)
+			m := partPattern.FindStringSubmatch(strings.TrimPrefix(key, prefix))
+			if m == nil {
+				continue
+			}
+			if n, err := strconv.Atoi(m[1]); err == nil && n >= first {
+				stale = append(stale, s3types.ObjectIdentifier{Key: aws.String(key)})
+			}
+		}
+	}
+	for chunk := range slices.Chunk(stale, maxDeleteKeys) {
+		out, err := store.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(bucket),
+			Delete: &s3types.Delete{Objects: chunk, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return 0, fmt.Errorf("delete stale parts under s3://%s/%s: %w", bucket, prefix, err)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return 0, fmt.Errorf("delete s3://%s/%s: %s: %s (and %d more)", bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors)-1)
+		}
+	}
+	return len(stale), nil
+}
