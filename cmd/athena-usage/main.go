@@ -1,0 +1,17 @@
+// Command athena-usage runs the athena-usage pipeline locally: see `athena-usage --help`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/athenausage/athena-usage/pkg/cli"
+)
+
+func main() {
+	if err := cli.Execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "athena-usage:", err)
+		os.Exit(1)
+	}
+}

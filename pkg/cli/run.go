@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/spf13/cobra"
+)
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		r        pipelineRun
+		from, to string
+	)
+	cmd := &cobra.Command{
+		Use:   "run --cloudtrail DIR --history FILE --day YYYY-MM-DD [--to YYYY-MM-DD] --dir STATE",
+		Short: "Run the daily pipeline over CloudTrail files you already have",
+		Long: `Run the same pipeline the Lambda functions run, over CloudTrail log files on disk and an Athena
+query history, on the embedded local stack.
+
+--cloudtrail is a folder of the tree as CloudTrail writes it, at any level: the trail's prefix,
+AWSLogs/, an account, a region or a day. Accounts, regions and an organization trail are found
+from the paths. Unreadable or malformed files are reported and skipped.
+
+--history is JSON Lines of Athena QueryExecution objects, as the AWS CLI prints them, for example:
+  aws athena list-query-executions --query 'QueryExecutionIds' --output text | tr '\t' '\n' |
+    xargs -n 50 aws athena batch-get-query-execution --query-execution-ids \
+      --query 'QueryExecutions[]' --output json | jq -c '.[]' > history.jsonl
+Timestamps may be epoch seconds or ISO 8601. Bad lines are reported and skipped.
+
+The state directory keeps the tables, views and results; run 'local report' on it afterwards.`,
+		Example: `  athena-usage local run --cloudtrail ~/trail/AWSLogs --history history.jsonl \
+      --day 2024-03-01 --to 2024-03-07 --dir ./usage-state`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var errs []error
+			if r.cloudtrail == "" {
+				errs = append(errs, errors.New("--cloudtrail is required"))
+			}
+			if r.state == "" {
+				errs = append(errs, errors.New("--dir is required"))
+			}
+			if err := config.ValidatePrice(r.price); err != nil {
+				errs = append(errs, fmt.Errorf("--price-per-tb: %w", err))
+			}
+			var err error
+			if r.from, r.to, err = window("day", from, "to", to); err != nil {
+				errs = append(errs, err)
+			}
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			st, set, err := r.run(cmd.Context(), newProgress(stderr, 4), stderr)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			fmt.Fprintf(stdout, "done: %s to %s in %s\nnext: athena-usage local report --dir %s --from %s --to %s --by user\n",
+				set.FirstDay, set.LastDay, r.state, r.state, set.FirstDay, set.LastDay)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&r.cloudtrail, "cloudtrail", "", "folder of CloudTrail log files, at any level of CloudTrail's tree")
+	f.StringVar(&r.history, "history", "", "Athena query history: JSON Lines of QueryExecution")
+	f.StringVar(&from, "day", "", "first UTC day to run, YYYY-MM-DD")
+	f.StringVar(&to, "to", "", "last UTC day to run, YYYY-MM-DD (default: --day)")
+	f.StringVar(&r.state, "dir", "", "state directory (created if missing)")
+	f.Float64Var(&r.price, "price-per-tb", config.DefaultPricePerTB, "price in USD per TB scanned")
+	f.IntVar(&r.partSize, "part-size", config.DefaultLookupPartSize, "query IDs per athena_api_output part")
+	return cmd
+}
