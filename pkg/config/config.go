@@ -55,7 +55,8 @@ const (
 type Shared struct {
 	// Region is the function's own region.
 	Region string
-	// DataBucket holds Athena's results and the athena_queries and athena_api_output tables.
+	// DataBucket holds the athena_queries and athena_api_output tables (Athena's scratch
+	// results go to the workgroup's own location).
 	DataBucket string
 	// DataPrefix is the key prefix under DataBucket, "" or ending in "/".
 	DataPrefix string

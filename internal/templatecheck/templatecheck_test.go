@@ -1,0 +1,155 @@
+package templatecheck
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func report(t *testing.T, errs []error) {
+	t.Helper()
+	for _, err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestFunctions(t *testing.T) { report(t, checkFunctions(loadOrFail(t))) }
+
+func TestIAMLeastPrivilege(t *testing.T) { report(t, checkIAM(loadOrFail(t))) }
+
+func TestRolesAllowWhatFunctionsDo(t *testing.T) { report(t, checkAccess(loadOrFail(t))) }
+
+func TestBuckets(t *testing.T) { report(t, checkBuckets(loadOrFail(t))) }
+
+func TestWorkgroups(t *testing.T) { report(t, checkWorkgroups(loadOrFail(t))) }
+
+func TestMakefileTargets(t *testing.T) {
+	mk, err := os.ReadFile(*makefilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, checkMakefile(loadOrFail(t), string(mk)))
+}
+
+// TestMakefileBuildsForLambda checks what the build-<LogicalId> targets would run, without
+// running it: a static linux/arm64 bootstrap of the function's own main package.
+func TestMakefileBuildsForLambda(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	mk, err := filepath.Abs(*makefilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts := filepath.Join(t.TempDir(), "artifacts")
+	for id := range loadOrFail(t).tmpl.GetAllServerlessFunctionResources() {
+		t.Run(id, func(t *testing.T) {
+			cmd := exec.Command("make", "--no-print-directory", "-n", "-f", mk, "-C", filepath.Dir(mk),
+				"build-"+id, "ARTIFACTS_DIR="+artifacts)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n build-%s: %v\n%s", id, err, out)
+			}
+			dir := "./functions/" + strings.ToLower(strings.TrimSuffix(id, "Function"))
+			for _, want := range []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "lambda.norpc",
+				"-o " + artifacts + "/bootstrap", dir} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("make -n build-%s = %q, want it to contain %q", id, out, want)
+				}
+			}
+		})
+	}
+}
+
+// allChecks runs every check on a template and Makefile.
+func allChecks(s *stack, makefile string) []error {
+	var errs []error
+	errs = append(errs, checkFunctions(s)...)
+	errs = append(errs, checkIAM(s)...)
+	errs = append(errs, checkAccess(s)...)
+	errs = append(errs, checkBuckets(s)...)
+	errs = append(errs, checkWorkgroups(s)...)
+	errs = append(errs, checkMakefile(s, makefile)...)
+	return errs
+}
+
+// TestChecksCatchRegressions breaks the template (or Makefile) one way at a time and expects the
+// checks to name the breakage, so that a check that can no longer fail is noticed.
+func TestChecksCatchRegressions(t *testing.T) {
+	tmplText, err := os.ReadFile(*templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkText, err := os.ReadFile(*makefilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := load(tmplText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := allChecks(base, string(mkText)); len(errs) > 0 {
+		t.Fatalf("the unbroken template fails the checks: %v", joinErrs(errs))
+	}
+
+	tests := []struct {
+		name     string
+		makefile bool // break the Makefile instead of the template
+		old, new string
+		want     string
+	}{
+		{name: "handler", old: "    Handler: bootstrap\n", new: "    Handler: main\n", want: `Handler = "main"`},
+		{name: "runtime", old: "Runtime: provided.al2023", new: "Runtime: provided.al2", want: "Runtime"},
+		{name: "architecture", old: "Architectures: [arm64]", new: "Architectures: [x86_64]", want: "Architectures"},
+		{name: "build method", old: "      BuildMethod: makefile\n", new: "      BuildMethod: go1.x\n", want: "BuildMethod"},
+		{name: "missing variable", old: "          LOOKUP_FUNCTION: !Ref LookupFunction\n", new: "", want: "LOOKUP_FUNCTION is required"},
+		{name: "invalid variable", old: "          PROJECTION_START: !Ref ProjectionStart\n", new: "          PROJECTION_START: 2024-3-5\n", want: "PROJECTION_START"},
+		{name: "unknown variable", old: "          LOOKUP_MAX_ATTEMPTS: !Ref LookupMaxAttempts\n", new: "          LOOKUP_MAX_ATTEMPTS: !Ref LookupMaxAttempts\n          LOOKUP_TIMEOUT: \"60\"\n", want: "LOOKUP_TIMEOUT, which is not one of pkg/config's Env constants"},
+		{name: "variable the loader ignores", old: "          LOOKUP_MAX_ATTEMPTS: !Ref LookupMaxAttempts\n", new: "          LOOKUP_MAX_ATTEMPTS: !Ref LookupMaxAttempts\n          ATHENA_WORKGROUP: !Ref AthenaWorkGroup\n", want: "ATHENA_WORKGROUP, which its config loader never reads"},
+		{name: "reserved variable", old: "        DATA_PREFIX: !Ref DataPrefix\n", new: "        DATA_PREFIX: !Ref DataPrefix\n        AWS_REGION: eu-west-1\n", want: "AWS_REGION, which Lambda reserves"},
+		{name: "wildcard action", old: "                - athena:GetWorkGroup\n", new: "                - athena:*\n", want: `action "athena:*" has a wildcard`},
+		{name: "wildcard resource", old: "                - !GetAtt LookupFunction.Arn\n", new: "                - \"*\"\n", want: `resource "*" for lambda actions`},
+		{name: "wildcard bucket", old: `Resource: !Sub "arn:${AWS::Partition}:s3:::${CloudTrailBucket}/${CloudTrailPrefix}AWSLogs/*"`, new: `Resource: "arn:aws:s3:::*/AWSLogs/*"`, want: "is not one named bucket"},
+		{name: "managed policy", old: "      Policies:\n        - Version: \"2012-10-17\"\n          Statement:\n            # Queries run", new: "      Policies:\n        - AmazonAthenaFullAccess\n        - Version: \"2012-10-17\"\n          Statement:\n            # Queries run", want: "AmazonAthenaFullAccess"},
+		{name: "invoke the wrong function", old: "                - !GetAtt LookupFunction.Arn\n", new: "                - !GetAtt FailedInvocationsQueue.Arn\n", want: "ExtractFunction: allowed(lambda:InvokeFunction, arn:aws:lambda:us-east-1:123456789012:function:athena-usage-lookup)"},
+		{name: "extract cannot invoke itself", old: `:function:${AWS::StackName}-extract"`, new: `:function:${AWS::StackName}-extractor"`, want: "ExtractFunction: allowed(lambda:InvokeFunction, arn:aws:lambda:us-east-1:123456789012:function:athena-usage-extract)"},
+		{name: "lookup cannot invoke itself", old: `:function:${AWS::StackName}-lookup"`, new: `:function:${AWS::StackName}-lookup2"`, want: "LookupFunction: allowed(lambda:InvokeFunction"},
+		{name: "lookup writes its input", old: "              Action: s3:GetObject\n              Resource: !Sub \"${DataBucket.Arn}/${DataPrefix}athena_queries/*\"\n", new: "              Action: [s3:GetObject, s3:PutObject]\n              Resource: !Sub \"${DataBucket.Arn}/${DataPrefix}athena_queries/*\"\n", want: "allowed(s3:PutObject, arn:aws:s3:::athena-usage-databucket-1a2b3c4d5e6f/athena_queries/dt=2024-03-05/queries.csv) = true, want false"},
+		{name: "results prefix not granted", old: `Resource: !Sub "${ResultsBucket.Arn}/athena-results/*"`, new: `Resource: !Sub "${ResultsBucket.Arn}/results/*"`, want: "ExtractFunction: allowed(s3:PutObject, arn:aws:s3:::athena-usage-resultsbucket-1a2b3c4d5e6f/athena-results/"},
+		{name: "public access", old: "        RestrictPublicBuckets: true\n", new: "        RestrictPublicBuckets: false\n", want: "ResultsBucket: public access block RestrictPublicBuckets is not true"},
+		{name: "no encryption", old: "    Properties:\n      BucketEncryption:\n        ServerSideEncryptionConfiguration:\n          - ServerSideEncryptionByDefault:\n              SSEAlgorithm: AES256\n            BucketKeyEnabled: true\n", new: "    Properties:\n", want: "ResultsBucket: does not encrypt"},
+		{name: "TLS not required", old: "                aws:SecureTransport: \"false\"\n", new: "                aws:SecureTransport: \"true\"\n", want: "ResultsBucket: no bucket policy denies"},
+		{name: "policy on the wrong bucket", old: "      Bucket: !Ref DataBucket\n", new: "      Bucket: !Ref ResultsBucket\n", want: "DataBucket: no bucket policy denies"},
+		{name: "no failure destination", old: "        MaximumRetryAttempts: 2\n        DestinationConfig:\n          OnFailure:\n            Type: SQS\n            Destination: !GetAtt FailedInvocationsQueue.Arn\n", new: "        MaximumRetryAttempts: 2\n", want: "OnFailure"},
+		{name: "unencrypted queue", old: "      SqsManagedSseEnabled: true\n", new: "      SqsManagedSseEnabled: false\n", want: "is not encrypted"},
+		{name: "results never expire", old: "            Prefix: athena-results/\n", new: "            Prefix: old-results/\n", want: "do not expire"},
+		{name: "missing build target", makefile: true, old: "build-LookupFunction:", new: "build-Lookup:", want: "no build-LookupFunction target"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl, mk := string(tmplText), string(mkText)
+			target := &tmpl
+			if tc.makefile {
+				target = &mk
+			}
+			if !strings.Contains(*target, tc.old) {
+				t.Fatalf("the text to break, %q, is gone; update this case", tc.old)
+			}
+			*target = strings.Replace(*target, tc.old, tc.new, 1)
+			s, err := load([]byte(tmpl))
+			if err != nil {
+				t.Fatalf("load broken template: %v", err)
+			}
+			errs := allChecks(s, mk)
+			for _, err := range errs {
+				if strings.Contains(err.Error(), tc.want) {
+					return
+				}
+			}
+			t.Errorf("checks of the template with %q replaced by %q = %v, want an error containing %q",
+				tc.old, tc.new, joinErrs(errs), tc.want)
+		})
+	}
+}
