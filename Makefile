@@ -26,8 +26,10 @@ FUNCTIONS := extract lookup
 # 2.5 min from a cold cache, against 30 s without it (DuckDB's cgo link dominates). RACE= turns it off.
 RACE ?= 1
 TESTFLAGS ?= $(if $(RACE),-race,)
-# Use gotestsum when `make tools` has installed it, plain go test otherwise.
-GOTEST = $(if $(wildcard $(GOTESTSUM)),$(GOTESTSUM) --format pkgname --,$(GO) test)
+# Use gotestsum when `make tools` has installed it, plain go test otherwise. TEST_JSON=FILE also
+# keeps the `go test -json` events, which .ci/run counts for its closing line.
+TEST_JSON ?=
+GOTEST = $(if $(wildcard $(GOTESTSUM)),$(GOTESTSUM) --format pkgname $(if $(TEST_JSON),--jsonfile $(TEST_JSON)) --,$(GO) test)
 
 .PHONY: help
 help: ## list the targets
@@ -76,8 +78,21 @@ test: ## run the unit tests with the race detector (RACE= without)
 	$(GOTEST) $(TESTFLAGS) ./...
 
 .PHONY: test-integration
-test-integration: ## run the integration tests (build tag integration)
-	$(GOTEST) -tags integration $(TESTFLAGS) ./...
+test-integration: $(GOTESTSUM) ## against real components: MinIO, the built Lambda binaries, headless Chromium
+	scripts/minio.sh build
+	scripts/minio.sh start
+	@set -a; . .cache/minio.env; set +a; \
+		$(GOTEST) -tags integration $(TESTFLAGS) ./internal/...; status=$$?; \
+		scripts/minio.sh stop; exit $$status
+	@$(MAKE) --no-print-directory browser-check
+
+.PHONY: browser-check
+browser-check: ## render the HTML report of a demo run and check it in headless Chromium
+	$(GO) run ./cmd/athena-usage demo --dir build/demo > /dev/null
+	$(GO) run ./cmd/athena-usage local report --dir build/demo/state --from 2025-03-03 --to 2025-03-05 \
+		--format html --out build/report.html
+	scripts/browser-check.sh build/report.html build/report.png
+	scripts/browser-check.sh --self-test
 
 .PHONY: bench
 bench: ## run each benchmark once; they print their own figures

@@ -73,7 +73,7 @@ func TestRunSkipsBadInputAndGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHeader := "user_arn,queries,queries_without_stats,succeeded,failed,cancelled,failed_submissions,data_scanned_bytes,engine_execution_ms,cost_usd"
+	wantHeader := "user_arn,queries,queries_without_stats,succeeded,failed,cancelled,data_scanned_bytes,engine_execution_ms,cost_usd,failed_submissions"
 	if got := strings.Join(rows[0], ","); got != wantHeader {
 		t.Errorf("CSV header = %s, want %s", got, wantHeader)
 	}

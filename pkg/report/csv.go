@@ -14,8 +14,10 @@ func CSVColumns(by string) []string {
 	if !ok {
 		return nil
 	}
+	// The columns scripts read come first, in this order; later
+	// additions go at the end so that positional readers keep working.
 	return []string{k, "queries", "queries_without_stats", "succeeded", "failed", "cancelled",
-		"failed_submissions", "data_scanned_bytes", "engine_execution_ms", "cost_usd"}
+		"data_scanned_bytes", "engine_execution_ms", "cost_usd", "failed_submissions"}
 }
 
 // WriteCSV writes one header row and one row per group, in r.Groups order, with full keys (never
@@ -31,8 +33,8 @@ func WriteCSV(w io.Writer, r *Report) error {
 	i := strconv.FormatInt
 	for _, g := range r.Groups {
 		rec := []string{g.Key, i(g.Queries, 10), i(g.QueriesWithoutStats, 10), i(g.Succeeded, 10),
-			i(g.Failed, 10), i(g.Cancelled, 10), i(g.FailedSubmissions, 10), i(g.DataScannedBytes, 10),
-			i(g.EngineExecutionMS, 10), strconv.FormatFloat(g.CostUSD, 'f', 6, 64)}
+			i(g.Failed, 10), i(g.Cancelled, 10), i(g.DataScannedBytes, 10),
+			i(g.EngineExecutionMS, 10), strconv.FormatFloat(g.CostUSD, 'f', 6, 64), i(g.FailedSubmissions, 10)}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("write csv row %q: %w", g.Key, err)
 		}

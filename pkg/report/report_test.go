@@ -60,9 +60,9 @@ var groupings = []string{"user", "role", "database"}
 
 func TestWriteCSVHeader(t *testing.T) {
 	want := map[string]string{
-		"user":     "user_arn,queries,queries_without_stats,succeeded,failed,cancelled,failed_submissions,data_scanned_bytes,engine_execution_ms,cost_usd",
-		"role":     "role,queries,queries_without_stats,succeeded,failed,cancelled,failed_submissions,data_scanned_bytes,engine_execution_ms,cost_usd",
-		"database": "database,queries,queries_without_stats,succeeded,failed,cancelled,failed_submissions,data_scanned_bytes,engine_execution_ms,cost_usd",
+		"user":     "user_arn,queries,queries_without_stats,succeeded,failed,cancelled,data_scanned_bytes,engine_execution_ms,cost_usd,failed_submissions",
+		"role":     "role,queries,queries_without_stats,succeeded,failed,cancelled,data_scanned_bytes,engine_execution_ms,cost_usd,failed_submissions",
+		"database": "database,queries,queries_without_stats,succeeded,failed,cancelled,data_scanned_bytes,engine_execution_ms,cost_usd,failed_submissions",
 	}
 	for _, by := range groupings {
 		t.Run(by, func(t *testing.T) {
@@ -97,8 +97,8 @@ func TestWriteCSV(t *testing.T) {
 				if rec[0] != g.Key {
 					t.Errorf("row %d key = %q, want the full key %q", i+1, rec[0], g.Key)
 				}
-				if !costRE.MatchString(rec[9]) {
-					t.Errorf("row %d cost_usd = %q, want six decimals", i+1, rec[9])
+				if !costRE.MatchString(rec[8]) {
+					t.Errorf("row %d cost_usd = %q, want six decimals", i+1, rec[8])
 				}
 			}
 		})
@@ -108,8 +108,8 @@ func TestWriteCSV(t *testing.T) {
 func TestWriteCSVQuotes(t *testing.T) {
 	r := &Report{By: "database", Groups: []Group{{Key: `odd,"name"`, Queries: 3, CostUSD: 0.0000475}}}
 	got := string(render(t, WriteCSV, r))
-	want := "database,queries,queries_without_stats,succeeded,failed,cancelled,failed_submissions,data_scanned_bytes,engine_execution_ms,cost_usd\n" +
-		`"odd,""name""",3,0,0,0,0,0,0,0,0.000048` + "\n"
+	want := "database,queries,queries_without_stats,succeeded,failed,cancelled,data_scanned_bytes,engine_execution_ms,cost_usd,failed_submissions\n" +
+		`"odd,""name""",3,0,0,0,0,0,0,0.000048,0` + "\n"
 	if got != want {
 		t.Errorf("WriteCSV = %q, want %q", got, want)
 	}
