@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,7 +42,7 @@ func main() {
 func run(files []string) (counts, error) {
 	var c counts
 	if len(files) == 0 {
-		return c, fmt.Errorf("usage: testsummary FILE.json ...")
+		return c, errors.New("usage: testsummary FILE.json [FILE.json ...]")
 	}
 	broken := map[string]bool{}
 	for _, name := range files {

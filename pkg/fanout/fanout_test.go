@@ -393,7 +393,7 @@ func TestLookupPartialFailures(t *testing.T) {
 		}, "", 2},
 		{"HTTP 503 then success", func(n int) error {
 			if n < 2 {
-				return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: errors.New("unavailable")}
+				return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusServiceUnavailable}}, Err: errors.New("unavailable")}
 			}
 			return nil
 		}, "", 3},

@@ -12,7 +12,12 @@ func TestAdaptiveLimiter(t *testing.T) {
 		Rate: 16, Burst: 1, MinRate: 1, DecreaseFactor: 0.5, RecoveryStep: 4,
 		Now: clock.Now, Sleep: clock.Sleep,
 	})
-	step := func() time.Time { clock.Sleep(context.Background(), time.Millisecond); return clock.Now() }
+	step := func() time.Time {
+		if err := clock.Sleep(context.Background(), time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		return clock.Now()
+	}
 
 	sent := step()
 	step()
@@ -59,7 +64,9 @@ func TestAdaptiveLimiterPaces(t *testing.T) {
 	l.throttled(clock.Now())
 	start = clock.Now()
 	for range 10 {
-		l.wait(context.Background())
+		if err := l.wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if got, want := clock.Now().Sub(start), 2*time.Second; got != want {
 		t.Errorf("10 calls after halving to 5/s took %v, want %v", got, want)

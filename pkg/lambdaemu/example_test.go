@@ -2,6 +2,7 @@ package lambdaemu_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -12,7 +13,13 @@ import (
 
 // Run a built function with its template's environment and invoke it once.
 func ExampleStart() {
-	ctx := context.Background()
+	if err := invokeOnce(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// invokeOnce holds the work so that its deferred Close runs before ExampleStart exits.
+func invokeOnce(ctx context.Context) (err error) {
 	f, err := lambdaemu.Start(ctx, lambdaemu.Config{
 		Binary:       ".aws-sam/build/LookupFunction/bootstrap",
 		FunctionName: "lookup",
@@ -23,16 +30,17 @@ func ExampleStart() {
 		Stderr:       os.Stderr,
 	})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	defer f.Close()
+	defer func() { err = errors.Join(err, f.Close()) }()
 
 	res, err := f.Invoke(ctx, []byte(`{"day":"2024-05-01"}`))
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	if res.FunctionError != "" {
-		log.Fatalf("lookup failed: %s", res.Payload)
+		return fmt.Errorf("lookup failed: %s", res.Payload)
 	}
 	fmt.Printf("%s in %v (init %v)\n", res.Payload, res.Duration, res.InitDuration)
+	return nil
 }

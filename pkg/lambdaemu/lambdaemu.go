@@ -179,19 +179,19 @@ func checkConfig(cfg *Config) (string, error) {
 	var errs []error
 	binary := cfg.Binary
 	if binary == "" {
-		errs = append(errs, errors.New("Binary is empty"))
+		errs = append(errs, errors.New("binary is empty"))
 	} else {
 		abs, err := filepath.Abs(binary)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("Binary %q: %w", binary, err))
+			errs = append(errs, fmt.Errorf("binary %q: %w", binary, err))
 		} else {
 			binary = abs
 			if st, err := os.Stat(binary); err != nil {
-				errs = append(errs, fmt.Errorf("Binary: %w", err))
+				errs = append(errs, fmt.Errorf("binary: %w", err))
 			} else if !st.Mode().IsRegular() {
-				errs = append(errs, fmt.Errorf("Binary %s is not a regular file", binary))
+				errs = append(errs, fmt.Errorf("binary %s is not a regular file", binary))
 			} else if st.Mode().Perm()&0o111 == 0 {
-				errs = append(errs, fmt.Errorf("Binary %s is not executable", binary))
+				errs = append(errs, fmt.Errorf("binary %s is not executable", binary))
 			}
 		}
 	}
@@ -205,7 +205,7 @@ func checkConfig(cfg *Config) (string, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Timeout < 0 || cfg.Timeout > MaxTimeout {
-		errs = append(errs, fmt.Errorf("Timeout %v is outside (0, %v]", cfg.Timeout, MaxTimeout))
+		errs = append(errs, fmt.Errorf("timeout %v is outside (0, %v]", cfg.Timeout, MaxTimeout))
 	}
 	if cfg.InitTimeout == 0 {
 		cfg.InitTimeout = DefaultInitTimeout
@@ -222,9 +222,9 @@ func checkConfig(cfg *Config) (string, error) {
 	for _, k := range sortedKeys(cfg.Env) {
 		switch {
 		case !envName.MatchString(k):
-			errs = append(errs, fmt.Errorf("Env name %q must match %s", k, envName))
+			errs = append(errs, fmt.Errorf("env name %q must match %s", k, envName))
 		case k == "AWS_LAMBDA_RUNTIME_API":
-			errs = append(errs, errors.New("Env sets AWS_LAMBDA_RUNTIME_API, which the emulator owns"))
+			errs = append(errs, errors.New("env sets AWS_LAMBDA_RUNTIME_API, which the emulator owns"))
 		}
 	}
 	if len(errs) > 0 {

@@ -556,14 +556,14 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"no binary", Config{}, "Binary is empty"},
+		{"no binary", Config{}, "binary is empty"},
 		{"missing binary", Config{Binary: filepath.Join(dir, "nope")}, "no such file"},
 		{"directory", Config{Binary: dir}, "is not a regular file"},
 		{"not executable", Config{Binary: notExec}, "is not executable"},
 		{"memory", Config{Binary: echoBinary, MemoryMB: 64}, "MemoryMB 64 is outside [128, 10240]"},
-		{"timeout", Config{Binary: echoBinary, Timeout: 901 * time.Second}, "Timeout 15m1s is outside"},
+		{"timeout", Config{Binary: echoBinary, Timeout: 901 * time.Second}, "timeout 15m1s is outside"},
 		{"name", Config{Binary: echoBinary, FunctionName: "has space"}, `FunctionName "has space"`},
-		{"env name", Config{Binary: echoBinary, Env: map[string]string{"1BAD": "x"}}, `Env name "1BAD"`},
+		{"env name", Config{Binary: echoBinary, Env: map[string]string{"1BAD": "x"}}, `env name "1BAD"`},
 		{"reserved env", Config{Binary: echoBinary, Env: map[string]string{"AWS_LAMBDA_RUNTIME_API": "x"}}, "AWS_LAMBDA_RUNTIME_API"},
 	}
 	for _, tt := range tests {

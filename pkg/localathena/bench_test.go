@@ -18,7 +18,11 @@ func BenchmarkBatchGetQueryExecution(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer shutdown(context.Background())
+	b.Cleanup(func() {
+		if err := shutdown(context.Background()); err != nil {
+			b.Errorf("shutdown: %v", err)
+		}
+	})
 	c := newClient(url)
 	ids := make([]string, maxBatchIDs)
 	for i := range ids {
@@ -27,7 +31,7 @@ func BenchmarkBatchGetQueryExecution(b *testing.B) {
 	// Known executions, as loaded from history.
 	s.mu.Lock()
 	for _, id := range ids {
-		s.restore(record{QueryExecution: wireExecution{QueryExecutionId: id, Query: new(string), Status: &wireStatus{State: "SUCCEEDED"}}})
+		s.restore(record{QueryExecution: wireExecution{QueryExecutionID: id, Query: new(string), Status: &wireStatus{State: "SUCCEEDED"}}})
 	}
 	s.mu.Unlock()
 	in := &athena.BatchGetQueryExecutionInput{QueryExecutionIds: ids}

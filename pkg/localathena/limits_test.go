@@ -2,6 +2,7 @@ package localathena
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -24,7 +25,9 @@ func TestLatency(t *testing.T) {
 	}{
 		{"default", func() error {
 			// An unknown ID is an error, but answered only after the latency.
-			c.StopQueryExecution(ctx, &athena.StopQueryExecutionInput{QueryExecutionId: aws.String("x")})
+			if _, err := c.StopQueryExecution(ctx, &athena.StopQueryExecutionInput{QueryExecutionId: aws.String("x")}); err == nil {
+				return errors.New("StopQueryExecution(unknown ID) succeeded, want an error")
+			}
 			return nil
 		}, 30 * time.Millisecond, time.Second},
 		{"range", func() error {

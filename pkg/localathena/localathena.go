@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/athenausage/athena-usage/pkg/localsql"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/localsql"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -209,7 +209,13 @@ func (s *Server) Listen(addr string) (url string, shutdown func(context.Context)
 		return "", nil, fmt.Errorf("listen: %w", err)
 	}
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
+	go func() {
+		// Serve returns ErrServerClosed after shutdown; anything else stops the endpoint with no
+		// caller left to tell.
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.opts.Logger.Error("serve", "addr", ln.Addr().String(), "error", err)
+		}
+	}()
 	shutdown = func(ctx context.Context) error {
 		return errors.Join(hs.Shutdown(ctx), s.Close())
 	}
@@ -335,7 +341,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	w.Write(b)
+	// A failed write means the client has gone; the status is sent and there is no one to tell.
+	_, _ = w.Write(b)
 }
 
 // decode reads a request body into in; an empty body is an empty object.

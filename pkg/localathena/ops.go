@@ -7,12 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/athenausage/athena-usage/pkg/localsql"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/localsql"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 )
@@ -85,7 +85,7 @@ func (s *Server) startQueryExecution(_ context.Context, body []byte) (any, *apiE
 			if aws.ToString(s.execs[id].q.Query) != query {
 				return nil, invalidRequest("Idempotent parameters do not match: ClientRequestToken %s was used with a different QueryString", token)
 			}
-			return startOutput{QueryExecutionId: id}, nil
+			return startOutput{QueryExecutionID: id}, nil
 		}
 	}
 	id := newID()
@@ -119,7 +119,7 @@ func (s *Server) startQueryExecution(_ context.Context, body []byte) (any, *apiE
 	}
 	s.wg.Add(1)
 	go s.run(ctx, id, database, query, location)
-	return startOutput{QueryExecutionId: id}, nil
+	return startOutput{QueryExecutionID: id}, nil
 }
 
 func (s *Server) getQueryExecution(_ context.Context, body []byte) (any, *apiError) {
@@ -127,7 +127,7 @@ func (s *Server) getQueryExecution(_ context.Context, body []byte) (any, *apiErr
 	if aerr := decode(body, &in); aerr != nil {
 		return nil, aerr
 	}
-	id, aerr := requireID(in.QueryExecutionId)
+	id, aerr := requireID(in.QueryExecutionID)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -145,14 +145,14 @@ func (s *Server) batchGetQueryExecution(_ context.Context, body []byte) (any, *a
 	if aerr := decode(body, &in); aerr != nil {
 		return nil, aerr
 	}
-	if n := len(in.QueryExecutionIds); n == 0 || n > maxBatchIDs {
+	if n := len(in.QueryExecutionIDs); n == 0 || n > maxBatchIDs {
 		return nil, invalidRequest("QueryExecutionIds has %d IDs; it takes 1 to %d", n, maxBatchIDs)
 	}
-	out := batchGetOutput{QueryExecutions: []wireExecution{}, UnprocessedQueryExecutionIds: []wireUnprocessed{}}
+	out := batchGetOutput{QueryExecutions: []wireExecution{}, UnprocessedQueryExecutionIDs: []wireUnprocessed{}}
 	seen := map[string]bool{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range in.QueryExecutionIds {
+	for _, id := range in.QueryExecutionIDs {
 		if id == "" || len(id) > maxIDLength {
 			return nil, invalidRequest("QueryExecutionIds: %q is not a valid query execution ID", id)
 		}
@@ -163,12 +163,12 @@ func (s *Server) batchGetQueryExecution(_ context.Context, body []byte) (any, *a
 		e, ok := s.execs[id]
 		switch {
 		case !ok:
-			out.UnprocessedQueryExecutionIds = append(out.UnprocessedQueryExecutionIds, wireUnprocessed{
-				QueryExecutionId: id, ErrorCode: CodeInvalidRequest, ErrorMessage: "QueryExecution " + id + " was not found",
+			out.UnprocessedQueryExecutionIDs = append(out.UnprocessedQueryExecutionIDs, wireUnprocessed{
+				QueryExecutionID: id, ErrorCode: CodeInvalidRequest, ErrorMessage: "QueryExecution " + id + " was not found",
 			})
 		case s.lim.roll(s.lim.faults.Unprocessed):
-			out.UnprocessedQueryExecutionIds = append(out.UnprocessedQueryExecutionIds, wireUnprocessed{
-				QueryExecutionId: id, ErrorCode: CodeInternalServer, ErrorMessage: "Internal error, please retry (injected)",
+			out.UnprocessedQueryExecutionIDs = append(out.UnprocessedQueryExecutionIDs, wireUnprocessed{
+				QueryExecutionID: id, ErrorCode: CodeInternalServer, ErrorMessage: "Internal error, please retry (injected)",
 			})
 		default:
 			out.QueryExecutions = append(out.QueryExecutions, toWire(e.q))
@@ -182,7 +182,7 @@ func (s *Server) stopQueryExecution(_ context.Context, body []byte) (any, *apiEr
 	if aerr := decode(body, &in); aerr != nil {
 		return nil, aerr
 	}
-	id, aerr := requireID(in.QueryExecutionId)
+	id, aerr := requireID(in.QueryExecutionID)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -271,10 +271,10 @@ func (s *Server) listQueryExecutions(_ context.Context, body []byte) (any, *apiE
 			start++
 		}
 	}
-	out := listOutput{QueryExecutionIds: []string{}}
+	out := listOutput{QueryExecutionIDs: []string{}}
 	end := min(start+limit, len(all))
 	for _, e := range all[start:end] {
-		out.QueryExecutionIds = append(out.QueryExecutionIds, e.id)
+		out.QueryExecutionIDs = append(out.QueryExecutionIDs, e.id)
 	}
 	if end < len(all) {
 		last := all[end-1]
@@ -301,7 +301,7 @@ func (s *Server) getQueryResults(ctx context.Context, body []byte) (any, *apiErr
 	if aerr := decode(body, &in); aerr != nil {
 		return nil, aerr
 	}
-	id, aerr := requireID(in.QueryExecutionId)
+	id, aerr := requireID(in.QueryExecutionID)
 	if aerr != nil {
 		return nil, aerr
 	}

@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/athenausage/athena-usage/pkg/localsql"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/localsql"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/athenausage/athena-usage/pkg/localsql"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/athenausage/athena-usage/pkg/localsql"
 	"github.com/athenausage/athena-usage/pkg/queryhistory"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
@@ -93,7 +93,7 @@ func readState(path string) ([]record, error) {
 			}
 			return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
 		}
-		id := r.QueryExecution.QueryExecutionId
+		id := r.QueryExecution.QueryExecutionID
 		if id == "" {
 			return nil, fmt.Errorf("%s:%d: no QueryExecutionId", path, i+1)
 		}

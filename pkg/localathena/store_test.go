@@ -2,13 +2,13 @@ package localathena
 
 import (
 	"context"
-	"github.com/athenausage/athena-usage/pkg/localsql"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/localsql"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"

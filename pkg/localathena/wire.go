@@ -52,7 +52,7 @@ func timePtr(e *epochTime) *time.Time {
 }
 
 type wireExecution struct {
-	QueryExecutionId         string                 `json:"QueryExecutionId,omitempty"`
+	QueryExecutionID         string                 `json:"QueryExecutionId,omitempty"`
 	Query                    *string                `json:"Query,omitempty"`
 	StatementType            string                 `json:"StatementType,omitempty"`
 	SubstatementType         *string                `json:"SubstatementType,omitempty"`
@@ -120,7 +120,7 @@ type wireEngineVersion struct {
 
 func toWire(q types.QueryExecution) wireExecution {
 	w := wireExecution{
-		QueryExecutionId:    aws.ToString(q.QueryExecutionId),
+		QueryExecutionID:    aws.ToString(q.QueryExecutionId),
 		Query:               q.Query,
 		StatementType:       string(q.StatementType),
 		SubstatementType:    q.SubstatementType,
@@ -182,7 +182,7 @@ func toWire(q types.QueryExecution) wireExecution {
 
 func fromWire(w wireExecution) types.QueryExecution {
 	q := types.QueryExecution{
-		QueryExecutionId:    aws.String(w.QueryExecutionId),
+		QueryExecutionId:    aws.String(w.QueryExecutionID),
 		Query:               w.Query,
 		StatementType:       types.StatementType(w.StatementType),
 		SubstatementType:    w.SubstatementType,
@@ -253,11 +253,11 @@ type startInput struct {
 }
 
 type startOutput struct {
-	QueryExecutionId string `json:"QueryExecutionId"`
+	QueryExecutionID string `json:"QueryExecutionId"`
 }
 
 type idInput struct {
-	QueryExecutionId *string `json:"QueryExecutionId"`
+	QueryExecutionID *string `json:"QueryExecutionId"`
 }
 
 type getOutput struct {
@@ -265,18 +265,18 @@ type getOutput struct {
 }
 
 type batchGetInput struct {
-	QueryExecutionIds []string `json:"QueryExecutionIds"`
+	QueryExecutionIDs []string `json:"QueryExecutionIds"`
 }
 
 type wireUnprocessed struct {
-	QueryExecutionId string `json:"QueryExecutionId"`
+	QueryExecutionID string `json:"QueryExecutionId"`
 	ErrorCode        string `json:"ErrorCode"`
 	ErrorMessage     string `json:"ErrorMessage"`
 }
 
 type batchGetOutput struct {
 	QueryExecutions              []wireExecution   `json:"QueryExecutions"`
-	UnprocessedQueryExecutionIds []wireUnprocessed `json:"UnprocessedQueryExecutionIds"`
+	UnprocessedQueryExecutionIDs []wireUnprocessed `json:"UnprocessedQueryExecutionIds"`
 }
 
 type listInput struct {
@@ -286,12 +286,12 @@ type listInput struct {
 }
 
 type listOutput struct {
-	QueryExecutionIds []string `json:"QueryExecutionIds"`
+	QueryExecutionIDs []string `json:"QueryExecutionIds"`
 	NextToken         *string  `json:"NextToken,omitempty"`
 }
 
 type resultsInput struct {
-	QueryExecutionId *string `json:"QueryExecutionId"`
+	QueryExecutionID *string `json:"QueryExecutionId"`
 	MaxResults       *int32  `json:"MaxResults"`
 	NextToken        *string `json:"NextToken"`
 }

@@ -101,8 +101,12 @@ func putTrail(t *testing.T, f *fakeS3, region, day, name string, records ...map[
 	}
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
-	zw.Write(body)
-	zw.Close()
+	if _, err := zw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	key := "AWSLogs/" + account + "/CloudTrail/" + region + "/" + day + "/" + name + ".json.gz"
 	f.put(trailBucket, key, b.Bytes())
 	return key
@@ -336,8 +340,12 @@ func TestPruning(t *testing.T) {
 	for _, d := range days {
 		var b bytes.Buffer
 		w := usagecsv.NewWriter(&b)
-		w.Write(usagecsv.Row{QueryID: "q-" + d.Format("0102"), Status: "SUCCEEDED"})
-		w.Flush()
+		if err := w.Write(usagecsv.Row{QueryID: "q-" + d.Format("0102"), Status: "SUCCEEDED"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
 		f.put(dataBucket, athenasql.PartKey(dataPrefix, d, 0), b.Bytes())
 	}
 	all := []string{"01", "02", "03", "04", "05", "06", "07", "08", "09", "10"} // the projection's range

@@ -84,7 +84,8 @@ func (e *env) parts() map[string]string {
 }
 
 // wantParts is the parts a day with these distinct IDs must have, found in region.
-func wantParts(ids []string, partSize int, region func(id string) string) map[string]string {
+func wantParts(t *testing.T, ids []string, partSize int, region func(id string) string) map[string]string {
+	t.Helper()
 	out := map[string]string{}
 	for n, chunk := 0, ids; len(chunk) > 0; n++ {
 		size := min(partSize, len(chunk))
@@ -95,9 +96,13 @@ func wantParts(ids []string, partSize int, region func(id string) string) map[st
 			if strings.HasPrefix(id, "gone-") {
 				row = usagecsv.Unprocessed(id, "InvalidRequestException")
 			}
-			w.Write(row)
+			if err := w.Write(row); err != nil {
+				t.Fatal(err)
+			}
 		}
-		w.Flush()
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
 		out[athenasql.PartKey(testPrefix, testDayTime, n)] = b.String()
 		chunk = chunk[size:]
 	}
@@ -126,7 +131,7 @@ func TestHandleWritesParts(t *testing.T) {
 		t.Fatalf("Handle: %v", err)
 	}
 	ids := distinctIDs(rows)
-	diffParts(t, e.parts(), wantParts(ids, 5, usEast1))
+	diffParts(t, e.parts(), wantParts(t, ids, 5, usEast1))
 	want := Result{Day: testDay, Parts: 5, IDs: 23}
 	if res != want {
 		t.Errorf("Handle() = %+v, want %+v", res, want)
@@ -288,7 +293,7 @@ func TestHandleRerunFewerIDs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
-	want := wantParts(distinctIDs(rows), 5, usEast1)
+	want := wantParts(t, distinctIDs(rows), 5, usEast1)
 	want[other] = "keep me"
 	diffParts(t, e.parts(), want)
 	if res.StaleParts != 5 {
@@ -306,7 +311,7 @@ func TestHandleRegions(t *testing.T) {
 	for _, r := range rows {
 		regionOf[r.id] = cmpOr(r.region, "us-east-1")
 	}
-	diffParts(t, e.parts(), wantParts(distinctIDs(rows), 7, func(id string) string { return regionOf[id] }))
+	diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 7, func(id string) string { return regionOf[id] }))
 	if len(e.athena) != 2 {
 		t.Errorf("clients made for %v, want us-east-1 and eu-west-1", slices.Collect(maps.Keys(e.athena)))
 	}
@@ -333,7 +338,7 @@ func TestHandleLookupErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
-	diffParts(t, e.parts(), wantParts(distinctIDs(rows), 10, usEast1))
+	diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 10, usEast1))
 	if res.LookupErrors != 1 || res.IDs != 3 {
 		t.Errorf("Handle() = %+v, want 3 IDs and 1 lookup error", res)
 	}
@@ -441,7 +446,7 @@ func TestHandleResumesBrokenDownload(t *testing.T) {
 	if _, err := e.handler.Handle(context.Background(), e.event()); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
-	diffParts(t, e.parts(), wantParts(distinctIDs(rows), 8, usEast1))
+	diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 8, usEast1))
 	if len(e.s3.gets) != 2 || aws.ToString(e.s3.gets[1].Range) != "bytes=777-" || e.s3.gets[1].IfMatch == nil {
 		t.Errorf("GETs = %d, second range %q, want a resume at bytes=777- with If-Match", len(e.s3.gets), aws.ToString(e.s3.gets[len(e.s3.gets)-1].Range))
 	}
@@ -601,6 +606,7 @@ func TestUploadFailure(t *testing.T) {
 type failingUploader struct{}
 
 func (failingUploader) Upload(ctx context.Context, bucket, key string, body io.Reader) error {
-	body.Read(make([]byte, 10))
+	// The upload fails either way: what the read returns, error included, does not matter.
+	_, _ = body.Read(make([]byte, 10))
 	return fmt.Errorf("disk full")
 }

@@ -118,7 +118,7 @@ func describe(err error) error {
 // execution mirrors types.QueryExecution in the API's JSON shape. The SDK's types carry no JSON
 // tags (its codecs are internal), so the shape is spelled out here.
 type execution struct {
-	QueryExecutionId      *string           `json:",omitempty"`
+	QueryExecutionID      *string           `json:"QueryExecutionId,omitempty"`
 	Query                 *string           `json:",omitempty"`
 	StatementType         string            `json:",omitempty"`
 	SubstatementType      *string           `json:",omitempty"`
@@ -258,11 +258,11 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 }
 
 func (e execution) toSDK() (types.QueryExecution, error) {
-	if e.QueryExecutionId == nil || *e.QueryExecutionId == "" {
+	if e.QueryExecutionID == nil || *e.QueryExecutionID == "" {
 		return types.QueryExecution{}, errors.New("no QueryExecutionId")
 	}
 	q := types.QueryExecution{
-		QueryExecutionId:    e.QueryExecutionId,
+		QueryExecutionId:    e.QueryExecutionID,
 		Query:               e.Query,
 		StatementType:       types.StatementType(e.StatementType),
 		SubstatementType:    e.SubstatementType,
@@ -270,7 +270,7 @@ func (e execution) toSDK() (types.QueryExecution, error) {
 		ExecutionParameters: e.ExecutionParameters,
 	}
 	if e.StatementType != "" && !slices.Contains(q.StatementType.Values(), q.StatementType) {
-		return q, fmt.Errorf("query %s: StatementType %q: want one of %v", *e.QueryExecutionId, e.StatementType, q.StatementType.Values())
+		return q, fmt.Errorf("query %s: StatementType %q: want one of %v", *e.QueryExecutionID, e.StatementType, q.StatementType.Values())
 	}
 	if c := e.ResultConfiguration; c != nil {
 		q.ResultConfiguration = &types.ResultConfiguration{
@@ -288,13 +288,13 @@ func (e execution) toSDK() (types.QueryExecution, error) {
 		}
 		var err error
 		if st.SubmissionDateTime, err = s.SubmissionDateTime.time("Status.SubmissionDateTime"); err != nil {
-			return q, fmt.Errorf("query %s: %w", *e.QueryExecutionId, err)
+			return q, fmt.Errorf("query %s: %w", *e.QueryExecutionID, err)
 		}
 		if st.CompletionDateTime, err = s.CompletionDateTime.time("Status.CompletionDateTime"); err != nil {
-			return q, fmt.Errorf("query %s: %w", *e.QueryExecutionId, err)
+			return q, fmt.Errorf("query %s: %w", *e.QueryExecutionID, err)
 		}
 		if s.State != "" && !slices.Contains(st.State.Values(), st.State) {
-			return q, fmt.Errorf("query %s: Status.State %q: want one of %v", *e.QueryExecutionId, s.State, st.State.Values())
+			return q, fmt.Errorf("query %s: Status.State %q: want one of %v", *e.QueryExecutionID, s.State, st.State.Values())
 		}
 		if a := s.AthenaError; a != nil {
 			st.AthenaError = &types.AthenaError{
@@ -350,7 +350,7 @@ func stamp(t *time.Time) *timestamp {
 
 func fromSDK(q types.QueryExecution) execution {
 	e := execution{
-		QueryExecutionId:    q.QueryExecutionId,
+		QueryExecutionID:    q.QueryExecutionId,
 		Query:               q.Query,
 		StatementType:       string(q.StatementType),
 		SubstatementType:    q.SubstatementType,

@@ -45,7 +45,6 @@ func TestReadTimestamps(t *testing.T) {
 }
 
 func TestReadShapes(t *testing.T) {
-	const one = `{"QueryExecutionId":"%s","StatementType":"DML"}`
 	tests := []struct {
 		name string
 		in   string

@@ -180,14 +180,24 @@ func TestDeterministic(t *testing.T) {
 	}
 	read := func(dir string) map[string][]byte {
 		m := map[string][]byte{}
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				b, _ := os.ReadFile(p)
-				rel, _ := filepath.Rel(dir, p)
-				m[rel] = b
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
 			}
-			return err
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				return err
+			}
+			m[rel] = b
+			return nil
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		return m
 	}
 	a, b := read(dir1), read(dir2)
@@ -462,7 +472,9 @@ func TestTruthMatchesTrail(t *testing.T) {
 		}
 		qid := queryIDOf(t, r)
 		var p startParams
-		json.Unmarshal(r.RequestParameters, &p)
+		if err := json.Unmarshal(r.RequestParameters, &p); err != nil {
+			t.Fatalf("query %s: requestParameters: %v", qid, err)
+		}
 		g := queries[qid]
 		if g == nil {
 			g = &got{first: r.time, events: map[string]bool{}}
