@@ -23,6 +23,9 @@ func main() {
 	log := lambdalog.New(os.Stdout, slog.LevelInfo)
 	if err := run(log); err != nil {
 		log.Error("lookup: start", "error", err)
+		if rerr := lambdalog.ReportInitError(context.Background(), config.RuntimeAPI(config.FromOS()), err); rerr != nil {
+			log.Error("lookup: report init error", "error", rerr)
+		}
 		os.Exit(1)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/lambdaemu"
+	"github.com/athenausage/athena-usage/pkg/lambdalog"
 	"github.com/athenausage/athena-usage/pkg/locals3"
 	"github.com/athenausage/athena-usage/pkg/localstack"
 	"github.com/athenausage/athena-usage/pkg/synth"
@@ -470,11 +471,10 @@ func TestMissingVariableFailsInit(t *testing.T) {
 			if want := tt.unset + " is required"; !strings.Contains(f.out.String(), want) {
 				t.Errorf("%s without %s: log does not contain %q", tt.id, tt.unset, want)
 			}
-			// aws-lambda-go has no call for init errors, so a main that exits on a bad
-			// configuration shows as Runtime.ExitError, and only the log names the variable.
-			// A main that posts its error to /runtime/init/error must name it in the payload.
-			if e.Type != "Runtime.ExitError" && !strings.Contains(e.Message, tt.unset) {
-				t.Errorf("%s without %s: errorMessage = %q, want it to name %s", tt.id, tt.unset, e.Message, tt.unset)
+			// The mains post their configuration error to /runtime/init/error (aws-lambda-go has
+			// no call for it), so the invoker sees which variable is missing.
+			if e.Type != lambdalog.InitErrorType || !strings.Contains(e.Message, tt.unset) {
+				t.Errorf("%s without %s: error %q %q, want type %s naming %s", tt.id, tt.unset, e.Type, e.Message, lambdalog.InitErrorType, tt.unset)
 			}
 		})
 	}

@@ -42,9 +42,6 @@ type quirks struct {
 	// noUploadsIsNoSuchUpload: ListMultipartUploads of a bucket with no unfinished upload
 	// answers 404 NoSuchUpload, where S3 answers an empty list.
 	noUploadsIsNoSuchUpload bool
-	// ignoresIfMatch: GetObject returns the object whatever its If-Match header says, where S3
-	// answers 412 PreconditionFailed when the ETag differs.
-	ignoresIfMatch bool
 }
 
 // targets are the implementations every test runs against; minio_test.go adds MinIO when the
@@ -54,7 +51,7 @@ var targets = []target{{
 	open: openLocalS3,
 	// gofakes3 v1.2.0 (s3afero backend): the stored ETag is recomputed over the whole file, the
 	// uploads listing errors when it is empty, and conditional GETs are not implemented.
-	quirks: quirks{wholeBodyETag: true, noUploadsIsNoSuchUpload: true, ignoresIfMatch: true},
+	quirks: quirks{wholeBodyETag: true, noUploadsIsNoSuchUpload: true},
 }}
 
 // openLocalS3 serves a fresh stand-in from a temporary directory.

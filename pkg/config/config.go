@@ -31,6 +31,8 @@ const (
 	// EnvS3PathStyle makes the S3 client use path-style requests, as local S3 servers need.
 	// Endpoints themselves come from the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
 	EnvS3PathStyle = "S3_FORCE_PATH_STYLE"
+	// EnvRuntimeAPI is where Lambda's Runtime API listens; set by Lambda itself.
+	EnvRuntimeAPI = "AWS_LAMBDA_RUNTIME_API"
 )
 
 // Defaults for optional settings.
@@ -253,6 +255,9 @@ func LoadLookup(getenv Getenv) (Lookup, error) {
 	}
 	return c, p.err("lookup")
 }
+
+// RuntimeAPI returns the host:port of Lambda's Runtime API, or "" outside Lambda.
+func RuntimeAPI(getenv Getenv) string { return strings.TrimSpace(getenv(EnvRuntimeAPI)) }
 
 // FromOS is the Getenv of the running process.
 func FromOS() Getenv { return os.Getenv }

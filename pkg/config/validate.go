@@ -21,6 +21,7 @@ var (
 	segmentPattern   = regexp.MustCompile(`^[A-Za-z0-9_.=-]+$`)
 	orgIDPattern     = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
+	dayPattern       = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	regionPattern    = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]+-[0-9]{1,2}$`)
 )
 
@@ -107,9 +108,12 @@ func ValidateRegion(region string) error {
 
 // ParseDay parses a UTC day in the form YYYY-MM-DD.
 func ParseDay(s string) (time.Time, error) {
-	t, err := time.Parse(DayLayout, s)
-	if err != nil || t.Format(DayLayout) != s {
+	if !dayPattern.MatchString(s) {
 		return time.Time{}, fmt.Errorf("day %q: want YYYY-MM-DD", s)
+	}
+	t, err := time.Parse(DayLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("day %q: not a calendar day", s)
 	}
 	return t, nil
 }

@@ -3,9 +3,13 @@
 package lambdalog
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
@@ -43,4 +47,35 @@ func Handle[E, R any](log *slog.Logger, fn func(context.Context, E) (R, error)) 
 		}
 		return r, err
 	}
+}
+
+// InitErrorType is the errorType reported for a function that cannot start.
+const InitErrorType = "Runtime.ConfigError"
+
+// ReportInitError tells Lambda's Runtime API at api (host:port) why the function cannot start,
+// so that the invoker sees the reason (for example, which variables are missing) instead of a
+// bare exit status. aws-lambda-go has no call for this. It does nothing when api is empty.
+func ReportInitError(ctx context.Context, api string, initErr error) error {
+	if api == "" {
+		return nil
+	}
+	body, err := json.Marshal(map[string]string{"errorMessage": initErr.Error(), "errorType": InitErrorType})
+	if err != nil {
+		return fmt.Errorf("encode init error: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+api+"/2018-06-01/runtime/init/error", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("report init error: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Lambda-Runtime-Function-Error-Type", InitErrorType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("report init error: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("report init error: runtime API answered %s", resp.Status)
+	}
+	return nil
 }

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -39,5 +42,26 @@ func TestRequestIDAndErrorLoggedOnce(t *testing.T) {
 	_ = json.Unmarshal(lines[1], &last)
 	if last["level"] != "ERROR" || last["error"] != "day 2024-03-05: boom" {
 		t.Errorf("error line = %v, want level ERROR with the error", last)
+	}
+}
+
+func TestReportInitError(t *testing.T) {
+	var gotBody map[string]string
+	var gotType, gotPath string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath, gotType = r.URL.Path, r.Header.Get("Lambda-Runtime-Function-Error-Type")
+		_ = json.NewDecoder(r.Body).Decode(&gotBody)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	err := ReportInitError(context.Background(), strings.TrimPrefix(srv.URL, "http://"), errors.New("DATA_BUCKET is required"))
+	if err != nil {
+		t.Fatalf("ReportInitError: %v", err)
+	}
+	if gotPath != "/2018-06-01/runtime/init/error" || gotType != InitErrorType || gotBody["errorMessage"] != "DATA_BUCKET is required" || gotBody["errorType"] != InitErrorType {
+		t.Errorf("runtime API got %s %s %v", gotPath, gotType, gotBody)
+	}
+	if err := ReportInitError(context.Background(), "", errors.New("x")); err != nil {
+		t.Errorf("ReportInitError outside Lambda = %v, want nil", err)
 	}
 }

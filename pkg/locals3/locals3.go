@@ -9,8 +9,10 @@ package locals3
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	"net"
 	"net/http"
 	"os"
@@ -60,7 +62,40 @@ func New(dir string) (*Server, error) {
 		gofakes3.WithoutVersioning(),
 		gofakes3.WithLogger(gofakes3.DiscardLog()),
 	)
-	return &Server{handler: faker.Server()}, nil
+	return &Server{handler: ifMatch(listingBackend{backend}, faker.Server())}, nil
+}
+
+// ifMatch answers a GET or HEAD whose If-Match names another ETag with 412 PreconditionFailed,
+// as S3 does; gofakes3 ignores the header. The lookup relies on it to notice that the day's
+// object was replaced between a first invocation and its continuation.
+func ifMatch(backend gofakes3.Backend, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := r.Header.Get("If-Match")
+		if want == "" || want == "*" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		bucket, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if !ok || key == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		obj, err := backend.HeadObject(bucket, key)
+		if err != nil {
+			next.ServeHTTP(w, r) // gofakes3 answers NoSuchKey or NoSuchBucket
+			return
+		}
+		if strings.Trim(want, `"`) == hex.EncodeToString(obj.Hash) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusPreconditionFailed)
+		if r.Method == http.MethodGet {
+			_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-Match</Condition><Resource>%s</Resource></Error>`, html.EscapeString(r.URL.Path))
+		}
+	})
 }
 
 // Handler is the S3 API, for serving it some other way than Listen.
