@@ -22,11 +22,7 @@ import (
 func main() {
 	log := lambdalog.New(os.Stdout, slog.LevelInfo)
 	if err := run(log); err != nil {
-		log.Error("lookup: start", "error", err)
-		if rerr := lambdalog.ReportInitError(context.Background(), config.RuntimeAPI(config.FromOS()), err); rerr != nil {
-			log.Error("lookup: report init error", "error", rerr)
-		}
-		os.Exit(1)
+		lambdalog.ExitInit(log, config.RuntimeAPI(config.FromOS()), err)
 	}
 }
 

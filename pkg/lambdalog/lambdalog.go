@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
@@ -78,4 +79,14 @@ func ReportInitError(ctx context.Context, api string, initErr error) error {
 		return fmt.Errorf("report init error: runtime API answered %s", resp.Status)
 	}
 	return nil
+}
+
+// ExitInit ends a function that could not start: it logs err, reports it to the Runtime API at
+// api (see ReportInitError) and exits with status 1.
+func ExitInit(log *slog.Logger, api string, err error) {
+	log.Error("function cannot start", "error", err)
+	if rerr := ReportInitError(context.Background(), api, err); rerr != nil {
+		log.Error("report init error", "error", rerr)
+	}
+	os.Exit(1)
 }
