@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athenausage/athena-usage/internal/samtemplate"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/lambdaemu"
@@ -44,7 +45,7 @@ type world struct {
 	stack   *localstack.Stack
 	truth   *synth.Truth
 	day     time.Time
-	fns     map[string]function
+	fns     map[string]samtemplate.Function
 	extract *running
 	lookup  *running
 }
@@ -135,9 +136,13 @@ func startWorld() (w *world, err error) {
 		return nil, fmt.Errorf("load history: %w", errors.Join(problems...))
 	}
 
-	w.fns, err = loadFunctions(*templatePath, w.deployment())
+	tmpl, err := samtemplate.LoadFile(*templatePath, w.deployment())
 	if err != nil {
 		return nil, err
+	}
+	// Only the functions' environment must resolve locally; policies and queues may not.
+	if w.fns, err = tmpl.Functions(); err != nil {
+		return nil, fmt.Errorf("%s: %w", *templatePath, err)
 	}
 	if w.lookup, err = w.start(ctx, lookupID, localstack.LookupFunction, nil); err != nil {
 		return nil, err
@@ -151,9 +156,9 @@ func startWorld() (w *world, err error) {
 
 // deployment maps the template's parameters and resources onto the local stack and the
 // synthetic data; the parameters not named keep the template's defaults.
-func (w *world) deployment() deployment {
+func (w *world) deployment() samtemplate.Values {
 	o := w.truth.Options
-	return deployment{
+	return samtemplate.Values{
 		Params: map[string]string{
 			"CloudTrailBucket": localstack.TrailBucket,
 			"AccountIds":       strings.Join(o.Accounts, ","),

@@ -54,26 +54,10 @@ func (s *stack) globalFunction() *global.Function {
 	return &global.Function{}
 }
 
-// env is a function's environment as SAM merges it: the globals, then the function's own.
-func (s *stack) env(fn *serverless.Function) map[string]string {
-	vars := map[string]string{}
-	if g := s.globalFunction(); g.Environment != nil {
-		for k, v := range g.Environment.Variables {
-			vars[k] = v
-		}
-	}
-	if fn.Environment != nil {
-		for k, v := range fn.Environment.Variables {
-			vars[k] = v
-		}
-	}
-	return vars
-}
-
 // loadConfig runs a function's config loader on its environment plus what Lambda sets, and
 // returns the configuration and the variables the loader read.
 func (s *stack) loadConfig(id string) (any, map[string]bool, error) {
-	fn, ok := s.tmpl.GetAllServerlessFunctionResources()[id]
+	fn, ok := s.fns[id]
 	if !ok {
 		return nil, nil, fmt.Errorf("%s: no such function in the template", id)
 	}
@@ -81,7 +65,7 @@ func (s *stack) loadConfig(id string) (any, map[string]bool, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("%s: no config loader is known for this function; add it to loaders", id)
 	}
-	vars := s.env(fn)
+	vars := fn.Env
 	read := map[string]bool{}
 	getenv := func(name string) string {
 		read[name] = true
@@ -133,7 +117,7 @@ func checkFunctions(s *stack) []error {
 		}
 		errs = append(errs, checkFailureDestination(s, id, fn)...)
 
-		vars := s.env(fn)
+		vars := s.fns[id].Env
 		for _, k := range sortedKeys(vars) {
 			if slices.Contains(reservedEnv, k) {
 				add("%s: sets %s, which Lambda reserves", id, k)

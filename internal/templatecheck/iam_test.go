@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athenausage/athena-usage/internal/samtemplate"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
 )
@@ -88,11 +89,11 @@ func roleStatements(s *stack) (map[string][]statement, []error) {
 	var errs []error
 	res, _ := s.tree["Resources"].(map[string]any)
 	for _, id := range sortedKeys(res) {
-		typ, _ := lookupPath(res[id], "Type")
+		typ, _ := samtemplate.Lookup(res[id], "Type")
 		var docs []any
 		switch typ {
 		case "AWS::Serverless::Function":
-			p, _ := lookupPath(res[id], "Properties", "Policies")
+			p, _ := samtemplate.Lookup(res[id], "Properties", "Policies")
 			list, ok := p.([]any)
 			if !ok && p != nil {
 				list = []any{p}
@@ -104,22 +105,22 @@ func roleStatements(s *stack) (map[string][]statement, []error) {
 					errs = append(errs, fmt.Errorf("%s: policy %v is a managed policy or SAM policy template, whose statements cannot be checked; write the statements inline", id, e))
 				}
 			}
-			if r, ok := lookupPath(res[id], "Properties", "Role"); ok {
+			if r, ok := samtemplate.Lookup(res[id], "Properties", "Role"); ok {
 				errs = append(errs, fmt.Errorf("%s: uses role %v; the check expects SAM to make the role from inline Policies", id, r))
 			}
 		case "AWS::IAM::Role":
-			p, _ := lookupPath(res[id], "Properties", "Policies")
+			p, _ := samtemplate.Lookup(res[id], "Properties", "Policies")
 			list, _ := p.([]any)
 			for _, e := range list {
-				if d, ok := lookupPath(e, "PolicyDocument"); ok {
+				if d, ok := samtemplate.Lookup(e, "PolicyDocument"); ok {
 					docs = append(docs, d)
 				}
 			}
-			if m, ok := lookupPath(res[id], "Properties", "ManagedPolicyArns"); ok {
+			if m, ok := samtemplate.Lookup(res[id], "Properties", "ManagedPolicyArns"); ok {
 				errs = append(errs, fmt.Errorf("%s: managed policies %v cannot be checked; write the statements inline", id, m))
 			}
 		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy":
-			if d, ok := lookupPath(res[id], "Properties", "PolicyDocument"); ok {
+			if d, ok := samtemplate.Lookup(res[id], "Properties", "PolicyDocument"); ok {
 				docs = append(docs, d)
 			}
 		}

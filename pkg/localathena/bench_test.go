@@ -4,7 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
+	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 )
 
 // BenchmarkBatchGetQueryExecution measures a 50-ID BatchGetQueryExecution through the SDK
@@ -31,7 +33,10 @@ func BenchmarkBatchGetQueryExecution(b *testing.B) {
 	// Known executions, as loaded from history.
 	s.mu.Lock()
 	for _, id := range ids {
-		s.restore(record{QueryExecution: wireExecution{QueryExecutionID: id, Query: new(string), Status: &wireStatus{State: "SUCCEEDED"}}})
+		s.restore(record{QueryExecution: wireExecution{
+			QueryExecutionId: aws.String(id), Query: new(string),
+			Status: &types.QueryExecutionStatus{State: types.QueryExecutionStateSucceeded},
+		}})
 	}
 	s.mu.Unlock()
 	in := &athena.BatchGetQueryExecutionInput{QueryExecutionIds: ids}

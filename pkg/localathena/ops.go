@@ -137,7 +137,7 @@ func (s *Server) getQueryExecution(_ context.Context, body []byte) (any, *apiErr
 	if !ok {
 		return nil, notFound(id)
 	}
-	return getOutput{QueryExecution: toWire(e.q)}, nil
+	return getOutput{QueryExecution: wireExecution(e.q)}, nil
 }
 
 func (s *Server) batchGetQueryExecution(_ context.Context, body []byte) (any, *apiError) {
@@ -171,7 +171,7 @@ func (s *Server) batchGetQueryExecution(_ context.Context, body []byte) (any, *a
 				QueryExecutionID: id, ErrorCode: CodeInternalServer, ErrorMessage: "Internal error, please retry (injected)",
 			})
 		default:
-			out.QueryExecutions = append(out.QueryExecutions, toWire(e.q))
+			out.QueryExecutions = append(out.QueryExecutions, wireExecution(e.q))
 		}
 	}
 	return out, nil

@@ -93,7 +93,7 @@ func readState(path string) ([]record, error) {
 			}
 			return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
 		}
-		id := r.QueryExecution.QueryExecutionID
+		id := aws.ToString(r.QueryExecution.QueryExecutionId)
 		if id == "" {
 			return nil, fmt.Errorf("%s:%d: no QueryExecutionId", path, i+1)
 		}
@@ -137,7 +137,7 @@ func (s *Server) save(e *execution) error {
 		return nil
 	}
 	return s.persist.append(record{
-		QueryExecution:     toWire(e.q),
+		QueryExecution:     wireExecution(e.q),
 		ClientRequestToken: e.token,
 		Ran:                e.ran,
 		Columns:            e.cols,
@@ -147,7 +147,7 @@ func (s *Server) save(e *execution) error {
 // restore adds a saved execution. One this stand-in was running when its process ended can
 // never finish, so it is marked FAILED.
 func (s *Server) restore(r record) {
-	e := &execution{q: fromWire(r.QueryExecution), token: r.ClientRequestToken, ran: r.Ran, cols: r.Columns}
+	e := &execution{q: types.QueryExecution(r.QueryExecution), token: r.ClientRequestToken, ran: r.Ran, cols: r.Columns}
 	if e.ran && !terminal(e.q) {
 		now := s.opts.Now()
 		st := *e.q.Status

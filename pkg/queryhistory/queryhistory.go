@@ -1,7 +1,8 @@
 // Package queryhistory reads and writes Athena query executions as JSON Lines: one QueryExecution
 // per line, in the API's JSON shape (the members the AWS CLI prints for get-query-execution).
 // The local Athena stand-in answers BatchGetQueryExecution from such a file, and the synthetic
-// data generator writes one.
+// data generator writes one. MarshalExecution and UnmarshalExecution are the package's one
+// mapping between types.QueryExecution and that shape; the stand-in uses them for its responses.
 package queryhistory
 
 import (
@@ -21,6 +22,16 @@ import (
 
 // TimeLayout is how Writer writes timestamps: ISO 8601 in UTC with milliseconds.
 const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// TimeFormat is how MarshalExecution writes timestamps. Both keep milliseconds, as Athena does.
+type TimeFormat int
+
+const (
+	// ISO writes strings in TimeLayout, as the AWS CLI prints them and Writer writes them.
+	ISO TimeFormat = iota
+	// Epoch writes epoch seconds as a number, as the Athena API sends them to the SDK.
+	Epoch
+)
 
 // maxErrors caps the errors Read collects, so a file that is not JSON Lines at all yields a short
 // report rather than one error per line.
@@ -118,22 +129,32 @@ func describe(err error) error {
 // execution mirrors types.QueryExecution in the API's JSON shape. The SDK's types carry no JSON
 // tags (its codecs are internal), so the shape is spelled out here.
 type execution struct {
-	QueryExecutionID      *string           `json:"QueryExecutionId,omitempty"`
-	Query                 *string           `json:",omitempty"`
-	StatementType         string            `json:",omitempty"`
-	SubstatementType      *string           `json:",omitempty"`
-	ResultConfiguration   *resultConfig     `json:",omitempty"`
-	QueryExecutionContext *executionContext `json:",omitempty"`
-	Status                *status           `json:",omitempty"`
-	Statistics            *statistics       `json:",omitempty"`
-	WorkGroup             *string           `json:",omitempty"`
-	EngineVersion         *engineVersion    `json:",omitempty"`
-	ExecutionParameters   []string          `json:",omitempty"`
+	QueryExecutionID         *string            `json:"QueryExecutionId,omitempty"`
+	Query                    *string            `json:",omitempty"`
+	StatementType            string             `json:",omitempty"`
+	SubstatementType         *string            `json:",omitempty"`
+	ResultConfiguration      *resultConfig      `json:",omitempty"`
+	ResultReuseConfiguration *resultReuseConfig `json:",omitempty"`
+	QueryExecutionContext    *executionContext  `json:",omitempty"`
+	Status                   *status            `json:",omitempty"`
+	Statistics               *statistics        `json:",omitempty"`
+	WorkGroup                *string            `json:",omitempty"`
+	EngineVersion            *engineVersion     `json:",omitempty"`
+	ExecutionParameters      []string           `json:",omitempty"`
 }
 
 type resultConfig struct {
 	OutputLocation      *string `json:",omitempty"`
 	ExpectedBucketOwner *string `json:",omitempty"`
+}
+
+type resultReuseConfig struct {
+	ResultReuseByAgeConfiguration *resultReuseByAge `json:",omitempty"`
+}
+
+type resultReuseByAge struct {
+	Enabled         bool
+	MaxAgeInMinutes *int32 `json:",omitempty"`
 }
 
 type executionContext struct {
@@ -159,12 +180,14 @@ type athenaError struct {
 type statistics struct {
 	EngineExecutionTimeInMillis      *int64       `json:",omitempty"`
 	DataScannedInBytes               *int64       `json:",omitempty"`
+	DataManifestLocation             *string      `json:",omitempty"`
 	TotalExecutionTimeInMillis       *int64       `json:",omitempty"`
 	QueryQueueTimeInMillis           *int64       `json:",omitempty"`
 	ServicePreProcessingTimeInMillis *int64       `json:",omitempty"`
 	QueryPlanningTimeInMillis        *int64       `json:",omitempty"`
 	ServiceProcessingTimeInMillis    *int64       `json:",omitempty"`
 	ResultReuseInformation           *resultReuse `json:",omitempty"`
+	DpuCount                         *float64     `json:",omitempty"`
 }
 
 type resultReuse struct {
@@ -179,10 +202,11 @@ type engineVersion struct {
 // timestamp is a time in either form AWS uses in JSON: epoch seconds as a number (the API's own
 // responses, possibly fractional) or an ISO 8601 string (the AWS CLI's output). A value that is
 // neither is kept in bad and reported by toSDK, which knows the member's name; encoding/json
-// does not add it to an UnmarshalJSON error.
+// does not add it to an UnmarshalJSON error. epoch says which form MarshalJSON writes.
 type timestamp struct {
-	t   time.Time
-	bad string
+	t     time.Time
+	bad   string
+	epoch bool
 }
 
 // isoLayouts are the string forms accepted, tried in order; those without a zone are UTC.
@@ -251,6 +275,11 @@ func parseEpoch(s string) (time.Time, error) {
 }
 
 func (t timestamp) MarshalJSON() ([]byte, error) {
+	if t.epoch {
+		// float64 holds epoch milliseconds over 1000 closely enough that the shortest form that
+		// reads back as the same float64 is the exact decimal, such as 1714782235.123.
+		return strconv.AppendFloat(nil, float64(t.t.UnixMilli())/1000, 'f', -1, 64), nil
+	}
 	b := make([]byte, 0, len(TimeLayout)+2)
 	b = append(b, '"')
 	b = t.t.UTC().AppendFormat(b, TimeLayout)
@@ -276,6 +305,14 @@ func (e execution) toSDK() (types.QueryExecution, error) {
 		q.ResultConfiguration = &types.ResultConfiguration{
 			OutputLocation:      c.OutputLocation,
 			ExpectedBucketOwner: c.ExpectedBucketOwner,
+		}
+	}
+	if c := e.ResultReuseConfiguration; c != nil && c.ResultReuseByAgeConfiguration != nil {
+		q.ResultReuseConfiguration = &types.ResultReuseConfiguration{
+			ResultReuseByAgeConfiguration: &types.ResultReuseByAgeConfiguration{
+				Enabled:         c.ResultReuseByAgeConfiguration.Enabled,
+				MaxAgeInMinutes: c.ResultReuseByAgeConfiguration.MaxAgeInMinutes,
+			},
 		}
 	}
 	if c := e.QueryExecutionContext; c != nil {
@@ -310,11 +347,13 @@ func (e execution) toSDK() (types.QueryExecution, error) {
 		q.Statistics = &types.QueryExecutionStatistics{
 			EngineExecutionTimeInMillis:      s.EngineExecutionTimeInMillis,
 			DataScannedInBytes:               s.DataScannedInBytes,
+			DataManifestLocation:             s.DataManifestLocation,
 			TotalExecutionTimeInMillis:       s.TotalExecutionTimeInMillis,
 			QueryQueueTimeInMillis:           s.QueryQueueTimeInMillis,
 			ServicePreProcessingTimeInMillis: s.ServicePreProcessingTimeInMillis,
 			QueryPlanningTimeInMillis:        s.QueryPlanningTimeInMillis,
 			ServiceProcessingTimeInMillis:    s.ServiceProcessingTimeInMillis,
+			DpuCount:                         s.DpuCount,
 		}
 		if r := s.ResultReuseInformation; r != nil {
 			q.Statistics.ResultReuseInformation = &types.ResultReuseInformation{ReusedPreviousResult: r.ReusedPreviousResult}
@@ -341,14 +380,14 @@ func (t *timestamp) time(member string) (*time.Time, error) {
 	return &v, nil
 }
 
-func stamp(t *time.Time) *timestamp {
+func stamp(t *time.Time, f TimeFormat) *timestamp {
 	if t == nil {
 		return nil
 	}
-	return &timestamp{t: *t}
+	return &timestamp{t: *t, epoch: f == Epoch}
 }
 
-func fromSDK(q types.QueryExecution) execution {
+func fromSDK(q types.QueryExecution, f TimeFormat) execution {
 	e := execution{
 		QueryExecutionID:    q.QueryExecutionId,
 		Query:               q.Query,
@@ -360,6 +399,12 @@ func fromSDK(q types.QueryExecution) execution {
 	if c := q.ResultConfiguration; c != nil {
 		e.ResultConfiguration = &resultConfig{OutputLocation: c.OutputLocation, ExpectedBucketOwner: c.ExpectedBucketOwner}
 	}
+	if c := q.ResultReuseConfiguration; c != nil && c.ResultReuseByAgeConfiguration != nil {
+		e.ResultReuseConfiguration = &resultReuseConfig{ResultReuseByAgeConfiguration: &resultReuseByAge{
+			Enabled:         c.ResultReuseByAgeConfiguration.Enabled,
+			MaxAgeInMinutes: c.ResultReuseByAgeConfiguration.MaxAgeInMinutes,
+		}}
+	}
 	if c := q.QueryExecutionContext; c != nil {
 		e.QueryExecutionContext = &executionContext{Database: c.Database, Catalog: c.Catalog}
 	}
@@ -367,8 +412,8 @@ func fromSDK(q types.QueryExecution) execution {
 		e.Status = &status{
 			State:              string(s.State),
 			StateChangeReason:  s.StateChangeReason,
-			SubmissionDateTime: stamp(s.SubmissionDateTime),
-			CompletionDateTime: stamp(s.CompletionDateTime),
+			SubmissionDateTime: stamp(s.SubmissionDateTime, f),
+			CompletionDateTime: stamp(s.CompletionDateTime, f),
 		}
 		if a := s.AthenaError; a != nil {
 			e.Status.AthenaError = &athenaError{
@@ -383,11 +428,13 @@ func fromSDK(q types.QueryExecution) execution {
 		e.Statistics = &statistics{
 			EngineExecutionTimeInMillis:      s.EngineExecutionTimeInMillis,
 			DataScannedInBytes:               s.DataScannedInBytes,
+			DataManifestLocation:             s.DataManifestLocation,
 			TotalExecutionTimeInMillis:       s.TotalExecutionTimeInMillis,
 			QueryQueueTimeInMillis:           s.QueryQueueTimeInMillis,
 			ServicePreProcessingTimeInMillis: s.ServicePreProcessingTimeInMillis,
 			QueryPlanningTimeInMillis:        s.QueryPlanningTimeInMillis,
 			ServiceProcessingTimeInMillis:    s.ServiceProcessingTimeInMillis,
+			DpuCount:                         s.DpuCount,
 		}
 		if r := s.ResultReuseInformation; r != nil {
 			e.Statistics.ResultReuseInformation = &resultReuse{ReusedPreviousResult: r.ReusedPreviousResult}
@@ -402,20 +449,38 @@ func fromSDK(q types.QueryExecution) execution {
 	return e
 }
 
-// Writer writes executions as JSON Lines, members in a fixed order, so the same executions give
-// the same bytes. Call Flush when done.
+// MarshalExecution returns q in the API's JSON shape, members in a fixed order, so the same
+// execution gives the same bytes, and timestamps as f says. It leaves <, > and & unescaped, as
+// queries are full of them; encoding/json escapes them again where it embeds the result.
+func MarshalExecution(q types.QueryExecution, f TimeFormat) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(fromSDK(q, f)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// UnmarshalExecution parses one QueryExecution in the API's JSON shape, with timestamps in either
+// form. Like Read, it requires a QueryExecutionId and a known State and StatementType.
+func UnmarshalExecution(b []byte) (types.QueryExecution, error) {
+	var e execution
+	if err := json.Unmarshal(b, &e); err != nil {
+		return types.QueryExecution{}, describe(err)
+	}
+	return e.toSDK()
+}
+
+// Writer writes executions as JSON Lines, one MarshalExecution result with ISO timestamps a line.
+// Call Flush when done.
 type Writer struct {
-	w   *bufio.Writer
-	enc *json.Encoder
+	w *bufio.Writer
 }
 
 // NewWriter returns a Writer that writes to w.
 func NewWriter(w io.Writer) *Writer {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	// Queries are full of < and >; keep them readable.
-	enc.SetEscapeHTML(false)
-	return &Writer{w: bw, enc: enc}
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10)}
 }
 
 // Write writes one execution; it must have a QueryExecutionId, as Read requires one.
@@ -423,7 +488,11 @@ func (w *Writer) Write(q types.QueryExecution) error {
 	if q.QueryExecutionId == nil || *q.QueryExecutionId == "" {
 		return errors.New("write query execution: no QueryExecutionId")
 	}
-	if err := w.enc.Encode(fromSDK(q)); err != nil {
+	b, err := MarshalExecution(q, ISO)
+	if err == nil {
+		_, err = w.w.Write(append(b, '\n'))
+	}
+	if err != nil {
 		return fmt.Errorf("write query execution %s: %w", *q.QueryExecutionId, err)
 	}
 	return nil

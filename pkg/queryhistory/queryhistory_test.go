@@ -222,3 +222,61 @@ func TestWriteNoID(t *testing.T) {
 		t.Error("Write(no ID) = nil error, want one")
 	}
 }
+
+func TestMarshalExecution(t *testing.T) {
+	q := full()
+	q.ResultReuseConfiguration = &types.ResultReuseConfiguration{
+		ResultReuseByAgeConfiguration: &types.ResultReuseByAgeConfiguration{Enabled: true, MaxAgeInMinutes: aws.Int32(60)},
+	}
+	q.Statistics.DataManifestLocation = aws.String("s3://results/q/manifest.csv")
+	q.Statistics.DpuCount = aws.Float64(4)
+	tests := []struct {
+		f        TimeFormat
+		contains string
+	}{
+		{ISO, `"SubmissionDateTime":"2024-05-04T00:23:55.123Z","CompletionDateTime":"2024-05-04T00:23:59.444Z"`},
+		{Epoch, `"SubmissionDateTime":1714782235.123,"CompletionDateTime":1714782239.444`},
+	}
+	for _, tt := range tests {
+		b, err := MarshalExecution(q, tt.f)
+		if err != nil {
+			t.Fatalf("MarshalExecution(q, %d): %v", tt.f, err)
+		}
+		if !bytes.Contains(b, []byte(tt.contains)) || bytes.HasSuffix(b, []byte("\n")) {
+			t.Errorf("MarshalExecution(q, %d) = %s, want it to contain %s and no newline", tt.f, b, tt.contains)
+		}
+		got, err := UnmarshalExecution(b)
+		if err != nil {
+			t.Fatalf("UnmarshalExecution(%s): %v", b, err)
+		}
+		if !reflect.DeepEqual(got, q) {
+			t.Errorf("UnmarshalExecution(MarshalExecution(q, %d)) = %+v, want %+v", tt.f, got, q)
+		}
+	}
+}
+
+func TestMarshalExecutionMilliseconds(t *testing.T) {
+	sub := time.Date(2026, 1, 1, 0, 0, 0, 500_999_999, time.UTC)
+	q := types.QueryExecution{QueryExecutionId: aws.String("q"), Status: &types.QueryExecutionStatus{SubmissionDateTime: &sub}}
+	b, err := MarshalExecution(q, Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"QueryExecutionId":"q","Status":{"SubmissionDateTime":1767225600.5}}`; string(b) != want {
+		t.Errorf("MarshalExecution(q, Epoch) = %s, want %s", b, want)
+	}
+}
+
+func TestUnmarshalExecutionErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"Query":"SELECT 1"}`, "no QueryExecutionId"},
+		{`{"QueryExecutionId":"x","Status":{"SubmissionDateTime":"soon"}}`, "Status.SubmissionDateTime"},
+		{`{"QueryExecutionId":"x","Statistics":{"DpuCount":"many"}}`, "Statistics.DpuCount"},
+		{`[]`, "want an object"},
+	}
+	for _, tt := range tests {
+		if _, err := UnmarshalExecution([]byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("UnmarshalExecution(%s) error = %v, want one containing %q", tt.in, err, tt.want)
+		}
+	}
+}
