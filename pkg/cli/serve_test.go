@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/athenausage/athena-usage/pkg/localstack"
 	"github.com/athenausage/athena-usage/pkg/locals3"
+	"github.com/athenausage/athena-usage/pkg/localstack"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
