@@ -8,7 +8,11 @@ CFN_LINT ?= cfn-lint
 SAM ?= sam
 
 # Tools are pinned and installed into the repository's own cache by `make tools`.
-GOBIN := $(CURDIR)/.cache/bin
+# Outside the work tree, so that a fresh clone on the same machine (as CI is) reuses what an
+# earlier run built; every tool is installed under its pinned version. TOOLS_BIN=... overrides.
+TOOLS_BIN ?= $(HOME)/.cache/athena-usage/bin
+GOBIN := $(TOOLS_BIN)
+export TOOLS_BIN
 GOTESTSUM_VERSION := v1.13.0
 GOLANGCI_LINT_VERSION := v2.15.0
 GOTESTSUM := $(GOBIN)/gotestsum-$(GOTESTSUM_VERSION)
@@ -121,7 +125,7 @@ deploy: ## build with SAM and deploy the stack, asking for the parameters (see d
 	$(SAM) deploy --guided
 
 .PHONY: tools
-tools: $(GOTESTSUM) $(GOLANGCI_LINT) ## install the pinned gotestsum and golangci-lint into .cache/bin
+tools: $(GOTESTSUM) $(GOLANGCI_LINT) ## install the pinned gotestsum and golangci-lint into $(TOOLS_BIN)
 
 # Each tool is installed under a versioned name, so changing a pin installs the new version.
 $(GOTESTSUM):
@@ -135,5 +139,5 @@ $(GOLANGCI_LINT):
 	mv $(GOBIN)/golangci-lint $@
 
 .PHONY: clean
-clean: ## remove build outputs (keeps the tools in .cache)
+clean: ## remove build outputs (keeps the tools in $(TOOLS_BIN))
 	rm -rf build .aws-sam

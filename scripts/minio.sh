@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # minio.sh {build|start|stop|env}: a real S3 server (MinIO) for the S3 conformance tests in
-# internal/s3conformance. Everything lives under .cache/ in the repository (git-ignored).
+# internal/s3conformance. The binary lives in $TOOLS_BIN (default ~/.cache/athena-usage/bin, outside
+# the work tree so that a fresh clone reuses it); its state under .cache/ in the repository.
 #
-#   scripts/minio.sh build   go install a pinned MinIO into .cache/bin/minio (skipped when present)
+#   scripts/minio.sh build   go install a pinned MinIO into $TOOLS_BIN/minio (skipped when present)
 #   scripts/minio.sh start   start it on 127.0.0.1:<free port>, wait until ready, write .cache/minio.env
 #   scripts/minio.sh stop    stop it by PID and remove its data directory
 #   scripts/minio.sh env     print the export lines for the tests (after start)
@@ -20,7 +21,8 @@ MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=$ROOT/.cache
-BIN=$CACHE/bin/minio
+TOOLS_BIN=${TOOLS_BIN:-$HOME/.cache/athena-usage/bin}
+BIN=$TOOLS_BIN/minio
 ENV_FILE=$CACHE/minio.env
 LOG_FILE=$CACHE/minio.log
 GO=${GO:-go}
@@ -44,11 +46,11 @@ cmd_build() {
 		echo "minio.sh: $BIN is already $MINIO_VERSION"
 		return 0
 	fi
-	mkdir -p "$CACHE/bin"
+	mkdir -p "$TOOLS_BIN" "$CACHE"
 	echo "minio.sh: building $MINIO_MODULE@$MINIO_VERSION into $BIN (several minutes on 2 cores)"
 	local start=$SECONDS
 	# go install pkg@version ignores the current module, so run it outside the repository to be sure.
-	(cd "$CACHE" && GOBIN="$CACHE/bin" "$GO" install "$MINIO_MODULE@$MINIO_VERSION")
+	(cd "$CACHE" && GOBIN="$TOOLS_BIN" "$GO" install "$MINIO_MODULE@$MINIO_VERSION")
 	have=$(built_version)
 	[[ $have == "$MINIO_VERSION" ]] || die "built $BIN reports version '${have:-none}', want $MINIO_VERSION"
 	echo "minio.sh: built $MINIO_VERSION in $((SECONDS - start))s"
