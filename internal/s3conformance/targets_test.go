@@ -49,8 +49,9 @@ type quirks struct {
 var targets = []target{{
 	name: "locals3",
 	open: openLocalS3,
-	// gofakes3 v1.2.0 (s3afero backend): the stored ETag is recomputed over the whole file, the
-	// uploads listing errors when it is empty, and conditional GETs are not implemented.
+	// gofakes3 v1.2.0 (s3afero backend): the stored ETag is recomputed over the whole file and
+	// the uploads listing errors when it is empty. (Conditional GETs gofakes3 ignores are
+	// answered by pkg/locals3 itself.)
 	quirks: quirks{wholeBodyETag: true, noUploadsIsNoSuchUpload: true},
 }}
 
