@@ -84,6 +84,7 @@ cmd_start() {
 		rm -f "$ENV_FILE"
 	fi
 	local port console data pid endpoint start=$SECONDS
+	mkdir -p "$CACHE"
 	port=$(free_port)
 	console=$(free_port)
 	data=$(mktemp -d "${TMPDIR:-/tmp}/minio-data.XXXXXX")
