@@ -27,6 +27,8 @@ const (
 	EnvLookupConcurrency = "LOOKUP_CONCURRENCY"
 	EnvLookupPartSize    = "LOOKUP_PART_SIZE"
 	EnvLookupMaxAttempts = "LOOKUP_MAX_ATTEMPTS"
+	EnvAccountID         = "ACCOUNT_ID"
+	EnvLookupRoleName    = "LOOKUP_ROLE_NAME"
 	EnvRegion            = "AWS_REGION"
 	// EnvS3PathStyle makes the S3 client use path-style requests, as local S3 servers need.
 	// Endpoints themselves come from the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
@@ -85,6 +87,13 @@ type Extract struct {
 // Lookup holds the settings of the lookup function.
 type Lookup struct {
 	Shared
+	// AccountID is the account the function runs in: its own queries are looked up with its
+	// own credentials.
+	AccountID string
+	// RoleName, when set, is the role the function assumes in another account
+	// (arn:aws:iam::<account>:role/<RoleName>) to look up that account's queries; without it
+	// they are written with lookup_error OtherAccount.
+	RoleName    string
 	Rate        float64
 	Concurrency int
 	PartSize    int
@@ -248,11 +257,15 @@ func LoadLookup(getenv Getenv) (Lookup, error) {
 	p := &problems{getenv: getenv}
 	c := Lookup{
 		Shared:      p.shared(),
+		AccountID:   p.required(EnvAccountID),
+		RoleName:    strings.TrimSpace(getenv(EnvLookupRoleName)),
 		Rate:        p.float(EnvLookupRate, DefaultLookupRate, 0.1, 10000),
 		Concurrency: p.int(EnvLookupConcurrency, DefaultLookupConcurrency, 1, 256),
 		PartSize:    p.int(EnvLookupPartSize, DefaultLookupPartSize, 50, 1000000),
 		MaxAttempts: p.int(EnvLookupMaxAttempts, DefaultLookupMaxAttempts, 1, 50),
 	}
+	p.check(EnvAccountID, c.AccountID, ValidateAccountID)
+	p.check(EnvLookupRoleName, c.RoleName, ValidateRoleName)
 	return c, p.err("lookup")
 }
 

@@ -59,16 +59,18 @@ func TestLoadExtractListsEveryProblem(t *testing.T) {
 }
 
 func TestLoadLookup(t *testing.T) {
-	c, err := LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data"}))
+	c, err := LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvAccountID: "123456789012"}))
 	if err != nil {
 		t.Fatalf("LoadLookup: %v", err)
 	}
 	if c.Rate != DefaultLookupRate || c.Concurrency != DefaultLookupConcurrency || c.PartSize != DefaultLookupPartSize || c.MaxAttempts != DefaultLookupMaxAttempts {
 		t.Errorf("LoadLookup defaults = %+v", c)
 	}
-	_, err = LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvLookupRate: "0", EnvLookupPartSize: "10"}))
-	if err == nil || !strings.Contains(err.Error(), EnvLookupRate) || !strings.Contains(err.Error(), EnvLookupPartSize) {
-		t.Errorf("LoadLookup(bad rate, part size) error = %v, want both named", err)
+	_, err = LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvLookupRate: "0", EnvLookupPartSize: "10", EnvLookupRoleName: "role/with/path"}))
+	for _, want := range []string{EnvLookupRate, EnvLookupPartSize, EnvAccountID + " is required", EnvLookupRoleName} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadLookup(bad settings) error = %v, want it to name %s", err, want)
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ var (
 	segmentPattern   = regexp.MustCompile(`^[A-Za-z0-9_.=-]+$`)
 	orgIDPattern     = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
+	roleNamePattern  = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
 	dayPattern       = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	regionPattern    = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]+-[0-9]{1,2}$`)
 )
@@ -102,6 +103,14 @@ func ValidateAccountID(id string) error {
 func ValidateRegion(region string) error {
 	if !regionPattern.MatchString(region) {
 		return fmt.Errorf("region %q: want a region name such as us-east-1", region)
+	}
+	return nil
+}
+
+// ValidateRoleName checks an IAM role name (without a path).
+func ValidateRoleName(name string) error {
+	if !roleNamePattern.MatchString(name) {
+		return fmt.Errorf("role name %q: want 1-64 letters, digits or +=,.@_-", name)
 	}
 	return nil
 }

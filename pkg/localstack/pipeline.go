@@ -87,6 +87,7 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 	}
 	lc := config.Lookup{
 		Shared:      shared,
+		AccountID:   AccountID,
 		Rate:        orFloat(set.LookupRate, config.DefaultLookupRate),
 		Concurrency: orInt(set.LookupConcurrency, config.DefaultLookupConcurrency),
 		PartSize:    orInt(set.LookupPartSize, config.DefaultLookupPartSize),
