@@ -42,6 +42,8 @@ type Options struct {
 	MaxPoll        time.Duration
 	// Sleep waits for d or until ctx is done; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock Run compares Athena's completion times with; tests replace it.
+	Now func() time.Time
 }
 
 // Runner runs queries in one workgroup.
@@ -52,7 +54,7 @@ type Runner struct {
 
 // New returns a Runner.
 func New(client API, optFns ...func(*Options)) *Runner {
-	o := Options{FirstPoll: DefaultFirstPoll, MaxPoll: DefaultMaxPoll, Sleep: sleep}
+	o := Options{FirstPoll: DefaultFirstPoll, MaxPoll: DefaultMaxPoll, Sleep: sleep, Now: time.Now}
 	for _, fn := range optFns {
 		fn(&o)
 	}
@@ -94,7 +96,28 @@ func (e *Error) Error() string {
 // Run starts q and waits until it finishes. It returns the final execution, or an *Error when
 // the query failed or was cancelled. When ctx ends first, the query keeps running in Athena; a
 // retry with the same token picks it up.
+//
+// A token names one execution: Athena answers a repeated token with the execution it started
+// first. When that execution had already failed before this call (a retry after a transient
+// failure), Run starts the query once more under a token derived from the failed one, so a
+// retry can succeed instead of being handed the same failure again.
 func (r *Runner) Run(ctx context.Context, q Query) (*types.QueryExecution, error) {
+	called := r.opts.Now()
+	exec, err := r.run(ctx, q)
+	var qe *Error
+	if q.Token == "" || !errors.As(err, &qe) || !endedBefore(exec, called) {
+		return exec, err
+	}
+	q.Token = Token(q.Token, qe.QueryID)
+	return r.run(ctx, q)
+}
+
+// endedBefore reports whether the execution completed before t.
+func endedBefore(q *types.QueryExecution, t time.Time) bool {
+	return q != nil && q.Status != nil && q.Status.CompletionDateTime != nil && q.Status.CompletionDateTime.Before(t)
+}
+
+func (r *Runner) run(ctx context.Context, q Query) (*types.QueryExecution, error) {
 	in := &athena.StartQueryExecutionInput{
 		QueryString: aws.String(q.SQL),
 		WorkGroup:   aws.String(r.opts.Workgroup),

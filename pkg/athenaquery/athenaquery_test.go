@@ -3,6 +3,7 @@ package athenaquery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -141,5 +142,77 @@ func TestToken(t *testing.T) {
 	}
 	if Token("ab", "c") == Token("a", "bc") {
 		t.Error("Token(ab, c) = Token(a, bc), want parts kept apart")
+	}
+}
+
+// tokenAthena remembers executions by token, as Athena does, and finishes each at once with the
+// state and completion time its script gives.
+type tokenAthena struct {
+	mu     sync.Mutex
+	byTok  map[string]string
+	final  map[string]types.QueryExecutionStatus
+	script func(n int) types.QueryExecutionStatus
+	starts []string
+}
+
+func (f *tokenAthena) StartQueryExecution(_ context.Context, in *athena.StartQueryExecutionInput, _ ...func(*athena.Options)) (*athena.StartQueryExecutionOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tok := aws.ToString(in.ClientRequestToken)
+	f.starts = append(f.starts, tok)
+	if id, ok := f.byTok[tok]; ok {
+		return &athena.StartQueryExecutionOutput{QueryExecutionId: aws.String(id)}, nil
+	}
+	id := fmt.Sprintf("q-%d", len(f.byTok)+1)
+	f.byTok[tok] = id
+	f.final[id] = f.script(len(f.byTok))
+	return &athena.StartQueryExecutionOutput{QueryExecutionId: aws.String(id)}, nil
+}
+
+func (f *tokenAthena) GetQueryExecution(_ context.Context, in *athena.GetQueryExecutionInput, _ ...func(*athena.Options)) (*athena.GetQueryExecutionOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.final[aws.ToString(in.QueryExecutionId)]
+	return &athena.GetQueryExecutionOutput{QueryExecution: &types.QueryExecution{QueryExecutionId: in.QueryExecutionId, Status: &st}}, nil
+}
+
+func TestRunRetriesAFailureFromAnEarlierCall(t *testing.T) {
+	now := time.Date(2024, 3, 6, 2, 0, 0, 0, time.UTC)
+	earlier, later := now.Add(-time.Minute), now.Add(time.Second)
+	failed := func(at time.Time) types.QueryExecutionStatus {
+		return types.QueryExecutionStatus{State: types.QueryExecutionStateFailed, CompletionDateTime: &at, StateChangeReason: aws.String("GENERIC_INTERNAL_ERROR: S3 SlowDown")}
+	}
+	succeeded := types.QueryExecutionStatus{State: types.QueryExecutionStateSucceeded, CompletionDateTime: &later}
+	tests := []struct {
+		name      string
+		script    func(n int) types.QueryExecutionStatus
+		wantID    string
+		wantErr   bool
+		wantStart int
+	}{
+		{"failed before this call: started again", func(n int) types.QueryExecutionStatus {
+			if n == 1 {
+				return failed(earlier)
+			}
+			return succeeded
+		}, "q-2", false, 2},
+		{"failed during this call: reported", func(int) types.QueryExecutionStatus { return failed(later) }, "q-1", true, 1},
+		{"fails again: reported once", func(int) types.QueryExecutionStatus { return failed(earlier) }, "q-2", true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &tokenAthena{byTok: map[string]string{}, final: map[string]types.QueryExecutionStatus{}, script: tt.script}
+			r := New(f, func(o *Options) {
+				o.Now = func() time.Time { return now }
+				o.Sleep = func(context.Context, time.Duration) error { return nil }
+			})
+			q, err := r.Run(context.Background(), Query{SQL: "SELECT 1", Token: Token("day")})
+			if (err != nil) != tt.wantErr || aws.ToString(q.QueryExecutionId) != tt.wantID || len(f.starts) != tt.wantStart {
+				t.Errorf("Run() = %s, %v after %d starts, want %s, error %v after %d", aws.ToString(q.QueryExecutionId), err, len(f.starts), tt.wantID, tt.wantErr, tt.wantStart)
+			}
+			if len(f.starts) == 2 && f.starts[1] == f.starts[0] {
+				t.Error("second start reused the first token, want a new one")
+			}
+		})
 	}
 }
