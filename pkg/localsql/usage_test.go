@@ -296,7 +296,7 @@ func TestAthenaUsage(t *testing.T) {
 	cost := func(bytes int64) float64 { return float64(bytes) / (1 << 40) * price }
 	for i, want := range []map[string]string{
 		{"query_id": "q1", "billed_bytes": "10485760", "cost_usd": javaDouble(cost(10<<20), 64), "role": "johndoe",
-			"database": "sales", "has_stats": "true", "submission_time": "2024-03-05 10:00:00.000 UTC"},
+			"database": "sales", "has_stats": "true", "submission_time": "2024-03-05 10:00:00.000"},
 		{"query_id": "q2", "billed_bytes": strconv.Itoa(118 << 20), "cost_usd": javaDouble(cost(118<<20), 64), "role": "analyst"},
 		{"query_id": "q3", "billed_bytes": "0", "cost_usd": "0.0", "status": "FAILED", "error_message": msg},
 	} {
@@ -446,5 +446,34 @@ func TestCatalogPersists(t *testing.T) {
 	got := records(exec(t, e2, "SELECT query_id, day, cost_usd FROM athena_usage"))
 	if len(got) != 1 || got[0]["query_id"] != "q1" || got[0]["day"] != "2024-03-05" || got[0]["cost_usd"] != "0.0" {
 		t.Errorf("athena_usage after reopening = %v, want q1 on 2024-03-05 costing 0.0", got)
+	}
+}
+
+// TestBackslashesRoundTrip runs text with backslashes (a user agent ending in one, a quote after
+// one) through the extraction, Athena's result CSV and the athena_queries table's OpenCSVSerde.
+func TestBackslashesRoundTrip(t *testing.T) {
+	f := newFakeS3()
+	e := newTestEngine(t, f, t.TempDir())
+	agents := []string{`tool\`, `C:\Program Files\"x"\bin`, `plain`}
+	var recs []map[string]any
+	for i, ua := range agents {
+		r := started(t, "q"+strconv.Itoa(i+1), "e"+strconv.Itoa(i+1), "2024-03-05T10:0"+strconv.Itoa(i)+":00Z")
+		r["userAgent"] = ua
+		recs = append(recs, r)
+	}
+	putTrail(t, f, "us-east-1", "2024/03/05", "a", recs...)
+	query, err := athenasql.Extract(testDB, testDay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.put(dataBucket, athenasql.QueriesKey(dataPrefix, testDay), athenaCSV(exec(t, e, query)))
+	rows := records(exec(t, e, `SELECT query_id, user_agent, user_arn FROM "`+testDB+`"."athena_usage" ORDER BY query_id`))
+	if len(rows) != len(agents) {
+		t.Fatalf("athena_usage has %d rows, want %d", len(rows), len(agents))
+	}
+	for i, r := range rows {
+		if r["user_agent"] != agents[i] || r["user_arn"] != johndoe {
+			t.Errorf("row %s: user_agent %q, user_arn %q, want %q and %q", r["query_id"], r["user_agent"], r["user_arn"], agents[i], johndoe)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 CREATE OR REPLACE VIEW "{{.Database}}"."athena_usage" AS
 -- One row per query: the CloudTrail side LEFT JOIN the API side, so that a query with no
 -- statistics (expired from Athena's 45-day history, or not yet looked up) still counts.
+-- Times are plain UTC timestamps (QuickSight does not read timestamps with a time zone).
 -- Billing: DML that SUCCEEDED or was CANCELLED is billed for its bytes, rounded up to a whole
 -- MB with a 10 MB minimum. DDL, utility and failed queries cost nothing.
 SELECT
@@ -43,7 +44,7 @@ FROM (
     SELECT
         q.dt AS day,
         q.query_id,
-        from_iso8601_timestamp(q.event_time) AS event_time,
+        CAST(from_iso8601_timestamp(q.event_time) AS TIMESTAMP) AS event_time,
         q.account_id,
         q.aws_region,
         q.user_arn,
@@ -70,8 +71,8 @@ FROM (
         a.error_type,
         a.error_message,
         a.lookup_error,
-        from_iso8601_timestamp(a.submissiondatetime) AS submission_time,
-        from_iso8601_timestamp(a.completiondatetime) AS completion_time,
+        CAST(from_iso8601_timestamp(a.submissiondatetime) AS TIMESTAMP) AS submission_time,
+        CAST(from_iso8601_timestamp(a.completiondatetime) AS TIMESTAMP) AS completion_time,
         (a.queryid IS NOT NULL AND a.lookup_error IS NULL) AS has_stats,
         CASE
             WHEN a.statement_type = 'DML' AND a.status IN ('SUCCEEDED', 'CANCELLED')

@@ -1,5 +1,8 @@
 -- StartQueryExecution events of one UTC day, [{{.From}}, {{.To}}). CloudTrail files are
 -- filed by delivery time, so the day's events are in its own partition and the next one.
+-- Free text is written with each backslash doubled: Athena's result CSV does not escape
+-- backslashes, and the athena_queries table reads it with OpenCSVSerde, whose escape
+-- character is the backslash.
 WITH events AS (
     SELECT
         json_extract_scalar(responseelements, '$.queryExecutionId') AS query_id,
@@ -8,16 +11,16 @@ WITH events AS (
         eventtime,
         coalesce(recipientaccountid, useridentity.accountid, account) AS account_id,
         awsregion AS aws_region,
-        coalesce(useridentity.arn, useridentity.invokedby, useridentity.principalid) AS user_arn,
-        useridentity.type AS user_type,
-        useridentity.principalid AS principal_id,
-        useridentity.username AS user_name,
-        useridentity.sessioncontext.sessionissuer.username AS session_issuer,
-        sourceipaddress AS source_ip,
-        useragent AS user_agent,
-        coalesce(json_extract_scalar(requestparameters, '$.workGroup'), 'primary') AS workgroup,
-        json_extract_scalar(requestparameters, '$.queryExecutionContext.database') AS query_database,
-        errorcode AS error_code
+        replace(coalesce(useridentity.arn, useridentity.invokedby, useridentity.principalid), '\', '\\') AS user_arn,
+        replace(useridentity.type, '\', '\\') AS user_type,
+        replace(useridentity.principalid, '\', '\\') AS principal_id,
+        replace(useridentity.username, '\', '\\') AS user_name,
+        replace(useridentity.sessioncontext.sessionissuer.username, '\', '\\') AS session_issuer,
+        replace(sourceipaddress, '\', '\\') AS source_ip,
+        replace(useragent, '\', '\\') AS user_agent,
+        replace(coalesce(json_extract_scalar(requestparameters, '$.workGroup'), 'primary'), '\', '\\') AS workgroup,
+        replace(json_extract_scalar(requestparameters, '$.queryExecutionContext.database'), '\', '\\') AS query_database,
+        replace(errorcode, '\', '\\') AS error_code
     FROM "{{.Database}}"."cloudtrail_logs"
     WHERE day IN ('{{.DayPath}}', '{{.NextDayPath}}')
         AND eventsource = 'athena.amazonaws.com'
