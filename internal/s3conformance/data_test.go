@@ -27,7 +27,7 @@ type queryRow struct {
 
 // queriesColumns is the header of the extract's result CSV (pkg/athenasql/sql/extract.sql).
 var queriesColumns = []string{
-	lookup.ColumnQueryID, "event_time", "account_id", lookup.ColumnRegion, "user_arn", "user_type",
+	lookup.ColumnQueryID, "event_time", lookup.ColumnAccount, lookup.ColumnRegion, "user_arn", "user_type",
 	"principal_id", "user_name", "session_issuer", "source_ip", "user_agent", "workgroup",
 	"query_database", "error_code", "submissions",
 }
@@ -86,7 +86,7 @@ func athenaCSV(rows []queryRow) (data []byte, offsets []int) {
 			code = "AccessDeniedException"
 		}
 		line([]string{
-			r.id, "2025-03-04T05:06:07Z", "123456789012", r.region,
+			r.id, "2025-03-04T05:06:07Z", account, r.region,
 			"arn:aws:sts::123456789012:assumed-role/analyst/jane", "AssumedRole", "AROAEXAMPLE:jane",
 			"", "analyst", "10.0.0.1", r.agent, "primary", "sales", code, "1",
 		})

@@ -33,6 +33,8 @@ const (
 	functionName = "athena-usage-lookup"
 	// partSize is the IDs per part: small enough that a few thousand IDs make several parts.
 	partSize = 1000
+	// account is the lookup's own account, and that of every query in the CSV.
+	account = "123456789012"
 )
 
 var testDay = time.Date(2025, 3, 4, 0, 0, 0, 0, time.UTC)
@@ -169,6 +171,7 @@ func newDay(t *testing.T, s *store, optFns ...func(*lookup.Options)) *day {
 	d := &day{s: s, rec: &recordingS3{Client: s.client}, lambda: &fakeLambda{}, key: athenasql.QueriesKey(dataPrefix, testDay)}
 	cfg := config.Lookup{
 		Shared:      config.Shared{Region: region, DataBucket: s.bucket, DataPrefix: dataPrefix, S3PathStyle: true},
+		AccountID:   account,
 		Rate:        1e6,
 		Concurrency: 4,
 		PartSize:    partSize,
@@ -182,7 +185,7 @@ func newDay(t *testing.T, s *store, optFns ...func(*lookup.Options)) *day {
 		S3:       d.rec,
 		Uploader: lookup.NewUploader(transfermanager.New(s.client)),
 		Lambda:   d.lambda,
-		Athena:   func(region string) fanout.BatchGetter { return &fakeAthena{region: region} },
+		Athena:   func(_, region string) fanout.BatchGetter { return &fakeAthena{region: region} },
 	}, opts...)
 	if err != nil {
 		t.Fatalf("lookup.New: %v", err)

@@ -86,8 +86,13 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 		LookupFunction:   LookupFunction,
 	}
 	lc := config.Lookup{
-		Shared:      shared,
-		AccountID:   AccountID,
+		Shared:    shared,
+		AccountID: AccountID,
+		// The synthetic trail's accounts are not the stack's own, and the Athena stand-in
+		// answers for every account (it has one history for all), so the lookup is configured
+		// as in an organization with a role in each account; the client below stands in for
+		// the role in any account.
+		RoleName:    "athena-usage-lookup",
 		Rate:        orFloat(set.LookupRate, config.DefaultLookupRate),
 		Concurrency: orInt(set.LookupConcurrency, config.DefaultLookupConcurrency),
 		PartSize:    orInt(set.LookupPartSize, config.DefaultLookupPartSize),
@@ -110,7 +115,7 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 		S3:       s.S3,
 		Uploader: lookup.NewUploader(transfermanager.New(s.S3)),
 		Lambda:   q,
-		Athena: func(region string) fanout.BatchGetter {
+		Athena: func(_, region string) fanout.BatchGetter {
 			return s.AthenaClient(region, fanout.WithoutSDKRetries)
 		},
 	}, opts...)

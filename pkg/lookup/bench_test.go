@@ -58,6 +58,10 @@ func (s generatedS3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...
 	return &s3.GetObjectOutput{Body: io.NopCloser(&csvGenerator{n: s.ids}), ETag: aws.String(`"generated"`)}, nil
 }
 
+func (generatedS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	return &s3.HeadObjectOutput{ETag: aws.String(`"generated"`)}, nil
+}
+
 func (generatedS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
 	return &s3.ListObjectsV2Output{}, nil
 }
@@ -135,9 +139,10 @@ func BenchmarkPipeline(b *testing.B) {
 		server := &quotaAthena{rate: quota, burst: 2 * quota, tokens: 2 * quota, last: time.Now()}
 		up := &discardUploader{}
 		cfg := config.Lookup{
-			Shared:   config.Shared{Region: "us-east-1", DataBucket: "usage-data", DataPrefix: "athena-usage/"},
-			Rate:     quota,
-			PartSize: config.DefaultLookupPartSize,
+			Shared:    config.Shared{Region: "us-east-1", DataBucket: "usage-data", DataPrefix: "athena-usage/"},
+			AccountID: "123456789012",
+			Rate:      quota,
+			PartSize:  config.DefaultLookupPartSize,
 			// Little's law: 2000 calls/s at up to 150 ms needs 300 in flight; twice that, as in
 			// BenchmarkFanout, since a call holds its slot while it waits for the limiter.
 			Concurrency: int(math.Ceil(quota * 0.15 * 2)),
@@ -145,7 +150,7 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		h, err := New(cfg, Clients{
 			S3: generatedS3{ids: ids}, Uploader: up, Lambda: &fakeLambda{},
-			Athena: func(string) fanout.BatchGetter { return server },
+			Athena: func(_, _ string) fanout.BatchGetter { return server },
 		}, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
 		if err != nil {
 			b.Fatal(err)

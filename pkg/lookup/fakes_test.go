@@ -30,12 +30,17 @@ type fakeS3 struct {
 	etags   map[string]string
 	// pageSize is ListObjectsV2's page size, small to exercise pagination.
 	pageSize int
-	// breakAfter, when set, makes the next body read fail after that many bytes, once.
+	// breakAfter, when set, makes the next body read fail after that many bytes, once; onBreak,
+	// when set, runs just before it fails.
 	breakAfter int
+	onBreak    func()
 	// onUpload runs after each upload.
 	onUpload func(key string)
+	// headIgnoresIfMatch makes HeadObject answer as a store that ignores If-Match.
+	headIgnoresIfMatch bool
 
 	gets    []*s3.GetObjectInput
+	heads   []*s3.HeadObjectInput
 	deletes [][]string
 }
 
@@ -47,6 +52,29 @@ func (f *fakeS3) put(bucket, key string, body []byte) {
 	sum := md5.Sum(body)
 	f.objects[bucket+"/"+key] = body
 	f.etags[bucket+"/"+key] = `"` + hex.EncodeToString(sum[:]) + `"`
+}
+
+// replace writes bucket/key as a rerun of the day would, while the handler runs.
+func (f *fakeS3) replace(bucket, key string, body []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.put(bucket, key, body)
+}
+
+func (f *fakeS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.heads = append(f.heads, in)
+	name := aws.ToString(in.Bucket) + "/" + aws.ToString(in.Key)
+	body, ok := f.objects[name]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "NotFound", Message: name}
+	}
+	// S3 answers a HEAD with no body: the SDK makes the code of the status text.
+	if m := aws.ToString(in.IfMatch); m != "" && m != f.etags[name] && !f.headIgnoresIfMatch {
+		return nil, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "Precondition Failed"}
+	}
+	return &s3.HeadObjectOutput{ETag: aws.String(f.etags[name]), ContentLength: aws.Int64(int64(len(body)))}, nil
 }
 
 func (f *fakeS3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
@@ -79,15 +107,24 @@ func (f *fakeS3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func
 	}
 	var rd io.Reader = bytes.NewReader(body)
 	if f.breakAfter > 0 {
-		rd = io.MultiReader(io.LimitReader(rd, int64(f.breakAfter)), errReader{errors.New("connection reset by peer")})
-		f.breakAfter = 0
+		rd = io.MultiReader(io.LimitReader(rd, int64(f.breakAfter)), errReader{errors.New("connection reset by peer"), f.onBreak})
+		f.breakAfter, f.onBreak = 0, nil
 	}
 	return &s3.GetObjectOutput{Body: io.NopCloser(rd), ETag: aws.String(f.etags[name])}, nil
 }
 
-type errReader struct{ err error }
+// errReader fails every read with err, after running before (if set) on the first.
+type errReader struct {
+	err    error
+	before func()
+}
 
-func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+func (r errReader) Read([]byte) (int, error) {
+	if r.before != nil {
+		r.before()
+	}
+	return 0, r.err
+}
 
 func (f *fakeS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
 	f.mu.Lock()
@@ -167,11 +204,11 @@ func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...fu
 	return &lambda.InvokeOutput{StatusCode: 202}, nil
 }
 
-// fakeAthena answers as one region's Athena: every ID is found, with the region as its catalog,
-// unless err says otherwise.
+// fakeAthena answers as one account's Athena in one region: every ID is found, with
+// "account/region" as its catalog, unless err says otherwise.
 type fakeAthena struct {
-	region string
-	err    error
+	where place
+	err   error
 
 	mu    sync.Mutex
 	calls [][]string
@@ -192,7 +229,7 @@ func (f *fakeAthena) BatchGetQueryExecution(ctx context.Context, in *athena.Batc
 			})
 			continue
 		}
-		out.QueryExecutions = append(out.QueryExecutions, executionIn(id, f.region))
+		out.QueryExecutions = append(out.QueryExecutions, executionIn(id, f.where.String()))
 	}
 	return out, nil
 }
@@ -207,15 +244,15 @@ func (f *fakeAthena) asked() []string {
 	return ids
 }
 
-// executionIn is the execution the fake Athena of region returns for id.
-func executionIn(id, region string) athenatypes.QueryExecution {
+// executionIn is the execution the fake Athena of where ("account/region") returns for id.
+func executionIn(id, where string) athenatypes.QueryExecution {
 	submitted := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 	completed := submitted.Add(1500 * time.Millisecond)
 	return athenatypes.QueryExecution{
 		QueryExecutionId:      aws.String(id),
 		WorkGroup:             aws.String("primary"),
 		StatementType:         athenatypes.StatementTypeDml,
-		QueryExecutionContext: &athenatypes.QueryExecutionContext{Database: aws.String("sales"), Catalog: aws.String(region)},
+		QueryExecutionContext: &athenatypes.QueryExecutionContext{Database: aws.String("sales"), Catalog: aws.String(where)},
 		Status: &athenatypes.QueryExecutionStatus{
 			State:              athenatypes.QueryExecutionStateSucceeded,
 			SubmissionDateTime: &submitted,
@@ -232,7 +269,7 @@ func executionIn(id, region string) athenatypes.QueryExecution {
 
 // queryRow is one row of the extract's CSV, as far as these tests care.
 type queryRow struct {
-	id, region, agent string
+	id, account, region, agent string
 }
 
 var queriesColumns = []string{
@@ -262,7 +299,7 @@ func athenaCSV(rows []queryRow) []byte {
 			code = "AccessDeniedException"
 		}
 		fields := []string{
-			r.id, "2025-03-04T05:06:07Z", "123456789012", r.region,
+			r.id, "2025-03-04T05:06:07Z", r.account, r.region,
 			"arn:aws:sts::123456789012:assumed-role/analyst/jane", "AssumedRole", "AROAEXAMPLE:jane",
 			"", "analyst", "10.0.0.1", r.agent, "primary", "sales", code, "1",
 		}
@@ -283,13 +320,13 @@ func dayRows(n int, regions ...string) []queryRow {
 	agents := []string{"aws-cli/2.0", `Mozilla/5.0 (X11, "quoted", comma)`, "line one\nline two, \"three\"", ""}
 	var rows []queryRow
 	for i := range n {
-		r := queryRow{id: fmt.Sprintf("%08x-1111-4222-8333-%012x", i, i), region: regions[i%len(regions)], agent: agents[i%len(agents)]}
+		r := queryRow{id: fmt.Sprintf("%08x-1111-4222-8333-%012x", i, i), account: testAccount, region: regions[i%len(regions)], agent: agents[i%len(agents)]}
 		rows = append(rows, r)
 		if i%7 == 3 {
 			rows = append(rows, r, r)
 		}
 	}
-	rows = append(rows, queryRow{region: "us-east-1", agent: "refused, \"once\""}, queryRow{region: "eu-west-1"})
+	rows = append(rows, queryRow{account: testAccount, region: "us-east-1", agent: "refused, \"once\""}, queryRow{account: testAccount, region: "eu-west-1"})
 	return rows
 }
 

@@ -5,12 +5,15 @@
 package lookup
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +52,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock that measures parts against the deadline; time.Now unless a test sets it.
 	Now func() time.Time
-	// Engine tunes the per-region fanout engines beyond the configuration's settings.
+	// Engine tunes the fanout engines, one per account and region, beyond the configuration's
+	// settings.
 	Engine []func(*fanout.Options)
 }
 
@@ -61,13 +65,21 @@ type Clients struct {
 	Uploader uploader
 	// Lambda invokes the continuation: a *lambda.Client.
 	Lambda invoker
-	// Athena returns the client for a region, called once per region: an *athena.Client made
-	// with fanout.WithoutSDKRetries.
-	Athena func(region string) fanout.BatchGetter
+	// Athena returns the client for an account and region, called once per pair: an
+	// *athena.Client made with fanout.WithoutSDKRetries. For an account other than the
+	// configuration's AccountID it is only called when RoleName is set, and must return a
+	// client with credentials for that account (the role assumed there).
+	Athena func(account, region string) fanout.BatchGetter
 }
 
-// Handler handles lookup events. It keeps one fanout engine per region across invocations, so
-// that a warm function keeps what its limiters learned about the quota.
+// LookupErrorOtherAccount is the lookup_error of a query that ran in another account than the
+// function's when no role to assume there is configured: Athena answers only for queries of
+// the caller's own account.
+const LookupErrorOtherAccount = "OtherAccount"
+
+// Handler handles lookup events. It keeps one fanout engine per account and region across
+// invocations, since quotas are per account and region, so that a warm function keeps what its
+// limiters learned about them.
 type Handler struct {
 	cfg     config.Lookup
 	clients Clients
@@ -75,8 +87,13 @@ type Handler struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex
-	engines map[string]*fanout.Engine
+	engines map[place]*fanout.Engine
 }
+
+// place is where a query ran, and where it is looked up.
+type place struct{ account, region string }
+
+func (p place) String() string { return p.account + "/" + p.region }
 
 // New returns a Handler for the configuration and clients.
 func New(cfg config.Lookup, clients Clients, optFns ...func(*Options)) (*Handler, error) {
@@ -100,6 +117,14 @@ func New(cfg config.Lookup, clients Clients, optFns ...func(*Options)) (*Handler
 	if err := config.ValidateRegion(cfg.Region); err != nil {
 		errs = append(errs, err)
 	}
+	if err := config.ValidateAccountID(cfg.AccountID); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.RoleName != "" {
+		if err := config.ValidateRoleName(cfg.RoleName); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if cfg.PartSize < 1 {
 		errs = append(errs, fmt.Errorf("part size %d: want at least 1", cfg.PartSize))
 	}
@@ -109,7 +134,7 @@ func New(cfg config.Lookup, clients Clients, optFns ...func(*Options)) (*Handler
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("lookup handler: %w", err)
 	}
-	return &Handler{cfg: cfg, clients: clients, opts: o, log: o.Logger, engines: map[string]*fanout.Engine{}}, nil
+	return &Handler{cfg: cfg, clients: clients, opts: o, log: o.Logger, engines: map[place]*fanout.Engine{}}, nil
 }
 
 // Handle writes the day's parts from ev.Part on, as many as time allows, and hands the rest to
@@ -130,17 +155,28 @@ func (h *Handler) handle(ctx context.Context, ev Event) (Result, error) {
 	log := h.log.With("day", ev.Day)
 	res := Result{Day: ev.Day, FirstPart: ev.Part}
 	before := h.unprocessed()
+	superseded := func(etag string) (Result, error) {
+		log.WarnContext(ctx, "the day's object was replaced since this run read it; the newer run owns the day's parts, so this invocation stops",
+			"key", ev.Key, "etag", etag, "parts_written", res.Parts)
+		res.Superseded = true
+		return res, nil
+	}
 
 	obj, ids, err := h.openIDs(ctx, ev)
 	if errors.Is(err, errSuperseded) {
-		log.WarnContext(ctx, "object changed since the day's first invocation; a newer run owns the day", "key", ev.Key, "etag", ev.ETag)
-		res.Superseded = true
-		return res, nil
+		return superseded(ev.ETag)
 	}
 	if err != nil {
 		return res, err
 	}
 	defer obj.Close()
+	// The ETag guard of the GETs only covers reading. A rerun of the day can replace the object
+	// while this invocation is still writing, so before each write it checks that the version
+	// it reads is still the current one. A replacement between the check and the write still
+	// gets through, but only for the parts in flight, and the newer run writes them again.
+	current := func(ctx context.Context) error {
+		return stillCurrent(ctx, h.clients.S3, ev.Bucket, ev.Key, obj.etag)
+	}
 
 	parts := &partReader{r: ids, size: h.cfg.PartSize, n: ev.Part}
 	ctx, cancel := context.WithCancel(ctx)
@@ -150,6 +186,7 @@ func (h *Handler) handle(ctx context.Context, ev Event) (Result, error) {
 	var (
 		mu       sync.Mutex
 		took     []time.Duration
+		other    = map[string]int{}
 		next     *part
 		finished bool
 		readErr  error
@@ -194,7 +231,7 @@ func (h *Handler) handle(ctx context.Context, ev Event) (Result, error) {
 		g.Go(func() error {
 			defer func() { <-slots }()
 			start := h.opts.Now()
-			written, lookupErrors, err := h.writePart(gctx, day, p)
+			c, err := h.writePart(gctx, day, p, current)
 			if err != nil {
 				return fmt.Errorf("part %d: %w", p.n, err)
 			}
@@ -202,15 +239,30 @@ func (h *Handler) handle(ctx context.Context, ev Event) (Result, error) {
 			mu.Lock()
 			took = append(took, d)
 			res.Parts++
-			res.IDs += written
-			res.LookupErrors += lookupErrors
+			res.IDs += c.written
+			res.LookupErrors += c.lookupErrors
+			for account, n := range c.otherAccount {
+				other[account] += n
+				res.OtherAccount += n
+			}
 			mu.Unlock()
-			log.InfoContext(ctx, "part written", "part", p.n, "ids", written, "lookup_errors", lookupErrors, "duration", d)
+			log.InfoContext(ctx, "part written", "part", p.n, "ids", c.written, "lookup_errors", c.lookupErrors, "duration", d)
 			return nil
 		})
 	}
 	err = g.Wait()
 	res.Unprocessed = h.unprocessed() - before
+	for _, account := range slices.Sorted(maps.Keys(other)) {
+		log.WarnContext(ctx, "queries of another account written without statistics: "+config.EnvLookupRoleName+
+			" is not set, so the function has no role to assume in that account",
+			"account", account, "ids", other[account], "lookup_error", LookupErrorOtherAccount)
+	}
+	// A part that found the object replaced cancels the others, and a reader that found it
+	// replaced cancels the parts: either way the run is superseded, and the other errors are
+	// only the cancellation's.
+	if errors.Is(readErr, errSuperseded) || errors.Is(err, errSuperseded) {
+		return superseded(obj.etag)
+	}
 	if readErr != nil {
 		return res, readErr
 	}
@@ -222,6 +274,13 @@ func (h *Handler) handle(ctx context.Context, ev Event) (Result, error) {
 	}
 
 	if finished {
+		// A newer run may have fewer parts: deleting this run's idea of the stale ones would
+		// delete some of the newer run's.
+		if err := current(ctx); errors.Is(err, errSuperseded) {
+			return superseded(obj.etag)
+		} else if err != nil {
+			return res, fmt.Errorf("before deleting stale parts: %w", err)
+		}
 		prefix := athenasql.APIOutputDayPrefix(h.cfg.DataPrefix, day)
 		n, err := deleteParts(ctx, h.clients.S3, h.cfg.DataBucket, prefix, parts.n)
 		if err != nil {
@@ -279,41 +338,79 @@ func (h *Handler) timeFor(ctx context.Context, estimate time.Duration) bool {
 	return deadline.Sub(h.opts.Now()) >= h.opts.SafetyMargin+estimate
 }
 
-// writePart looks up one part's IDs and uploads its rows; it returns the number of rows and of
-// rows with a lookup error.
-func (h *Handler) writePart(ctx context.Context, day time.Time, p part) (written, lookupErrors int, err error) {
-	rows, err := h.lookUp(ctx, p)
+// partCounts says what writing one part did.
+type partCounts struct {
+	// written is the number of rows, lookupErrors of those with a lookup error.
+	written, lookupErrors int
+	// otherAccount counts by account the rows written with LookupErrorOtherAccount.
+	otherAccount map[string]int
+}
+
+// writePart looks up one part's IDs and, if current still finds the day's object unchanged,
+// uploads its rows.
+func (h *Handler) writePart(ctx context.Context, day time.Time, p part, current func(context.Context) error) (partCounts, error) {
+	rows, other, err := h.lookUp(ctx, p)
 	if err != nil {
-		return 0, 0, err
+		return partCounts{}, err
 	}
+	c := partCounts{written: len(rows), otherAccount: other}
 	for _, r := range rows {
 		if r.LookupError != "" {
-			lookupErrors++
+			c.lookupErrors++
 		}
+	}
+	if err := current(ctx); err != nil {
+		return partCounts{}, err
 	}
 	key := athenasql.PartKey(h.cfg.DataPrefix, day, p.n)
 	if err := h.upload(ctx, key, rows); err != nil {
-		return 0, 0, err
+		return partCounts{}, err
 	}
-	return len(rows), lookupErrors, nil
+	return c, nil
 }
 
-// lookUp looks up a part's IDs, each through its own region's engine, and returns the rows in
-// the part's (ID) order.
-func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, error) {
-	byRegion := map[string][]int{}
-	for i, region := range p.regions {
-		if region == "" {
-			region = h.cfg.Region
+// lookUp looks up a part's IDs, each through the engine of its account and region, and returns
+// the rows in the part's (ID) order. The IDs of other accounts are written with
+// LookupErrorOtherAccount, without a call, when there is no role to assume there; it counts
+// them by account.
+func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, map[string]int, error) {
+	byPlace := map[place][]int{}
+	// engines are the places' engines, all found before any lookup starts, so that no error
+	// returns while lookups run; nil for an account without a role.
+	engines := map[place]*fanout.Engine{}
+	for i, id := range p.ids {
+		pl := place{account: cmp.Or(p.accounts[i], h.cfg.AccountID), region: cmp.Or(p.regions[i], h.cfg.Region)}
+		pos, seen := byPlace[pl]
+		if !seen {
+			// Both come from the CSV: the account becomes part of a role ARN, the region of
+			// an endpoint's host name.
+			if err := errors.Join(config.ValidateAccountID(pl.account), config.ValidateRegion(pl.region)); err != nil {
+				return nil, nil, fmt.Errorf("query %s: %w", id, err)
+			}
+			if pl.account == h.cfg.AccountID || h.cfg.RoleName != "" {
+				e, err := h.engine(pl)
+				if err != nil {
+					return nil, nil, fmt.Errorf("query %s: %w", id, err)
+				}
+				engines[pl] = e
+			}
 		}
-		byRegion[region] = append(byRegion[region], i)
+		byPlace[pl] = append(pos, i)
 	}
 	rows := make([]usagecsv.Row, len(p.ids))
+	var other map[string]int
 	g, ctx := errgroup.WithContext(ctx)
-	for region, pos := range byRegion {
-		engine, err := h.engine(region)
-		if err != nil {
-			return nil, fmt.Errorf("query %s: %w", p.ids[pos[0]], err)
+	for pl, pos := range byPlace {
+		engine := engines[pl]
+		if engine == nil {
+			for _, i := range pos {
+				rows[i] = usagecsv.Unprocessed(p.ids[i], LookupErrorOtherAccount)
+			}
+			if other == nil {
+				other = map[string]int{}
+			}
+			other[pl.account] += len(pos)
+			continue
 		}
 		ids := make([]string, len(pos))
 		for j, i := range pos {
@@ -322,7 +419,7 @@ func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, error) {
 		g.Go(func() error {
 			got, err := engine.Lookup(ctx, ids)
 			if err != nil {
-				return fmt.Errorf("look up %d IDs in %s: %w", len(ids), region, err)
+				return fmt.Errorf("look up %d IDs of account %s in %s: %w", len(ids), pl.account, pl.region, err)
 			}
 			for j, i := range pos {
 				rows[i] = got[j]
@@ -331,25 +428,21 @@ func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, error) {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return rows, nil
+	return rows, other, nil
 }
 
-// engine returns the region's engine, made on first use.
-func (h *Handler) engine(region string) (*fanout.Engine, error) {
+// engine returns the engine of an account and region, made on first use.
+func (h *Handler) engine(pl place) (*fanout.Engine, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if e, ok := h.engines[region]; ok {
+	if e, ok := h.engines[pl]; ok {
 		return e, nil
 	}
-	// The region comes from the CSV and becomes part of an endpoint's host name.
-	if err := config.ValidateRegion(region); err != nil {
-		return nil, err
-	}
-	client := h.clients.Athena(region)
+	client := h.clients.Athena(pl.account, pl.region)
 	if client == nil {
-		return nil, fmt.Errorf("no Athena client for region %s", region)
+		return nil, fmt.Errorf("no Athena client for account %s in %s", pl.account, pl.region)
 	}
 	opts := append([]func(*fanout.Options){func(o *fanout.Options) {
 		o.Rate = h.cfg.Rate
@@ -357,17 +450,17 @@ func (h *Handler) engine(region string) (*fanout.Engine, error) {
 		o.MaxAttempts = h.cfg.MaxAttempts
 	}}, h.opts.Engine...)
 	e := fanout.New(client, opts...)
-	h.engines[region] = e
+	h.engines[pl] = e
 	return e, nil
 }
 
-// engineStats returns each region's engine counts, for the logs.
+// engineStats returns each engine's counts by "account/region", for the logs.
 func (h *Handler) engineStats() map[string]fanout.Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make(map[string]fanout.Stats, len(h.engines))
-	for region, e := range h.engines {
-		out[region] = e.Stats()
+	for pl, e := range h.engines {
+		out[pl.String()] = e.Stats()
 	}
 	return out
 }

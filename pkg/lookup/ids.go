@@ -11,31 +11,36 @@ import (
 // Columns of the athena_queries CSV that the lookup reads; it finds them by name.
 const (
 	ColumnQueryID = "query_id"
+	ColumnAccount = "account_id"
 	ColumnRegion  = "aws_region"
 )
 
 // header is where the lookup's columns are in a record.
 type header struct {
-	id, region, fields int
+	id, account, region, fields int
 }
 
 // parseHeader finds the columns in the header record of Athena's result CSV.
 func parseHeader(rec []string) (header, error) {
-	h := header{id: -1, region: -1, fields: len(rec)}
+	h := header{id: -1, account: -1, region: -1, fields: len(rec)}
 	for i, name := range rec {
 		switch strings.TrimPrefix(name, "\ufeff") {
 		case ColumnQueryID:
 			h.id = i
+		case ColumnAccount:
+			h.account = i
 		case ColumnRegion:
 			h.region = i
 		}
 	}
 	var missing []string
-	if h.id < 0 {
-		missing = append(missing, fmt.Sprintf("%q", ColumnQueryID))
-	}
-	if h.region < 0 {
-		missing = append(missing, fmt.Sprintf("%q", ColumnRegion))
+	for _, c := range []struct {
+		name string
+		i    int
+	}{{ColumnQueryID, h.id}, {ColumnAccount, h.account}, {ColumnRegion, h.region}} {
+		if c.i < 0 {
+			missing = append(missing, fmt.Sprintf("%q", c.name))
+		}
 	}
 	if len(missing) > 0 {
 		return header{}, fmt.Errorf("header: no column %s in %q", strings.Join(missing, " or "), rec)
@@ -58,7 +63,7 @@ func readHeader(r io.Reader) (header, error) {
 
 // idRecord is the first record of one distinct query ID.
 type idRecord struct {
-	id, region string
+	id, account, region string
 	// offset is where the record starts in the object.
 	offset int64
 }
@@ -71,8 +76,9 @@ type idReader struct {
 	h    header
 	base int64
 	prev string
-	// regions interns region names, of which there are few, so IDs don't each hold a copy.
-	regions map[string]string
+	// names interns account IDs and region names, of which there are few, so that IDs don't
+	// each hold a copy.
+	names map[string]string
 }
 
 // newIDReader reads IDs from r, which starts at byte base of the object. At base 0, r starts
@@ -80,7 +86,7 @@ type idReader struct {
 func newIDReader(r io.Reader, base int64, h *header) (*idReader, error) {
 	c := csv.NewReader(r)
 	c.ReuseRecord = true
-	ir := &idReader{c: c, base: base, regions: map[string]string{}}
+	ir := &idReader{c: c, base: base, names: map[string]string{}}
 	if h == nil {
 		rec, err := c.Read()
 		if errors.Is(err, io.EOF) {
@@ -122,16 +128,16 @@ func (r *idReader) next() (idRecord, error) {
 		// Fields share the record's memory; a copy of the ID doesn't keep the whole line alive.
 		id = strings.Clone(id)
 		r.prev = id
-		return idRecord{id: id, region: r.intern(rec[r.h.region]), offset: offset}, nil
+		return idRecord{id: id, account: r.intern(rec[r.h.account]), region: r.intern(rec[r.h.region]), offset: offset}, nil
 	}
 }
 
-func (r *idReader) intern(region string) string {
-	if s, ok := r.regions[region]; ok {
+func (r *idReader) intern(name string) string {
+	if s, ok := r.names[name]; ok {
 		return s
 	}
-	s := strings.Clone(region)
-	r.regions[s] = s
+	s := strings.Clone(name)
+	r.names[s] = s
 	return s
 }
 
@@ -147,9 +153,18 @@ func (r *idReader) describe(err error) error {
 type part struct {
 	n int
 	// offset is where the first record of the part's first ID starts in the object.
-	offset  int64
-	ids     []string
-	regions []string
+	offset int64
+	ids    []string
+	// accounts and regions are each ID's account ("" in a CSV from before the column was
+	// filled: the function's own) and region.
+	accounts []string
+	regions  []string
+}
+
+func (p *part) add(rec idRecord) {
+	p.ids = append(p.ids, rec.id)
+	p.accounts = append(p.accounts, rec.account)
+	p.regions = append(p.regions, rec.region)
 }
 
 // partReader cuts the distinct IDs into parts of size IDs.
@@ -175,9 +190,8 @@ func (p *partReader) read() (pt part, ok bool, err error) {
 		}
 		first = &rec
 	}
-	pt = part{n: p.n, offset: first.offset, ids: make([]string, 0, p.size), regions: make([]string, 0, p.size)}
-	pt.ids = append(pt.ids, first.id)
-	pt.regions = append(pt.regions, first.region)
+	pt = part{n: p.n, offset: first.offset, ids: make([]string, 0, p.size), accounts: make([]string, 0, p.size), regions: make([]string, 0, p.size)}
+	pt.add(*first)
 	for len(pt.ids) < p.size {
 		rec, err := p.r.next()
 		if err == io.EOF {
@@ -186,8 +200,7 @@ func (p *partReader) read() (pt part, ok bool, err error) {
 		if err != nil {
 			return part{}, false, err
 		}
-		pt.ids = append(pt.ids, rec.id)
-		pt.regions = append(pt.regions, rec.region)
+		pt.add(rec)
 	}
 	if len(pt.ids) == p.size {
 		rec, err := p.r.next()

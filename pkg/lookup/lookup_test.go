@@ -2,8 +2,10 @@ package lookup
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +30,8 @@ const (
 	testBucket = "usage-data"
 	testPrefix = "athena-usage/"
 	testDay    = "2025-03-04"
+	// testAccount is the function's own account.
+	testAccount = "123456789012"
 )
 
 var testDayTime, _ = config.ParseDay(testDay)
@@ -36,23 +40,33 @@ var testDayTime, _ = config.ParseDay(testDay)
 type env struct {
 	s3      *fakeS3
 	lambda  *fakeLambda
-	athena  map[string]*fakeAthena
+	athena  map[place]*fakeAthena
 	handler *Handler
 	key     string
 }
 
 func newEnv(t *testing.T, rows []queryRow, partSize int, optFns ...func(*Options)) *env {
 	t.Helper()
-	e := &env{s3: newFakeS3(), lambda: &fakeLambda{}, athena: map[string]*fakeAthena{}}
+	return newEnvConfig(t, rows, partSize, nil, optFns...)
+}
+
+// newEnvConfig is newEnv with changes to the configuration.
+func newEnvConfig(t *testing.T, rows []queryRow, partSize int, cfgFn func(*config.Lookup), optFns ...func(*Options)) *env {
+	t.Helper()
+	e := &env{s3: newFakeS3(), lambda: &fakeLambda{}, athena: map[place]*fakeAthena{}}
 	e.key = athenasql.QueriesKey(testPrefix, testDayTime)
 	e.s3.put(testBucket, e.key, athenaCSV(rows))
 	var mu sync.Mutex
 	cfg := config.Lookup{
 		Shared:      config.Shared{Region: "us-east-1", DataBucket: testBucket, DataPrefix: testPrefix},
+		AccountID:   testAccount,
 		Rate:        1e6,
 		Concurrency: 4,
 		PartSize:    partSize,
 		MaxAttempts: 2,
+	}
+	if cfgFn != nil {
+		cfgFn(&cfg)
 	}
 	opts := append([]func(*Options){func(o *Options) {
 		o.FunctionName = "athena-usage-lookup"
@@ -62,11 +76,11 @@ func newEnv(t *testing.T, rows []queryRow, partSize int, optFns ...func(*Options
 		S3:       e.s3,
 		Uploader: e.s3,
 		Lambda:   e.lambda,
-		Athena: func(region string) fanout.BatchGetter {
+		Athena: func(account, region string) fanout.BatchGetter {
 			mu.Lock()
 			defer mu.Unlock()
-			f := &fakeAthena{region: region}
-			e.athena[region] = f
+			f := &fakeAthena{where: place{account, region}}
+			e.athena[f.where] = f
 			return f
 		},
 	}, opts...)
@@ -83,8 +97,9 @@ func (e *env) parts() map[string]string {
 	return e.s3.objectsUnder(testBucket, athenasql.APIOutputDayPrefix(testPrefix, testDayTime))
 }
 
-// wantParts is the parts a day with these distinct IDs must have, found in region.
-func wantParts(t *testing.T, ids []string, partSize int, region func(id string) string) map[string]string {
+// wantParts is the parts a day with these distinct IDs must have, each found where ("account/
+// region") says.
+func wantParts(t *testing.T, ids []string, partSize int, where func(id string) string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for n, chunk := 0, ids; len(chunk) > 0; n++ {
@@ -92,9 +107,14 @@ func wantParts(t *testing.T, ids []string, partSize int, region func(id string) 
 		var b bytes.Buffer
 		w := usagecsv.NewWriter(&b)
 		for _, id := range chunk[:size] {
-			row := usagecsv.FromExecution(executionIn(id, region(id)))
-			if strings.HasPrefix(id, "gone-") {
+			var row usagecsv.Row
+			switch w := where(id); {
+			case strings.HasPrefix(id, "gone-"):
 				row = usagecsv.Unprocessed(id, "InvalidRequestException")
+			case w == LookupErrorOtherAccount:
+				row = usagecsv.Unprocessed(id, LookupErrorOtherAccount)
+			default:
+				row = usagecsv.FromExecution(executionIn(id, w))
 			}
 			if err := w.Write(row); err != nil {
 				t.Fatal(err)
@@ -109,7 +129,7 @@ func wantParts(t *testing.T, ids []string, partSize int, region func(id string) 
 	return out
 }
 
-func usEast1(string) string { return "us-east-1" }
+func usEast1(string) string { return testAccount + "/us-east-1" }
 
 func diffParts(t *testing.T, got, want map[string]string) {
 	t.Helper()
@@ -142,7 +162,7 @@ func TestHandleWritesParts(t *testing.T) {
 	if len(e.lambda.calls) != 0 {
 		t.Errorf("Invoke calls = %d, want none", len(e.lambda.calls))
 	}
-	if got := e.athena["us-east-1"].asked(); !slices.Equal(slices.Sorted(slices.Values(got)), ids) {
+	if got := e.athena[place{testAccount, "us-east-1"}].asked(); !slices.Equal(slices.Sorted(slices.Values(got)), ids) {
 		t.Errorf("Athena was asked for %d IDs, want each of the %d distinct IDs once", len(got), len(ids))
 	}
 }
@@ -307,32 +327,132 @@ func TestHandleRegions(t *testing.T) {
 	if _, err := e.handler.Handle(context.Background(), e.event()); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
-	regionOf := map[string]string{}
+	whereOf := map[string]place{}
 	for _, r := range rows {
-		regionOf[r.id] = cmpOr(r.region, "us-east-1")
+		whereOf[r.id] = place{testAccount, cmp.Or(r.region, "us-east-1")}
 	}
-	diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 7, func(id string) string { return regionOf[id] }))
+	diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 7, func(id string) string { return whereOf[id].String() }))
 	if len(e.athena) != 2 {
 		t.Errorf("clients made for %v, want us-east-1 and eu-west-1", slices.Collect(maps.Keys(e.athena)))
 	}
-	for region, f := range e.athena {
+	for where, f := range e.athena {
 		for _, id := range f.asked() {
-			if regionOf[id] != region {
-				t.Errorf("%s was asked for %s, which is in %s", region, id, regionOf[id])
+			if whereOf[id] != where {
+				t.Errorf("%s was asked for %s, which is in %s", where, id, whereOf[id])
 			}
 		}
 	}
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
+// accountRows is a day's rows across accounts and regions: the function's own account (also
+// as an empty account_id, as in an older CSV) and two others, each in two regions.
+func accountRows(n int) []queryRow {
+	accounts := []string{testAccount, "", "444455556666", "777788889999"}
+	regions := []string{"us-east-1", "eu-west-1", ""}
+	var rows []queryRow
+	for i := range n {
+		rows = append(rows, queryRow{
+			id:      fmt.Sprintf("%08x-1111-4222-8333-%012x", i, i),
+			account: accounts[i%len(accounts)],
+			// i/len(accounts) spreads every account over every region.
+			region: regions[(i/len(accounts))%len(regions)],
+		})
 	}
-	return b
+	return rows
+}
+
+func TestHandleAccounts(t *testing.T) {
+	rows := accountRows(40)
+	others := []string{"444455556666", "777788889999"}
+	whereOf := map[string]place{}
+	for _, r := range rows {
+		whereOf[r.id] = place{cmp.Or(r.account, testAccount), cmp.Or(r.region, "us-east-1")}
+	}
+	tests := []struct {
+		name string
+		role string
+		// wantClients are the (account, region) pairs a client is made for.
+		wantClients []place
+	}{
+		{
+			name: "with a role, other accounts looked up as it",
+			role: "athena-usage-lookup",
+			wantClients: []place{
+				{testAccount, "eu-west-1"}, {testAccount, "us-east-1"},
+				{"444455556666", "eu-west-1"}, {"444455556666", "us-east-1"},
+				{"777788889999", "eu-west-1"}, {"777788889999", "us-east-1"},
+			},
+		},
+		{
+			name:        "without a role, other accounts not called",
+			wantClients: []place{{testAccount, "eu-west-1"}, {testAccount, "us-east-1"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			e := newEnvConfig(t, rows, 7, func(c *config.Lookup) { c.RoleName = tt.role }, func(o *Options) {
+				o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			res, err := e.handler.Handle(context.Background(), e.event())
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+
+			skipped := 0
+			where := func(id string) string {
+				w := whereOf[id]
+				if w.account != testAccount && tt.role == "" {
+					return LookupErrorOtherAccount
+				}
+				return w.String()
+			}
+			for _, r := range rows {
+				if where(r.id) == LookupErrorOtherAccount {
+					skipped++
+				}
+			}
+			// Every ID once, in ID order, each row from its own account and region's client.
+			diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 7, where))
+			want := Result{Day: testDay, Parts: 6, IDs: 40, LookupErrors: skipped, OtherAccount: skipped}
+			if res != want {
+				t.Errorf("Handle() = %+v, want %+v", res, want)
+			}
+
+			got := slices.SortedFunc(maps.Keys(e.athena), func(a, b place) int { return cmp.Compare(a.String(), b.String()) })
+			if !slices.Equal(got, tt.wantClients) {
+				t.Errorf("Athena clients made for %v, want %v", got, tt.wantClients)
+			}
+			asked := 0
+			for pl, f := range e.athena {
+				for _, id := range f.asked() {
+					asked++
+					if whereOf[id] != pl {
+						t.Errorf("the client of %s was asked for %s, which ran in %s", pl, id, whereOf[id])
+					}
+				}
+			}
+			if asked != 40-skipped {
+				t.Errorf("Athena was asked for %d IDs, want %d (each looked-up ID once)", asked, 40-skipped)
+			}
+
+			// One warning per skipped account, however many parts had its IDs.
+			for _, account := range others {
+				n := strings.Count(logs.String(), config.EnvLookupRoleName+" is not set")
+				mentions := strings.Count(logs.String(), "account="+account)
+				if tt.role == "" && (mentions != 1 || n != len(others)) {
+					t.Errorf("logs mention account %s %d times in %d warnings, want once in one warning per account:\n%s", account, mentions, n, logs.String())
+				}
+				if tt.role != "" && (mentions != 0 || n != 0) {
+					t.Errorf("with a role, logs warn %d times about account %s, want none", mentions, account)
+				}
+			}
+		})
+	}
 }
 
 func TestHandleLookupErrors(t *testing.T) {
-	rows := []queryRow{{id: "a-1", region: "us-east-1"}, {id: "gone-1", region: "us-east-1"}, {id: "z-1", region: "us-east-1"}}
+	rows := []queryRow{{id: "a-1", account: testAccount, region: "us-east-1"}, {id: "gone-1", account: testAccount, region: "us-east-1"}, {id: "z-1", account: testAccount, region: "us-east-1"}}
 	e := newEnv(t, rows, 10)
 	res, err := e.handler.Handle(context.Background(), e.event())
 	if err != nil {
@@ -354,13 +474,18 @@ func TestHandleFailures(t *testing.T) {
 	}{
 		{
 			name:    "header without query_id",
-			csv:     "\"id\",\"aws_region\"\n\"a\",\"us-east-1\"\n",
+			csv:     "\"id\",\"account_id\",\"aws_region\"\n\"a\",\"123456789012\",\"us-east-1\"\n",
 			wantErr: `no column "query_id"`,
 		},
 		{
 			name:    "header without aws_region",
-			csv:     "\"query_id\",\"region\"\n\"a\",\"us-east-1\"\n",
+			csv:     "\"query_id\",\"account_id\",\"region\"\n\"a\",\"123456789012\",\"us-east-1\"\n",
 			wantErr: `no column "aws_region"`,
+		},
+		{
+			name:    "header without account_id",
+			csv:     "\"query_id\",\"aws_region\"\n\"a\",\"us-east-1\"\n",
+			wantErr: `no column "account_id"`,
 		},
 		{
 			name:    "empty file",
@@ -369,18 +494,23 @@ func TestHandleFailures(t *testing.T) {
 		},
 		{
 			name:    "not sorted",
-			csv:     "\"query_id\",\"aws_region\"\n\"b\",\"us-east-1\"\n\"a\",\"us-east-1\"\n",
+			csv:     "\"query_id\",\"account_id\",\"aws_region\"\n\"b\",,\"us-east-1\"\n\"a\",,\"us-east-1\"\n",
 			wantErr: `line 3: query_id "a" comes after "b"`,
 		},
 		{
 			name:    "wrong number of fields",
-			csv:     "\"query_id\",\"aws_region\"\n\"a\",\"us-east-1\",\"x\"\n",
+			csv:     "\"query_id\",\"account_id\",\"aws_region\"\n\"a\",,\"us-east-1\",\"x\"\n",
 			wantErr: "line 2",
 		},
 		{
 			name:    "bad region",
-			csv:     "\"query_id\",\"aws_region\"\n\"a\",\"attacker.example.com/\"\n",
+			csv:     "\"query_id\",\"account_id\",\"aws_region\"\n\"a\",,\"attacker.example.com/\"\n",
 			wantErr: "query a: region",
+		},
+		{
+			name:    "bad account",
+			csv:     "\"query_id\",\"account_id\",\"aws_region\"\n\"a\",\"1234:role/x\",\"us-east-1\"\n",
+			wantErr: "query a: account ID",
 		},
 		{
 			name:    "Athena denies access",
@@ -405,8 +535,8 @@ func TestHandleFailures(t *testing.T) {
 			e := newEnv(t, nil, 5)
 			e.s3.put(testBucket, e.key, []byte(tt.csv))
 			if tt.athena != nil {
-				e.handler.clients.Athena = func(region string) fanout.BatchGetter {
-					return &fakeAthena{region: region, err: tt.athena}
+				e.handler.clients.Athena = func(account, region string) fanout.BatchGetter {
+					return &fakeAthena{where: place{account, region}, err: tt.athena}
 				}
 			}
 			ev := e.event()
@@ -437,6 +567,123 @@ func TestHandleSuperseded(t *testing.T) {
 	}
 }
 
+// TestHandleSupersededWhileWriting replaces the day's object while an invocation is writing
+// its parts, as a rerun of the day does: the invocation must stop, without an error, and write
+// or delete nothing more.
+func TestHandleSupersededWhileWriting(t *testing.T) {
+	rows := dayRows(23)
+	newer := athenaCSV(dayRows(9, "eu-west-1"))
+	tests := []struct {
+		name string
+		// replace arranges for the object to be replaced at some point of the invocation.
+		replace func(e *env)
+		// wantParts is how many parts the invocation writes before it notices; wantGets how many
+		// GETs of the object it makes.
+		wantParts, wantGets int
+	}{
+		{
+			name: "between parts",
+			replace: func(e *env) {
+				e.s3.onUpload = func(key string) {
+					if key == athenasql.PartKey(testPrefix, testDayTime, 0) {
+						e.s3.replace(testBucket, e.key, newer)
+					}
+				}
+			},
+			wantParts: 1,
+			wantGets:  1,
+		},
+		{
+			name: "after the last part, before deleting stale parts",
+			replace: func(e *env) {
+				e.s3.onUpload = func(key string) {
+					if key == athenasql.PartKey(testPrefix, testDayTime, 4) {
+						e.s3.replace(testBucket, e.key, newer)
+					}
+				}
+			},
+			wantParts: 5,
+			wantGets:  1,
+		},
+		{
+			name: "mid-stream",
+			replace: func(e *env) {
+				// The download breaks inside part 0 and is resumed with If-Match, which fails.
+				e.s3.breakAfter = 777
+				e.s3.onBreak = func() { e.s3.replace(testBucket, e.key, newer) }
+			},
+			wantParts: 0,
+			wantGets:  2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One part at a time, so that "between parts" is well defined.
+			e := newEnv(t, rows, 5, func(o *Options) { o.PartsInFlight = 1 })
+			stale := athenasql.PartKey(testPrefix, testDayTime, 9)
+			e.s3.put(testBucket, stale, []byte("an earlier run's\n"))
+			tt.replace(e)
+
+			res, err := e.handler.Handle(context.Background(), e.event())
+			if err != nil {
+				t.Fatalf("Handle() error = %v, want none: a superseded run is not a failure", err)
+			}
+			written := distinctIDs(rows)[:min(5*tt.wantParts, 23)]
+			if want := (Result{Day: testDay, Parts: tt.wantParts, IDs: len(written), Superseded: true}); res != want {
+				t.Errorf("Handle() = %+v, want %+v", res, want)
+			}
+			if len(e.s3.gets) != tt.wantGets {
+				t.Errorf("GetObject calls = %d, want %d", len(e.s3.gets), tt.wantGets)
+			}
+			want := wantParts(t, written, 5, usEast1)
+			want[stale] = "an earlier run's\n"
+			diffParts(t, e.parts(), want)
+			if len(e.s3.deletes) != 0 || len(e.lambda.calls) != 0 {
+				t.Errorf("after the object changed: %d deletes, %d invocations, want none", len(e.s3.deletes), len(e.lambda.calls))
+			}
+			for _, in := range e.s3.heads {
+				if aws.ToString(in.IfMatch) == "" {
+					t.Errorf("HeadObject(%s) without If-Match, want the ETag read", aws.ToString(in.Key))
+				}
+			}
+		})
+	}
+}
+
+func TestStillCurrent(t *testing.T) {
+	tests := []struct {
+		name           string
+		etag           string
+		ignoresIfMatch bool
+		key            string
+		want           error
+		wantErr        string
+	}{
+		{name: "unchanged", etag: `"v1"`},
+		{name: "replaced", etag: `"v0"`, want: errSuperseded},
+		{name: "replaced, If-Match ignored", etag: `"v0"`, ignoresIfMatch: true, want: errSuperseded},
+		{name: "no ETag to compare", etag: ""},
+		{name: "deleted", etag: `"v1"`, key: "gone.csv", wantErr: "NotFound"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeS3()
+			f.objects[testBucket+"/k.csv"], f.etags[testBucket+"/k.csv"] = []byte("x"), `"v1"`
+			f.headIgnoresIfMatch = tt.ignoresIfMatch
+			key := cmp.Or(tt.key, "k.csv")
+			err := stillCurrent(context.Background(), f, testBucket, key, tt.etag)
+			switch {
+			case tt.wantErr != "":
+				if err == nil || errors.Is(err, errSuperseded) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("stillCurrent(%s, %s) = %v, want an error containing %q", key, tt.etag, err, tt.wantErr)
+				}
+			case !errors.Is(err, tt.want) || (tt.want == nil && err != nil):
+				t.Errorf("stillCurrent(%s, %s) = %v, want %v", key, tt.etag, err, tt.want)
+			}
+		})
+	}
+}
+
 // TestHandleResumesBrokenDownload checks that a connection reset mid-object is picked up where
 // it stopped, with the output unchanged.
 func TestHandleResumesBrokenDownload(t *testing.T) {
@@ -453,24 +700,26 @@ func TestHandleResumesBrokenDownload(t *testing.T) {
 }
 
 func TestIDReader(t *testing.T) {
-	head := `"query_id","aws_region","user_agent"` + "\n"
+	head := `"query_id","account_id","aws_region","user_agent"` + "\n"
 	tests := []struct {
-		name    string
-		csv     string
+		name string
+		csv  string
+		// want is each ID as "id account region".
 		want    []string
 		wantErr string
 	}{
 		{"header only", head, nil, ""},
 		{"quoted commas, quotes and newlines", head +
-			`"a","us-east-1","x, ""y"", z"` + "\n" +
-			`"b","eu-west-1","multi` + "\n" + `line, ""quoted"""` + "\n", []string{"a", "b"}, ""},
+			`"a","111122223333","us-east-1","x, ""y"", z"` + "\n" +
+			`"b","444455556666","eu-west-1","multi` + "\n" + `line, ""quoted"""` + "\n", []string{"a 111122223333 us-east-1", "b 444455556666 eu-west-1"}, ""},
 		{"duplicates and refused submissions", head +
-			`"a","us-east-1",` + "\n" + `"a","us-east-1",` + "\n" + `"b","us-east-1",` + "\n" +
-			`,"us-east-1","refused"` + "\n" + `,"eu-west-1",` + "\n", []string{"a", "b"}, ""},
-		{"no final newline", head + `"a","us-east-1","x"`, []string{"a"}, ""},
-		{"CRLF line ends", strings.ReplaceAll(head+`"a","us-east-1","x"`+"\n"+`"b","us-east-1","y"`+"\n", "\n", "\r\n"), []string{"a", "b"}, ""},
-		{"bad header", `"queryid","aws_region"` + "\n", nil, `no column "query_id"`},
-		{"bare quote", head + `"a","us-east-1","x"y"` + "\n", nil, "line 2"},
+			`"a","111122223333","us-east-1",` + "\n" + `"a","111122223333","us-east-1",` + "\n" + `"b","111122223333","us-east-1",` + "\n" +
+			`,"111122223333","us-east-1","refused"` + "\n" + `,,"eu-west-1",` + "\n", []string{"a 111122223333 us-east-1", "b 111122223333 us-east-1"}, ""},
+		{"no account (older CSV)", head + `"a",,"us-east-1","x"` + "\n", []string{"a  us-east-1"}, ""},
+		{"no final newline", head + `"a","111122223333","us-east-1","x"`, []string{"a 111122223333 us-east-1"}, ""},
+		{"CRLF line ends", strings.ReplaceAll(head+`"a","111122223333","us-east-1","x"`+"\n"+`"b","111122223333","us-east-1","y"`+"\n", "\n", "\r\n"), []string{"a 111122223333 us-east-1", "b 111122223333 us-east-1"}, ""},
+		{"bad header", `"queryid","account_id","aws_region"` + "\n", nil, `no column "query_id"`},
+		{"bare quote", head + `"a","111122223333","us-east-1","x"y"` + "\n", nil, "line 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -479,7 +728,7 @@ func TestIDReader(t *testing.T) {
 			for err == nil {
 				var rec idRecord
 				if rec, err = r.next(); err == nil {
-					got = append(got, rec.id)
+					got = append(got, rec.id+" "+rec.account+" "+rec.region)
 				}
 			}
 			if tt.wantErr != "" {

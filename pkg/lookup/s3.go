@@ -18,10 +18,11 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// objectStore is the S3 calls the handler makes: reading the day's IDs, and listing and
-// deleting parts an earlier run left.
+// objectStore is the S3 calls the handler makes: reading the day's IDs, checking that they
+// are still the current version, and listing and deleting parts an earlier run left.
 type objectStore interface {
 	GetObject(ctx context.Context, params *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadObject(ctx context.Context, params *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	ListObjectsV2(ctx context.Context, params *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	DeleteObjects(ctx context.Context, params *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 }
@@ -66,6 +67,28 @@ var _ uploader = (*Uploader)(nil)
 
 // errSuperseded means the object is no longer the version the day's first invocation read.
 var errSuperseded = errors.New("object changed since the day's first invocation")
+
+// stillCurrent returns errSuperseded unless bucket/key still has the ETag etag: a rerun of the
+// day replaced the object, and its parts are the newer run's to write. It costs one HEAD.
+func stillCurrent(ctx context.Context, store objectStore, bucket, key, etag string) error {
+	if etag == "" {
+		// Nothing to compare with: S3 always sends an ETag, so only a stand-in that sends
+		// none gets here.
+		return nil
+	}
+	out, err := store.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), IfMatch: aws.String(etag)})
+	if err != nil {
+		if isPreconditionFailed(err) {
+			return errSuperseded
+		}
+		return fmt.Errorf("head s3://%s/%s: %w", bucket, key, err)
+	}
+	// A store that ignores If-Match on HEAD still tells the ETag.
+	if got := aws.ToString(out.ETag); got != "" && got != etag {
+		return errSuperseded
+	}
+	return nil
+}
 
 // maxResumes is how often a broken download is picked up again where it stopped. The stream
 // stays open for the whole invocation while the reader waits for lookups, and a long-lived
