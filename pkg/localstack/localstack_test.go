@@ -171,8 +171,16 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if len(before) == 0 {
 		t.Fatal("pipeline wrote nothing to the data bucket")
 	}
-	if _, err := e.pipe.RunDay(context.Background(), e.days[0]); err != nil {
+	first, err := e.pipe.RunDay(context.Background(), e.days[0])
+	if err != nil {
 		t.Fatal(err)
+	}
+	second, err := e.pipe.RunDay(context.Background(), e.days[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Extract.QueryID == second.Extract.QueryID {
+		t.Errorf("rerun reused extraction %s, want the day queried afresh", first.Extract.QueryID)
 	}
 	after := snapshot(t, e.stack)
 	keys := make([]string, 0, len(before))

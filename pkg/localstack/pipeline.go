@@ -2,6 +2,8 @@ package localstack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"github.com/athenausage/athena-usage/pkg/extract"
 	"github.com/athenausage/athena-usage/pkg/fanout"
 	"github.com/athenausage/athena-usage/pkg/lookup"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -142,6 +145,13 @@ func orInt(v, def int) int {
 // RunDay runs the pipeline for one UTC day, as the daily schedule would.
 func (p *Pipeline) RunDay(ctx context.Context, day time.Time) (DayRun, error) {
 	run := DayRun{Day: day.Format(config.DayLayout)}
+	// Each run is a new invocation with its own request ID, as in Lambda: the extract derives
+	// its query tokens from it, so a rerun queries afresh instead of being handed the last run's
+	// execution.
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
+		AwsRequestID:       newRequestID(),
+		InvokedFunctionArn: "arn:aws:lambda:" + Region + ":" + AccountID + ":function:" + ExtractFunc,
+	})
 	ectx, cancel := context.WithTimeout(ctx, lambdaTimeout)
 	res, err := p.extract.Handle(ectx, extract.Event{Day: run.Day})
 	cancel()
@@ -171,6 +181,12 @@ func (p *Pipeline) RunDay(ctx context.Context, day time.Time) (DayRun, error) {
 		}
 		run.Lookups = append(run.Lookups, lr)
 	}
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail on Linux
+	return hex.EncodeToString(b)
 }
 
 // queueInvoker stands in for Lambda's asynchronous invoke: it queues the events, and the
