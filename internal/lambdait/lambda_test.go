@@ -165,6 +165,8 @@ func (w *world) deployment() samtemplate.Values {
 			"Regions":          strings.Join(o.Regions, ","),
 			"ProjectionStart":  o.Start.Format(config.DayLayout),
 			"DatabaseName":     localstack.Database,
+			// No LookupRoleName: there is no local STS to assume a role with, so the queries
+			// of the trail's second account must come back as OtherAccount.
 		},
 		Names: map[string]string{
 			"DataBucket":      localstack.DataBucket,
@@ -176,7 +178,8 @@ func (w *world) deployment() samtemplate.Values {
 		},
 		StackName: "athena-usage",
 		Region:    localstack.Region,
-		AccountID: lambdaemu.AccountID,
+		// The stack runs in the trail's first account: its queries are looked up directly.
+		AccountID: o.Accounts[0],
 		Partition: "aws",
 	}
 }
@@ -304,18 +307,18 @@ type extractResult struct {
 }
 
 // wantIDs are the distinct query IDs Athena accepted on day, according to the synthetic data.
-func (w *world) wantIDs(day string) map[string]bool {
-	ids := map[string]bool{}
+func (w *world) wantIDs(day string) map[string]synth.Query {
+	ids := map[string]synth.Query{}
 	for _, q := range w.truth.Queries {
 		if q.Day == day {
-			ids[q.ID] = true
+			ids[q.ID] = q
 		}
 	}
 	return ids
 }
 
-// waitForPart waits until key exists in the data bucket and returns its query IDs.
-func (w *world) waitForPart(t *testing.T, key string) []string {
+// waitForPart waits until key exists in the data bucket and returns its rows.
+func (w *world) waitForPart(t *testing.T, key string) []usagecsv.Row {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), lookupWait)
 	defer cancel()
@@ -324,16 +327,16 @@ func (w *world) waitForPart(t *testing.T, key string) []string {
 		if err == nil {
 			defer obj.Body.Close()
 			r := usagecsv.NewReader(obj.Body)
-			var ids []string
+			var rows []usagecsv.Row
 			for {
 				row, err := r.Read()
 				if errors.Is(err, io.EOF) {
-					return ids
+					return rows
 				}
 				if err != nil {
 					t.Fatalf("s3://%s/%s: %v", localstack.DataBucket, key, err)
 				}
-				ids = append(ids, row.QueryID)
+				rows = append(rows, row)
 			}
 		}
 		var missing *s3types.NoSuchKey
@@ -387,17 +390,26 @@ func TestExtractHandsDayToLookup(t *testing.T) {
 			}
 			t.Logf("extract(%s) = %s in %v", file, res.Payload, res.Duration)
 
-			ids := w.waitForPart(t, key)
-			if len(ids) != len(want) {
-				t.Errorf("s3://%s/%s has %d rows, want %d (the distinct queries on %s)", localstack.DataBucket, key, len(ids), len(want), day)
+			rows := w.waitForPart(t, key)
+			if len(rows) != len(want) {
+				t.Errorf("s3://%s/%s has %d rows, want %d (the distinct queries on %s)", localstack.DataBucket, key, len(rows), len(want), day)
 			}
-			t.Logf("the lookup wrote %d rows to s3://%s/%s", len(ids), localstack.DataBucket, key)
+			t.Logf("the lookup wrote %d rows to s3://%s/%s", len(rows), localstack.DataBucket, key)
 			seen := map[string]bool{}
-			for _, id := range ids {
-				if !want[id] || seen[id] {
-					t.Errorf("s3://%s/%s: query ID %s is unexpected or repeated", localstack.DataBucket, key, id)
+			own := w.truth.Options.Accounts[0]
+			for _, r := range rows {
+				q, ok := want[r.QueryID]
+				if !ok || seen[r.QueryID] {
+					t.Errorf("s3://%s/%s: query ID %s is unexpected or repeated", localstack.DataBucket, key, r.QueryID)
+					continue
 				}
-				seen[id] = true
+				seen[r.QueryID] = true
+				switch {
+				case q.Account != own && r.LookupError != "OtherAccount":
+					t.Errorf("query %s of account %s: lookup_error %q, want OtherAccount (no role to assume)", q.ID, q.Account, r.LookupError)
+				case q.Account == own && q.InHistory && (r.LookupError != "" || r.Status != q.State):
+					t.Errorf("query %s of the own account: status %q, lookup_error %q, want %s from the history", q.ID, r.Status, r.LookupError, q.State)
+				}
 			}
 		})
 	}

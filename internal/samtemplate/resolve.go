@@ -12,7 +12,15 @@ type resolver struct {
 	root map[string]any
 	v    Values
 	errs []string
+	// conditions caches the template's evaluated Conditions; visiting guards against a
+	// condition that refers to itself.
+	conditions map[string]bool
+	visiting   map[string]bool
 }
+
+// noValue is what Ref AWS::NoValue evaluates to: the property or list element that holds it
+// is removed, as CloudFormation does.
+type noValue struct{}
 
 // fail records why a reference is unresolved and returns the value that stands for it.
 func (r *resolver) fail(format string, args ...any) string {
@@ -26,6 +34,11 @@ func (r *resolver) eval(v any) any {
 	case map[string]any:
 		if len(v) == 1 {
 			for k, arg := range v {
+				if k == "Fn::If" {
+					// Only the branch chosen is evaluated: the other may refer to what the
+					// condition says is absent.
+					return r.ifThen(arg)
+				}
 				if k == "Ref" || strings.HasPrefix(k, "Fn::") {
 					return r.intrinsic(k, r.eval(arg))
 				}
@@ -33,17 +46,118 @@ func (r *resolver) eval(v any) any {
 		}
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			out[k] = r.eval(e)
+			if e := r.eval(e); e != (noValue{}) {
+				out[k] = e
+			}
 		}
 		return out
 	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = r.eval(e)
+		out := make([]any, 0, len(v))
+		for _, e := range v {
+			if e := r.eval(e); e != (noValue{}) {
+				out = append(out, e)
+			}
 		}
 		return out
 	}
 	return v
+}
+
+// ifThen evaluates Fn::If [condition, then, else].
+func (r *resolver) ifThen(arg any) any {
+	a, ok := arg.([]any)
+	if !ok || len(a) != 3 {
+		return r.fail("Fn::If %v: want [condition, value if true, value if false]", arg)
+	}
+	name, _ := a[0].(string)
+	ok, err := r.condition(name)
+	if err != "" {
+		return r.fail("Fn::If %v: %s", a[0], err)
+	}
+	if ok {
+		return r.eval(a[1])
+	}
+	return r.eval(a[2])
+}
+
+// condition evaluates one of the template's Conditions; a non-empty string says why it could
+// not.
+func (r *resolver) condition(name string) (bool, string) {
+	if v, ok := r.conditions[name]; ok {
+		return v, ""
+	}
+	expr, ok := Lookup(r.root, "Conditions", name)
+	if !ok {
+		return false, fmt.Sprintf("no condition %q", name)
+	}
+	if r.visiting[name] {
+		return false, fmt.Sprintf("condition %q refers to itself", name)
+	}
+	if r.visiting == nil {
+		r.visiting, r.conditions = map[string]bool{}, map[string]bool{}
+	}
+	r.visiting[name] = true
+	defer delete(r.visiting, name)
+	v, err := r.conditionExpr(expr)
+	if err == "" {
+		r.conditions[name] = v
+	}
+	return v, err
+}
+
+// conditionExpr evaluates a condition function: Fn::Equals, Fn::Not, Fn::And, Fn::Or, or
+// {Condition: name}, which goformation's YAML reader turns into the bare name.
+func (r *resolver) conditionExpr(expr any) (bool, string) {
+	if name, ok := expr.(string); ok {
+		return r.condition(name)
+	}
+	m, ok := expr.(map[string]any)
+	if !ok || len(m) != 1 {
+		return false, fmt.Sprintf("condition %v: want one condition function", expr)
+	}
+	for k, arg := range m {
+		if k == "Condition" {
+			name, _ := arg.(string)
+			return r.condition(name)
+		}
+		a, ok := arg.([]any)
+		if !ok {
+			return false, fmt.Sprintf("%s %v: want a list", k, arg)
+		}
+		switch k {
+		case "Fn::Equals":
+			if len(a) != 2 {
+				return false, fmt.Sprintf("Fn::Equals %v: want two values", arg)
+			}
+			x, y := r.eval(a[0]), r.eval(a[1])
+			for _, e := range []any{x, y} {
+				if s, ok := e.(string); ok && strings.HasPrefix(s, Unresolved) {
+					return false, "Fn::Equals: " + s
+				}
+			}
+			return fmt.Sprint(x) == fmt.Sprint(y), ""
+		case "Fn::Not":
+			if len(a) != 1 {
+				return false, fmt.Sprintf("Fn::Not %v: want one condition", arg)
+			}
+			v, err := r.conditionExpr(a[0])
+			return !v, err
+		case "Fn::And", "Fn::Or":
+			and := k == "Fn::And"
+			for _, e := range a {
+				v, err := r.conditionExpr(e)
+				if err != "" {
+					return false, err
+				}
+				if v != and {
+					return v, ""
+				}
+			}
+			return and, ""
+		}
+		return false, fmt.Sprintf("%s is not a condition function samtemplate's resolver knows", k)
+	}
+	return false, ""
 }
 
 func (r *resolver) intrinsic(name string, arg any) any {
@@ -138,6 +252,8 @@ func (r *resolver) ref(name string) any {
 		return r.v.StackName
 	case "AWS::URLSuffix":
 		return "amazonaws.com"
+	case "AWS::NoValue":
+		return noValue{}
 	}
 	if v, ok := r.v.Names[name]; ok {
 		return v
@@ -145,7 +261,7 @@ func (r *resolver) ref(name string) any {
 	if p, ok := Lookup(r.root, "Parameters", name); ok {
 		return r.param(name, p)
 	}
-	if res, ok := Lookup(r.root, "Resources", name); ok {
+	if res, ok := r.resource(name); ok {
 		return r.resourceName(name, res)
 	}
 	return r.fail("Ref %s: no such parameter or resource", name)
@@ -179,6 +295,26 @@ func (r *resolver) param(name string, p any) any {
 		}
 	}
 	return value
+}
+
+// resource returns the template's resource id, or one that SAM's transform adds and that a
+// template may refer to: the role <Function>Role of a serverless function without a Role.
+func (r *resolver) resource(id string) (any, bool) {
+	if res, ok := Lookup(r.root, "Resources", id); ok {
+		return res, true
+	}
+	fnID, ok := strings.CutSuffix(id, "Role")
+	if !ok {
+		return nil, false
+	}
+	fn, ok := Lookup(r.root, "Resources", fnID)
+	if typ, _ := Lookup(fn, "Type"); !ok || typ != "AWS::Serverless::Function" {
+		return nil, false
+	}
+	if _, ok := Lookup(fn, "Properties", "Role"); ok {
+		return nil, false
+	}
+	return map[string]any{"Type": "AWS::IAM::Role"}, true
 }
 
 // resourceName is what Ref returns for a resource: its name in Names or, with a NameSuffix, the
@@ -236,7 +372,7 @@ func (r *resolver) resourceName(id string, res any) any {
 }
 
 func (r *resolver) getAtt(id, attr string) any {
-	res, ok := Lookup(r.root, "Resources", id)
+	res, ok := r.resource(id)
 	if !ok {
 		return r.fail("Fn::GetAtt %s.%s: no such resource", id, attr)
 	}
@@ -261,6 +397,8 @@ func (r *resolver) getAtt(id, attr string) any {
 		return regional("lambda") + "function:" + name
 	case "AWS::Logs::LogGroup":
 		return regional("logs") + "log-group:" + name + ":*"
+	case "AWS::IAM::Role":
+		return prefix + "iam::" + r.v.AccountID + ":role/" + name
 	}
 	return r.fail("Fn::GetAtt %s.Arn: resource type %v is not supported", id, typ)
 }

@@ -1,6 +1,6 @@
-// Package samtemplate loads a SAM template with goformation, its Ref, Fn::Sub, Fn::GetAtt and
-// Fn::Join resolved to values the caller gives, and lists its functions as Lambda would run them:
-// Globals merged in. The template checks and the Lambda integration tests load template.yaml
+// Package samtemplate loads a SAM template with goformation, its Ref, Fn::Sub, Fn::GetAtt,
+// Fn::Join and Fn::If (over the template's Conditions, with AWS::NoValue) resolved to values the
+// caller gives, and lists its functions as Lambda would run them: Globals merged in. The template checks and the Lambda integration tests load template.yaml
 // through it.
 package samtemplate
 

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -184,5 +185,74 @@ Outputs:
 				t.Errorf("Load(Out: %s): Out = %v, want the %q mark", tt.value, got, Unresolved)
 			}
 		})
+	}
+}
+
+// TestConditions checks Fn::If over the template's Conditions, AWS::NoValue, and the role SAM
+// adds for a function: the template guards optional policy statements with them.
+func TestConditions(t *testing.T) {
+	const text = `
+Parameters:
+  Key: {Type: String, Default: ""}
+  Mode: {Type: String, Default: a}
+Conditions:
+  HasKey: !Not [!Equals [!Ref Key, ""]]
+  ModeA: !Equals [!Ref Mode, a]
+  Both: !And [!Condition HasKey, !Condition ModeA]
+  Either: !Or [!Condition HasKey, !Condition ModeA]
+Resources:
+  Fn: {Type: AWS::Serverless::Function, Properties: {FunctionName: fn}}
+Outputs:
+  List: {Value: [first, !If [HasKey, !Ref Key, !Ref AWS::NoValue], last]}
+  Map: {Value: {A: !If [HasKey, !Ref Key, !Ref AWS::NoValue], B: b}}
+  Both: {Value: !If [Both, yes, no]}
+  Either: {Value: !If [Either, yes, no]}
+  Role: {Value: !GetAtt FnRole.Arn}
+`
+	tests := []struct {
+		name   string
+		params map[string]string
+		want   map[string]any
+	}{
+		{"defaults", nil, map[string]any{
+			"List": []any{"first", "last"}, "Map": map[string]any{"B": "b"}, "Both": "no", "Either": "yes",
+		}},
+		{"key set", map[string]string{"Key": "k", "Mode": "b"}, map[string]any{
+			"List": []any{"first", "k", "last"}, "Map": map[string]any{"A": "k", "B": "b"}, "Both": "no", "Either": "yes",
+		}},
+		{"key set, mode a", map[string]string{"Key": "k"}, map[string]any{"Both": "yes"}},
+		{"neither", map[string]string{"Mode": "b"}, map[string]any{"Either": "no"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := Values{Params: tt.params, StackName: "stk", Region: "us-east-1", AccountID: "123456789012",
+				Partition: "aws", NameSuffix: "X1"}
+			tmpl, err := Load([]byte(text), v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tmpl.Unresolved) > 0 {
+				t.Fatalf("Load: Unresolved = %q, want none", tmpl.Unresolved)
+			}
+			for out, want := range tt.want {
+				got, _ := Lookup(tmpl.Tree, "Outputs", out, "Value")
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("Load(%v): Outputs.%s = %#v, want %#v", tt.params, out, got, want)
+				}
+			}
+			const role = "arn:aws:iam::123456789012:role/stk-FnRole-X1"
+			if got, _ := Lookup(tmpl.Tree, "Outputs", "Role", "Value"); got != role {
+				t.Errorf("Load: Outputs.Role = %v, want %s", got, role)
+			}
+		})
+	}
+
+	bad := strings.Replace(text, "!If [Both, yes, no]", "!If [Missing, yes, no]", 1)
+	tmpl, err := Load([]byte(bad), Values{StackName: "stk", NameSuffix: "X1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tmpl.Unresolved) != 1 || !strings.Contains(tmpl.Unresolved[0], `no condition "Missing"`) {
+		t.Errorf("Load(Fn::If on a missing condition): Unresolved = %q, want one naming it", tmpl.Unresolved)
 	}
 }

@@ -34,8 +34,17 @@ var knownEnv = []string{
 	config.EnvCloudTrailBucket, config.EnvCloudTrailPrefix, config.EnvOrgID, config.EnvAccounts,
 	config.EnvRegions, config.EnvProjectionStart, config.EnvPricePerTB, config.EnvLookupFunction,
 	config.EnvLookupRate, config.EnvLookupConcurrency, config.EnvLookupPartSize,
-	config.EnvLookupMaxAttempts, config.EnvRegion,
+	config.EnvLookupMaxAttempts, config.EnvAccountID, config.EnvLookupRoleName, config.EnvRegion,
 }
+
+// wantReservedConcurrency is each function's reserved concurrency. One lookup at a time keeps
+// the sum of the invocations' rate limiters under BatchGetQueryExecution's shared quota, and
+// one extract at a time keeps two runs from racing on the DROP and CREATE of the tables; the
+// other events wait in Lambda's asynchronous queue.
+const wantReservedConcurrency = 1
+
+// maxEventAge is the longest, and default, time in seconds Lambda keeps an asynchronous event.
+const maxEventAge = 21600
 
 // reservedEnv are variables Lambda sets itself and refuses in a function's configuration.
 var reservedEnv = []string{
@@ -115,6 +124,13 @@ func checkFunctions(s *stack) []error {
 		if got := fn.AWSCloudFormationMetadata["BuildMethod"]; got != "makefile" {
 			add("%s: Metadata.BuildMethod = %v, want makefile", id, got)
 		}
+		rc := fn.ReservedConcurrentExecutions
+		if rc == nil {
+			rc = g.ReservedConcurrentExecutions
+		}
+		if rc == nil || *rc != wantReservedConcurrency {
+			add("%s: ReservedConcurrentExecutions is not %d: concurrent invocations would exceed the lookup quota or race on the tables' DDL", id, wantReservedConcurrency)
+		}
 		errs = append(errs, checkFailureDestination(s, id, fn)...)
 
 		vars := s.fns[id].Env
@@ -129,9 +145,18 @@ func checkFunctions(s *stack) []error {
 			add("%s: no config loader is known for this function; add it to loaders", id)
 			continue
 		}
-		_, read, err := s.loadConfig(id)
+		c, read, err := s.loadConfig(id)
 		if err != nil {
 			add("%s: config loader rejects the template's environment: %w", id, err)
+		}
+		// The loader checks only the form of these; what they must be comes from the stack.
+		if l, ok := c.(config.Lookup); ok && err == nil {
+			if l.AccountID != standInAccount {
+				add("%s: %s = %q, want the stack's own account (!Ref AWS::AccountId)", id, config.EnvAccountID, l.AccountID)
+			}
+			if want := s.params[paramLookupRoleName]; l.RoleName != want {
+				add("%s: %s = %q, want the %s parameter, %q", id, config.EnvLookupRoleName, l.RoleName, paramLookupRoleName, want)
+			}
 		}
 		for _, k := range sortedKeys(vars) {
 			if !read[k] && slices.Contains(knownEnv, k) {
@@ -151,6 +176,11 @@ func checkFailureDestination(s *stack, id string, fn *serverless.Function) []err
 	var errs []error
 	if c.MaximumRetryAttempts == nil || *c.MaximumRetryAttempts != 2 {
 		errs = append(errs, fmt.Errorf("%s: EventInvokeConfig.MaximumRetryAttempts is not 2", id))
+	}
+	// Behind a reserved concurrency of 1, a backfill's events wait their turn in the queue; an
+	// age limit under Lambda's maximum would send waiting days to the failure queue sooner.
+	if a := c.MaximumEventAgeInSeconds; a != nil && *a < maxEventAge {
+		errs = append(errs, fmt.Errorf("%s: EventInvokeConfig.MaximumEventAgeInSeconds is %d, want Lambda's maximum, %d: queued days would expire", id, *a, maxEventAge))
 	}
 	dest := c.DestinationConfig.OnFailure
 	if dest.Type == nil || *dest.Type != "SQS" {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/athenausage/athena-usage/internal/samtemplate"
@@ -135,10 +136,10 @@ func roleStatements(s *stack) (map[string][]statement, []error) {
 
 // scopedServices are the services whose statements must name ARNs: all their actions used here
 // support resource-level permissions.
-var scopedServices = []string{"s3", "glue", "athena", "lambda"}
+var scopedServices = []string{"s3", "glue", "athena", "lambda", "kms", "sts"}
 
-// checkIAM checks that no statement allows a wildcard action, and that S3, Glue, Athena and
-// Lambda statements name the stack's ARNs rather than "*".
+// checkIAM checks that no statement allows a wildcard action, and that S3, Glue, Athena,
+// Lambda, KMS and STS statements name the stack's ARNs rather than "*".
 func checkIAM(s *stack) []error {
 	roles, errs := roleStatements(s)
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -174,7 +175,7 @@ func checkIAM(s *stack) []error {
 					add("%s: mixes %s actions with other services; one service per statement keeps the resources exact", st.where, svc)
 				}
 				for _, r := range st.resources {
-					if err := checkARN(svc, r); err != nil {
+					if err := checkARN(svc, r, st.actions); err != nil {
 						add("%s: %v", st.where, err)
 					}
 				}
@@ -184,9 +185,15 @@ func checkIAM(s *stack) []error {
 	return errs
 }
 
-// checkARN checks that a resource of a service's statement names that service's resources in
-// the stack's account, without a wildcard bucket, database or function.
-func checkARN(service, arn string) error {
+// arnService is the service an action's resources belong to, where it is not the action's own.
+var arnService = map[string]string{"sts": "iam"}
+
+// checkARN checks that a resource of a service's statement (with the given actions) names that
+// service's resources in the stack's account, without a wildcard bucket, database, function,
+// key or role. Two resources may be in another account: a KMS key, which an organization's
+// trail often has in its management or log archive account, and the lookup's role in each
+// member account (see checkAssumeRoleARN).
+func checkARN(service, arn string, actions []string) error {
 	if arn == "*" {
 		return fmt.Errorf("resource \"*\" for %s actions; name the ARNs", service)
 	}
@@ -194,15 +201,28 @@ func checkARN(service, arn string) error {
 	if len(parts) != 6 || parts[0] != "arn" || parts[1] != standInPartition {
 		return fmt.Errorf("resource %q is not an ARN", arn)
 	}
-	if parts[2] != service {
-		return fmt.Errorf("resource %q is not a %s ARN", arn, service)
+	want := service
+	if s, ok := arnService[service]; ok {
+		want = s
 	}
-	if service == "s3" {
+	if parts[2] != want {
+		return fmt.Errorf("resource %q is not a %s ARN", arn, want)
+	}
+	switch service {
+	case "s3":
 		bucket, _, _ := strings.Cut(parts[5], "/")
 		if bucket == "" || strings.ContainsAny(bucket, "*?") {
 			return fmt.Errorf("resource %q: bucket %q is not one named bucket", arn, bucket)
 		}
 		return nil
+	case "kms":
+		kind, id, _ := strings.Cut(parts[5], "/")
+		if kind != "key" || id == "" || strings.ContainsAny(arn, "*?") {
+			return fmt.Errorf("resource %q: not one named KMS key", arn)
+		}
+		return nil
+	case "sts":
+		return checkAssumeRoleARN(arn, parts, actions)
 	}
 	if parts[4] != standInAccount {
 		return fmt.Errorf("resource %q: account %q, want the stack's account", arn, parts[4])
@@ -221,22 +241,102 @@ func checkARN(service, arn string) error {
 	return nil
 }
 
-// allowed reports whether the statements allow action on resource: some unconditional Allow
-// matches and no Deny does.
+// checkAssumeRoleARN checks the resource of an STS statement: one named role without a path.
+// Its account may be "*" for sts:AssumeRole alone, and only there: the lookup assumes the same
+// role in every member account of an organization trail, whose accounts change as the
+// organization does, and the role's own trust policy in each account (which names the
+// lookup's role) is what limits who may assume it.
+func checkAssumeRoleARN(arn string, parts []string, actions []string) error {
+	kind, name, _ := strings.Cut(parts[5], "/")
+	if kind != "role" || name == "" || strings.ContainsAny(name, "*?/") {
+		return fmt.Errorf("resource %q: not one named role without a path", arn)
+	}
+	if parts[3] != "" {
+		return fmt.Errorf("resource %q: IAM ARNs have no region", arn)
+	}
+	switch {
+	case parts[4] == standInAccount:
+		return nil
+	case parts[4] == "*" && slices.Equal(actions, []string{"sts:AssumeRole"}):
+		return nil
+	case parts[4] == "*":
+		return fmt.Errorf("resource %q: a role in any account is allowed for sts:AssumeRole alone, not %v", arn, actions)
+	}
+	return fmt.Errorf("resource %q: account %q, want the stack's account or, for sts:AssumeRole, \"*\"", arn, parts[4])
+}
+
+// allowed reports whether the statements allow action on resource for a request without
+// condition keys; see allowedWith.
 func allowed(stmts []statement, action, resource string) bool {
+	return allowedWith(stmts, action, resource, nil)
+}
+
+// allowedWith reports whether the statements allow action on resource for a request that
+// carries the condition keys in keys: some Allow matches and its conditions hold, and no Deny
+// matches. A condition the evaluator cannot read never lets an Allow through and always lets
+// a Deny apply, so that it errs towards refusing.
+func allowedWith(stmts []statement, action, resource string, keys map[string]string) bool {
 	ok := false
 	for _, st := range stmts {
 		if len(st.not) > 0 || !matchesAnyFold(st.actions, action) || !matchesAny(st.resources, resource) {
 			continue
 		}
+		holds, known := conditionHolds(st.condition, keys)
 		switch st.effect {
 		case "Deny":
-			return false
+			if holds || !known {
+				return false
+			}
 		case "Allow":
-			ok = ok || st.condition == nil
+			ok = ok || holds && known
 		}
 	}
 	return ok
+}
+
+// conditionHolds evaluates a Condition block against a request's keys: every operator and key
+// must hold, a key with several values holds when one matches, and a key the request lacks
+// does not hold. known is false for an operator other than the few read here.
+func conditionHolds(cond map[string]any, keys map[string]string) (holds, known bool) {
+	holds = true
+	for op, block := range cond {
+		m, ok := block.(map[string]any)
+		if !ok {
+			return false, false
+		}
+		var match func(pattern, value string) bool
+		switch op {
+		case "StringEquals", "ArnEquals":
+			match = func(p, v string) bool { return p == v }
+		case "StringLike", "ArnLike":
+			match = func(p, v string) bool { return glob(p, false).MatchString(v) }
+		case "Bool":
+			match = strings.EqualFold
+		default:
+			return false, false
+		}
+		for key, want := range m {
+			values := strings1(want)
+			if values == nil {
+				values = []string{fmt.Sprint(want)} // a bare true, false or number
+			}
+			got, present := lookupFold(keys, key)
+			if !present || !slices.ContainsFunc(values, func(p string) bool { return match(p, got) }) {
+				holds = false
+			}
+		}
+	}
+	return holds, true
+}
+
+// lookupFold finds a condition key, whose name IAM compares without case.
+func lookupFold(keys map[string]string, key string) (string, bool) {
+	for k, v := range keys {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 func matchesAny(patterns []string, s string) bool {
@@ -247,8 +347,25 @@ func matchesAnyFold(patterns []string, s string) bool {
 	return slices.ContainsFunc(patterns, func(p string) bool { return glob(p, true).MatchString(s) })
 }
 
+// globs caches compiled patterns: the access checks match the same few thousand times.
+var globs sync.Map // globKey -> *regexp.Regexp
+
+type globKey struct {
+	pattern string
+	fold    bool
+}
+
 // glob compiles an IAM pattern, where * matches any run of characters and ? any one.
 func glob(p string, fold bool) *regexp.Regexp {
+	if re, ok := globs.Load(globKey{p, fold}); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := compileGlob(p, fold)
+	globs.Store(globKey{p, fold}, re)
+	return re
+}
+
+func compileGlob(p string, fold bool) *regexp.Regexp {
 	q := regexp.QuoteMeta(p)
 	q = strings.ReplaceAll(q, `\*`, `.*`)
 	q = strings.ReplaceAll(q, `\?`, `.`)
@@ -296,8 +413,17 @@ func checkAccess(s *stack) []error {
 		}
 		catalog := regional("glue") + "catalog"
 		db := regional("glue") + "database/" + cfg.Database
+		// Athena requires both on the default database too, which it creates where it is missing.
 		for _, a := range []string{"glue:GetDatabase", "glue:CreateDatabase"} {
-			want = append(want, access{a, catalog, true}, access{a, db, true})
+			want = append(want, access{a, catalog, true}, access{a, db, true},
+				access{a, regional("glue") + "database/default", true})
+		}
+		// DROP TABLE of a partitioned table reads and deletes its partitions first.
+		for _, table := range []string{athenasql.CloudTrailTable, athenasql.QueriesTable, athenasql.APIOutputTable} {
+			for _, a := range []string{"glue:GetPartition", "glue:GetPartitions", "glue:DeletePartition", "glue:BatchDeletePartition"} {
+				want = append(want, access{a, catalog, true}, access{a, db, true},
+					access{a, regional("glue") + "table/" + cfg.Database + "/" + table, true})
+			}
 		}
 		for _, table := range []string{athenasql.CloudTrailTable, athenasql.QueriesTable, athenasql.APIOutputTable,
 			athenasql.UsageView, athenasql.FailedSubmissionsView, athenasql.UsageDailyView} {
@@ -320,6 +446,7 @@ func checkAccess(s *stack) []error {
 		for _, a := range []string{"s3:ListBucket", "s3:GetBucketLocation"} {
 			want = append(want, access{a, s3ARN(cfg.CloudTrailBucket, ""), true})
 		}
+		errs = append(errs, s.checkKMS(roles["ExtractFunction"])...)
 
 		if loc, ok := s.outputLocation(cfg.Workgroup); !ok {
 			errs = append(errs, fmt.Errorf("ExtractFunction: workgroup %s of ATHENA_WORKGROUP has no OutputLocation in the template", cfg.Workgroup))
@@ -365,8 +492,69 @@ func checkAccess(s *stack) []error {
 			want = append(want, access{a, part, true})
 		}
 		want = append(want, access{"s3:ListBucket", s3ARN(cfg.DataBucket, ""), true})
+		if cfg.RoleName != "" {
+			role := func(account, name string) string {
+				return "arn:" + standInPartition + ":iam::" + account + ":role/" + name
+			}
+			for _, acct := range []string{"111111111111", "222222222222"} {
+				want = append(want, access{"sts:AssumeRole", role(acct, cfg.RoleName), true},
+					access{"sts:AssumeRole", role(acct, "OrganizationAccountAccessRole"), false})
+			}
+		}
 		want = append(want, s.invokeSelf("LookupFunction", &errs)...)
 		check("LookupFunction", want)
+	}
+	return errs
+}
+
+// checkKMS checks the extract's grant on the trail's KMS key, when CloudTrailKmsKeyArn is set:
+// kms:Decrypt on that key alone, and only in the requests S3 makes for the role, which is how
+// Athena's reads of the trail reach KMS.
+func (s *stack) checkKMS(stmts []statement) []error {
+	key := s.params[paramKMSKey]
+	if key == "" {
+		return nil
+	}
+	viaS3 := map[string]string{"kms:ViaService": "s3." + standInRegion + ".amazonaws.com"}
+	other := key[:strings.LastIndex(key, "/")+1] + "0000aaaa-00aa-00aa-00aa-000000aaaaaa"
+	want := []struct {
+		action, resource string
+		keys             map[string]string
+		want             bool
+	}{
+		{"kms:Decrypt", key, viaS3, true},
+		{"kms:Decrypt", key, nil, false},
+		{"kms:Decrypt", key, map[string]string{"kms:ViaService": "athena." + standInRegion + ".amazonaws.com"}, false},
+		{"kms:Decrypt", other, viaS3, false},
+		{"kms:Encrypt", key, viaS3, false},
+		{"kms:GenerateDataKey", key, viaS3, false},
+	}
+	var errs []error
+	for _, a := range want {
+		if got := allowedWith(stmts, a.action, a.resource, a.keys); got != a.want {
+			errs = append(errs, fmt.Errorf("ExtractFunction: allowed(%s, %s, %v) = %v, want %v", a.action, a.resource, a.keys, got, a.want))
+		}
+	}
+	return errs
+}
+
+// optionalGrants are the services whose grants exist only when a parameter is set.
+var optionalGrants = map[string]string{"kms": paramKMSKey, "sts": paramLookupRoleName}
+
+// checkOptionalGrants checks that no role has a KMS or STS grant while the parameter that asks
+// for it is empty: the template must guard those statements with their conditions.
+func checkOptionalGrants(s *stack) []error {
+	roles, _ := roleStatements(s)
+	var errs []error
+	for _, id := range sortedKeys(roles) {
+		for _, st := range roles[id] {
+			for _, a := range st.actions {
+				svc, _, _ := strings.Cut(strings.ToLower(a), ":")
+				if p, ok := optionalGrants[svc]; ok && s.params[p] == "" && st.effect == "Allow" {
+					errs = append(errs, fmt.Errorf("%s: grants %s although %s is empty", st.where, a, p))
+				}
+			}
+		}
 	}
 	return errs
 }

@@ -3,6 +3,8 @@ package templatecheck
 import (
 	"flag"
 	"fmt"
+	"maps"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -33,6 +35,20 @@ var paramStandIns = map[string]string{
 	"AccountIds":       "111111111111,222222222222",
 }
 
+// Optional parameters that add grants when they are set.
+const (
+	paramKMSKey         = "CloudTrailKmsKeyArn"
+	paramLookupRoleName = "LookupRoleName"
+)
+
+// optionStandIns set the optional parameters that add grants, so that the checks see the
+// widest policies the template can make; TestOptionalGrantsOff checks the defaults. The key is
+// in another account, as an organization trail's key often is.
+var optionStandIns = map[string]string{
+	paramKMSKey:         "arn:aws:kms:us-east-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+	paramLookupRoleName: "athena-usage-member-lookup",
+}
+
 // stack is a template loaded with its intrinsic functions resolved to stand-in values.
 type stack struct {
 	tmpl *cloudformation.Template
@@ -43,6 +59,8 @@ type stack struct {
 	names map[string]string
 	// fns are the serverless functions with Globals merged in, by logical ID.
 	fns map[string]samtemplate.Function
+	// params are the parameter values given at load, over the template's defaults.
+	params map[string]string
 }
 
 // loadOrFail loads the template named by -template and stops the test if it cannot.
@@ -55,39 +73,41 @@ func loadOrFail(t *testing.T) *stack {
 	return s
 }
 
-// loadFile loads the template at path.
+// loadFile loads the template at path with the stand-ins and the optional parameters set.
 func loadFile(path string) (*stack, error) {
-	t, err := samtemplate.LoadFile(path, standIns)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := newStack(t)
+	s, err := load(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
 }
 
-// load parses a YAML template, resolving its intrinsic functions to the stand-ins. Every
-// reference must resolve: one that does not is the kind of mistake these tests look for.
+// load parses a YAML template, resolving its intrinsic functions to the stand-ins, with the
+// optional parameters set. Every reference must resolve: one that does not is the kind of
+// mistake these tests look for.
 func load(data []byte) (*stack, error) {
-	t, err := samtemplate.Load(data, standIns)
+	params := maps.Clone(paramStandIns)
+	maps.Copy(params, optionStandIns)
+	return loadWith(data, params)
+}
+
+// loadWith is load with the given parameter values; the others keep the template's defaults.
+func loadWith(data []byte, params map[string]string) (*stack, error) {
+	t, err := samtemplate.Load(data, samtemplate.Values{
+		StackName:  standInStack,
+		Region:     standInRegion,
+		AccountID:  standInAccount,
+		Partition:  standInPartition,
+		Params:     params,
+		NameSuffix: standInSuffix,
+	})
 	if err != nil {
 		return nil, err
 	}
-	return newStack(t)
-}
-
-var standIns = samtemplate.Values{
-	StackName:  standInStack,
-	Region:     standInRegion,
-	AccountID:  standInAccount,
-	Partition:  standInPartition,
-	Params:     paramStandIns,
-	NameSuffix: standInSuffix,
-}
-
-func newStack(t *samtemplate.Template) (*stack, error) {
 	if len(t.Unresolved) > 0 {
 		return nil, fmt.Errorf("resolve intrinsic functions: %s", strings.Join(t.Unresolved, "; "))
 	}
@@ -95,7 +115,7 @@ func newStack(t *samtemplate.Template) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stack{tmpl: t.Template, tree: t.Tree, names: t.Names, fns: fns}, nil
+	return &stack{tmpl: t.Template, tree: t.Tree, names: t.Names, fns: fns, params: params}, nil
 }
 
 // sortedKeys returns a map's keys in order, for stable messages.

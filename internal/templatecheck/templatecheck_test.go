@@ -1,6 +1,7 @@
 package templatecheck
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +73,41 @@ func allChecks(s *stack, makefile string) []error {
 	errs = append(errs, checkBuckets(s)...)
 	errs = append(errs, checkWorkgroups(s)...)
 	errs = append(errs, checkMakefile(s, makefile)...)
+	errs = append(errs, checkOptionalGrants(s)...)
 	return errs
+}
+
+// TestOptionalGrantsOff checks the template with the optional parameters at their defaults:
+// every check passes, and no role has the KMS or STS grants that those parameters add.
+func TestOptionalGrantsOff(t *testing.T) {
+	data, err := os.ReadFile(*templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := os.ReadFile(*makefilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadWith(data, paramStandIns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{paramKMSKey, paramLookupRoleName} {
+		if s.params[p] != "" {
+			t.Fatalf("parameter %s is set to %q; this test is about its default", p, s.params[p])
+		}
+	}
+	report(t, allChecks(s, string(mk)))
+	roles, _ := roleStatements(s)
+	for _, id := range sortedKeys(roles) {
+		for _, st := range roles[id] {
+			for _, a := range st.actions {
+				if svc, _, _ := strings.Cut(strings.ToLower(a), ":"); svc == "kms" || svc == "sts" {
+					t.Errorf("%s: grants %s with the optional parameters empty", st.where, a)
+				}
+			}
+		}
+	}
 }
 
 // TestChecksCatchRegressions breaks the template (or Makefile) one way at a time and expects the
@@ -98,7 +133,9 @@ func TestChecksCatchRegressions(t *testing.T) {
 		name     string
 		makefile bool // break the Makefile instead of the template
 		old, new string
-		want     string
+		// params, when set, replace the parameter values (the options are set otherwise).
+		params map[string]string
+		want   string
 	}{
 		{name: "handler", old: "    Handler: bootstrap\n", new: "    Handler: main\n", want: `Handler = "main"`},
 		{name: "runtime", old: "Runtime: provided.al2023", new: "Runtime: provided.al2", want: "Runtime"},
@@ -122,9 +159,25 @@ func TestChecksCatchRegressions(t *testing.T) {
 		{name: "no encryption", old: "    Properties:\n      BucketEncryption:\n        ServerSideEncryptionConfiguration:\n          - ServerSideEncryptionByDefault:\n              SSEAlgorithm: AES256\n            BucketKeyEnabled: true\n", new: "    Properties:\n", want: "ResultsBucket: does not encrypt"},
 		{name: "TLS not required", old: "                aws:SecureTransport: \"false\"\n", new: "                aws:SecureTransport: \"true\"\n", want: "ResultsBucket: no bucket policy denies"},
 		{name: "policy on the wrong bucket", old: "      Bucket: !Ref DataBucket\n", new: "      Bucket: !Ref ResultsBucket\n", want: "DataBucket: no bucket policy denies"},
-		{name: "no failure destination", old: "        MaximumRetryAttempts: 2\n        DestinationConfig:\n          OnFailure:\n            Type: SQS\n            Destination: !GetAtt FailedInvocationsQueue.Arn\n", new: "        MaximumRetryAttempts: 2\n", want: "OnFailure"},
+		{name: "no failure destination", old: "        DestinationConfig:\n          OnFailure:\n            Type: SQS\n            Destination: !GetAtt FailedInvocationsQueue.Arn\n", new: "", want: "OnFailure"},
+		{name: "queued events expire early", old: "        MaximumEventAgeInSeconds: 21600\n", new: "        MaximumEventAgeInSeconds: 3600\n", want: "MaximumEventAgeInSeconds is 3600"},
 		{name: "unencrypted queue", old: "      SqsManagedSseEnabled: true\n", new: "      SqsManagedSseEnabled: false\n", want: "is not encrypted"},
 		{name: "results never expire", old: "            Prefix: athena-results/\n", new: "            Prefix: old-results/\n", want: "do not expire"},
+		{name: "default database not creatable", old: "              Action:\n                - glue:GetDatabase\n                - glue:CreateDatabase\n              Resource:\n                - !Sub \"arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog\"\n                - !Sub \"arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default\"", new: "              Action:\n                - glue:GetDatabase\n              Resource:\n                - !Sub \"arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog\"\n                - !Sub \"arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default\"", want: "allowed(glue:CreateDatabase, arn:aws:glue:us-east-1:123456789012:database/default) = false, want true"},
+		{name: "partitions not deletable", old: "                - glue:BatchDeletePartition\n", new: "", want: "allowed(glue:BatchDeletePartition, arn:aws:glue:us-east-1:123456789012:table/athena_usage/cloudtrail_logs) = false, want true"},
+		{name: "KMS grant not guarded", old: "              - HasCloudTrailKmsKey\n", new: "              - HasLookupRole\n", params: map[string]string{paramLookupRoleName: "member-lookup"}, want: "grants kms:Decrypt although CloudTrailKmsKeyArn is empty"},
+		{name: "KMS grant missing", old: "              - HasCloudTrailKmsKey\n", new: "              - HasLookupRole\n", params: map[string]string{paramKMSKey: optionStandIns[paramKMSKey]}, want: "ExtractFunction: allowed(kms:Decrypt, " + optionStandIns[paramKMSKey] + ", map[kms:ViaService:s3.us-east-1.amazonaws.com]) = false, want true"},
+		{name: "KMS on any key", old: "                Resource: !Ref CloudTrailKmsKeyArn\n", new: "                Resource: \"*\"\n", want: `resource "*" for kms actions`},
+		{name: "KMS outside S3", old: "                Condition:\n                  StringEquals:\n                    kms:ViaService: !Sub \"s3.${AWS::Region}.amazonaws.com\"\n", new: "", want: "allowed(kms:Decrypt, " + optionStandIns[paramKMSKey] + ", map[]) = true, want false"},
+		{name: "assume role not guarded", old: "              - HasLookupRole\n", new: "              - HasCloudTrailKmsKey\n", params: map[string]string{paramKMSKey: optionStandIns[paramKMSKey]}, want: "grants sts:AssumeRole although LookupRoleName is empty"},
+		{name: "assume any role", old: `:role/${LookupRoleName}"`, new: `:role/*"`, want: "not one named role without a path"},
+		{name: "assume the wrong role", old: `:role/${LookupRoleName}"`, new: `:role/${LookupRoleName}-x"`, want: "LookupFunction: allowed(sts:AssumeRole, arn:aws:iam::111111111111:role/athena-usage-member-lookup) = false, want true"},
+		{name: "more than assume role in any account", old: "                Action: sts:AssumeRole\n", new: "                Action: [sts:AssumeRole, sts:TagSession]\n", want: "is allowed for sts:AssumeRole alone"},
+		{name: "extract not serialized", old: "instead of running alongside.\n      ReservedConcurrentExecutions: 1\n", new: "instead of running beside.\n", want: "ExtractFunction: ReservedConcurrentExecutions is not 1"},
+		{name: "lookup concurrency", old: "asynchronous queue.\n      ReservedConcurrentExecutions: 1\n", new: "asynchronous queue.\n      ReservedConcurrentExecutions: 4\n", want: "LookupFunction: ReservedConcurrentExecutions is not 1"},
+		{name: "no account ID", old: "          ACCOUNT_ID: !Ref AWS::AccountId\n", new: "", want: "ACCOUNT_ID is required"},
+		{name: "fixed account ID", old: "          ACCOUNT_ID: !Ref AWS::AccountId\n", new: "          ACCOUNT_ID: \"111111111111\"\n", want: `ACCOUNT_ID = "111111111111", want the stack's own account`},
+		{name: "role name not passed", old: "          LOOKUP_ROLE_NAME: !Ref LookupRoleName\n", new: "", want: `LOOKUP_ROLE_NAME = "", want the LookupRoleName parameter`},
 		{name: "missing build target", makefile: true, old: "build-LookupFunction:", new: "build-Lookup:", want: "no build-LookupFunction target"},
 	}
 	for _, tc := range tests {
@@ -138,6 +191,14 @@ func TestChecksCatchRegressions(t *testing.T) {
 				t.Fatalf("the text to break, %q, is gone; update this case", tc.old)
 			}
 			*target = strings.Replace(*target, tc.old, tc.new, 1)
+			load := load
+			if tc.params != nil {
+				load = func(data []byte) (*stack, error) {
+					params := maps.Clone(paramStandIns)
+					maps.Copy(params, tc.params)
+					return loadWith(data, params)
+				}
+			}
 			s, err := load([]byte(tmpl))
 			if err != nil {
 				t.Fatalf("load broken template: %v", err)
