@@ -102,3 +102,23 @@ func classify(ctx context.Context, err error) (kind errorKind, code string) {
 	// context is still live), which a new attempt may well get past.
 	return errTransient, ""
 }
+
+// Permanent reports whether err, returned by Lookup, is one that asking again will not cure:
+// access denied, credentials that cannot be had, a malformed call. Throttling and server faults
+// that outlasted the attempts are not permanent: a later invocation may get through.
+func Permanent(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	kind, _ := classify(context.Background(), err)
+	return kind == errFatal || kind == errInvalid
+}
+
+// ErrorCode returns the service's error code in err, or "" when it holds none.
+func ErrorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}

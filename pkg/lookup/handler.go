@@ -77,6 +77,10 @@ type Clients struct {
 // the caller's own account.
 const LookupErrorOtherAccount = "OtherAccount"
 
+// LookupErrorOtherAccountFailed is the lookup_error of another account's queries when looking
+// them up failed for good and the failure carried no error code of its own.
+const LookupErrorOtherAccountFailed = "OtherAccountFailed"
+
 // Handler handles lookup events. It keeps one fanout engine per account and region across
 // invocations, since quotas are per account and region, so that a warm function keeps what its
 // limiters learned about them.
@@ -418,6 +422,18 @@ func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, map[strin
 		}
 		g.Go(func() error {
 			got, err := engine.Lookup(ctx, ids)
+			if err != nil && pl.account != h.cfg.AccountID && fanout.Permanent(err) {
+				// One member account whose role is missing or refuses us must not cost every
+				// other account its statistics: its IDs are written with the error's code.
+				// The function's own account fails loudly instead: that is our misconfiguration.
+				code := cmp.Or(fanout.ErrorCode(err), LookupErrorOtherAccountFailed)
+				h.log.WarnContext(ctx, "cannot look up another account's queries; written with lookup_error",
+					"account", pl.account, "region", pl.region, "ids", len(ids), "lookup_error", code, "err", err)
+				for _, i := range pos {
+					rows[i] = usagecsv.Unprocessed(p.ids[i], code)
+				}
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("look up %d IDs of account %s in %s: %w", len(ids), pl.account, pl.region, err)
 			}

@@ -38,9 +38,11 @@ var testDayTime, _ = config.ParseDay(testDay)
 
 // env is a handler with fakes for all its clients.
 type env struct {
-	s3      *fakeS3
-	lambda  *fakeLambda
-	athena  map[place]*fakeAthena
+	s3     *fakeS3
+	lambda *fakeLambda
+	athena map[place]*fakeAthena
+	// errs makes every call of an account's clients fail, for clients made after it is set.
+	errs    map[string]error
 	handler *Handler
 	key     string
 }
@@ -53,7 +55,7 @@ func newEnv(t *testing.T, rows []queryRow, partSize int, optFns ...func(*Options
 // newEnvConfig is newEnv with changes to the configuration.
 func newEnvConfig(t *testing.T, rows []queryRow, partSize int, cfgFn func(*config.Lookup), optFns ...func(*Options)) *env {
 	t.Helper()
-	e := &env{s3: newFakeS3(), lambda: &fakeLambda{}, athena: map[place]*fakeAthena{}}
+	e := &env{s3: newFakeS3(), lambda: &fakeLambda{}, athena: map[place]*fakeAthena{}, errs: map[string]error{}}
 	e.key = athenasql.QueriesKey(testPrefix, testDayTime)
 	e.s3.put(testBucket, e.key, athenaCSV(rows))
 	var mu sync.Mutex
@@ -79,7 +81,7 @@ func newEnvConfig(t *testing.T, rows []queryRow, partSize int, cfgFn func(*confi
 		Athena: func(account, region string) fanout.BatchGetter {
 			mu.Lock()
 			defer mu.Unlock()
-			f := &fakeAthena{where: place{account, region}}
+			f := &fakeAthena{where: place{account, region}, err: e.errs[account]}
 			e.athena[f.where] = f
 			return f
 		},
@@ -858,4 +860,50 @@ func (failingUploader) Upload(ctx context.Context, bucket, key string, body io.R
 	// The upload fails either way: what the read returns, error included, does not matter.
 	_, _ = body.Read(make([]byte, 10))
 	return fmt.Errorf("disk full")
+}
+
+func TestHandleOtherAccountRefused(t *testing.T) {
+	rows := accountRows(40)
+	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform: sts:AssumeRole"}
+	t.Run("another account", func(t *testing.T) {
+		e := newEnvConfig(t, rows, 7, func(c *config.Lookup) { c.RoleName = "athena-usage-lookup" })
+		e.errs["444455556666"] = denied
+		res, err := e.handler.Handle(context.Background(), e.event())
+		if err != nil {
+			t.Fatalf("Handle: %v, want the day written with the refused account's IDs marked", err)
+		}
+		parts := e.parts()
+		refused := 0
+		for _, body := range parts {
+			r := usagecsv.NewReader(strings.NewReader(body))
+			for {
+				row, err := r.Read()
+				if err != nil {
+					break
+				}
+				if row.LookupError == "AccessDenied" {
+					refused++
+				}
+			}
+		}
+		want := 0
+		for _, r := range distinctIDs(rows) {
+			for _, q := range rows {
+				if q.id == r && q.account == "444455556666" {
+					want++
+					break
+				}
+			}
+		}
+		if want == 0 || refused != want || res.IDs != 40 {
+			t.Errorf("Handle() = %+v with %d rows marked AccessDenied, want all 40 IDs and %d marked", res, refused, want)
+		}
+	})
+	t.Run("own account", func(t *testing.T) {
+		e := newEnvConfig(t, rows, 7, func(c *config.Lookup) { c.RoleName = "athena-usage-lookup" })
+		e.errs[testAccount] = denied
+		if _, err := e.handler.Handle(context.Background(), e.event()); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+			t.Errorf("Handle() error = %v, want the own account's AccessDenied", err)
+		}
+	})
 }
