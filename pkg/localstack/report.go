@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,8 @@ func (s *Stack) Report(ctx context.Context, by string, from, to time.Time, price
 	if r.QueriesPerDatabase, err = groups("database"); err != nil {
 		return nil, err
 	}
+	// A database named only by refused submissions has no queries to chart.
+	r.QueriesPerDatabase = slices.DeleteFunc(r.QueriesPerDatabase, func(g report.Group) bool { return g.Queries == 0 })
 	r.CostPerUser = r.QueriesPerUser
 	sql, err := athenasql.ReportUserDatabase(Database, from, to)
 	if err != nil {
