@@ -2,6 +2,7 @@ package localsql
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -149,6 +150,51 @@ func TestJavaDouble(t *testing.T) {
 	} {
 		if got := javaDouble(c.in, 64); got != c.want {
 			t.Errorf("javaDouble(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestPushdown checks which references a filter on the output column day reaches.
+func TestPushdown(t *testing.T) {
+	for _, c := range []struct {
+		sql  string
+		want []string // per reference: the filtered columns, "" for none
+	}{
+		{"SELECT dt AS day FROM t", []string{"dt"}},
+		{"SELECT x.dt day FROM t x", []string{"dt"}},
+		{"SELECT day FROM (SELECT dt AS day FROM t UNION ALL SELECT dt FROM u)", []string{"dt", "dt"}},
+		{"SELECT day FROM (SELECT dt AS day FROM t UNION ALL SELECT concat(dt, '') FROM u)", []string{"dt", ""}},
+		{"SELECT q.dt AS day FROM t q LEFT JOIN u a ON a.dt = q.dt", []string{"dt", "dt"}},
+		{"SELECT q.dt AS day FROM t q, u a WHERE a.dt = q.dt", []string{"dt", "dt"}},
+		{"SELECT a.dt AS day FROM t q LEFT JOIN u a ON a.k = q.k", []string{"", "dt"}},
+		{"SELECT q.k AS day FROM t q LEFT JOIN u a ON a.dt = q.dt AND a.dt = '2024-03-05'", []string{"k", ""}},
+		// The ON clause of b says nothing of the rows of a it does not join.
+		{"SELECT q.dt AS day FROM t q CROSS JOIN u a LEFT JOIN v b ON a.dt = q.dt", []string{"dt", "", ""}},
+		{"SELECT q.dt AS day FROM t q CROSS JOIN u a LEFT JOIN v b ON b.dt = a.dt", []string{"dt", "", ""}},
+		{"SELECT dt AS day FROM t LIMIT 10", []string{""}},
+		{"SELECT dt AS day FROM t EXCEPT SELECT dt FROM u", []string{"", ""}},
+		{"SELECT dt AS day, row_number() OVER (ORDER BY x) AS n FROM t", []string{""}},
+		{"SELECT dt AS day, count(*) AS n FROM t GROUP BY ROLLUP (dt)", []string{""}},
+		{"SELECT * FROM t", []string{""}},
+		{"WITH w AS (SELECT dt FROM t) SELECT dt AS day FROM w", []string{""}},
+		{"SELECT max(dt) AS day FROM t", []string{""}},
+	} {
+		toks, err := lex(c.sql, modeSQL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &site{src: c.sql, toks: toks, refs: references(toks, "db")}
+		out := pushdown(s, map[string]*filter{"day": {eq: []string{"2024-03-05"}}})
+		var got []string
+		for _, m := range out {
+			var cols []string
+			for col := range m {
+				cols = append(cols, col)
+			}
+			got = append(got, strings.Join(cols, ","))
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("pushdown(%q) = %q, want %q", c.sql, got, c.want)
 		}
 	}
 }

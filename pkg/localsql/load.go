@@ -79,6 +79,14 @@ func (e *Engine) partitions(ctx context.Context, t *tableDef, uses []use, now ti
 	var explicit []*partition
 	for _, u := range uses {
 		fs := filters(u, t.Partitions)
+		for _, c := range t.Partitions {
+			if f := u.pushed[c.Name]; f != nil {
+				if fs == nil {
+					fs = map[string]*filter{}
+				}
+				addFilter(fs, c.Name, f)
+			}
+		}
 		if projs == nil {
 			accepts = append(accepts, func(vals []string) bool {
 				for i, c := range t.Partitions {
@@ -408,7 +416,7 @@ func (e *Engine) createDuckTable(ctx context.Context, t *tableDef, parts []partF
 		for _, v := range p.values {
 			sel += ", " + quoteString(v)
 		}
-		stmt := fmt.Sprintf("INSERT INTO %s %s FROM read_json([%s], format = 'newline_delimited', columns = {%s})",
+		stmt := fmt.Sprintf("INSERT INTO %s %s FROM read_json([%s], format = 'newline_delimited', hive_partitioning = false, columns = {%s})",
 			name, sel, strings.Join(files, ", "), strings.Join(jsonCols, ", "))
 		if _, err := e.conn.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("load table %s.%s: %w", t.Database, t.Name, err)

@@ -67,38 +67,23 @@ scan:
 	if start < 0 {
 		return nil
 	}
-	var conjuncts [][]token
-	cur := start
-	depth = 0
-	between := false
-	for i = start; ; i++ {
-		t := toks[i]
-		end := t.Kind == tokEOF
+	end := start
+	for depth = 0; toks[end].Kind != tokEOF; end++ {
+		t := toks[end]
 		switch {
 		case t.is("("):
 			depth++
+			continue
 		case t.is(")"):
-			if depth--; depth < 0 {
-				end = true
-			}
-		case depth == 0 && isClauseEnd(t):
-			end = true
-		case depth == 0 && t.is("OR"):
-			return nil
-		case depth == 0 && t.is("BETWEEN"):
-			between = true
-		case depth == 0 && t.is("AND"):
-			if between {
-				between = false
-				continue
-			}
-			conjuncts = append(conjuncts, toks[cur:i])
-			cur = i + 1
+			depth--
 		}
-		if end {
-			conjuncts = append(conjuncts, toks[cur:i])
+		if depth < 0 || depth == 0 && isClauseEnd(t) {
 			break
 		}
+	}
+	conjuncts, ok := splitAnd(toks[start:end])
+	if !ok {
+		return nil
 	}
 	isPart := map[string]bool{}
 	for _, c := range cols {
@@ -106,28 +91,61 @@ scan:
 	}
 	out := map[string]*filter{}
 	for _, c := range conjuncts {
-		col, f := predicate(c, u.ref)
-		if f == nil || !isPart[col] {
+		qual, col, f := predicate(c)
+		if f == nil || !isPart[col] || qual != "" && qual != u.ref.Alias && !(u.ref.Alias == "" && qual == u.ref.Name) {
 			continue
 		}
-		g := out[col]
-		if g == nil {
-			g = &filter{}
-			out[col] = g
-		}
-		if f.eq != nil {
-			if g.eq == nil {
-				g.eq = f.eq
-			} else {
-				g.eq = slices.DeleteFunc(g.eq, func(v string) bool { return !slices.Contains(f.eq, v) })
-				if g.eq == nil {
-					g.eq = []string{}
-				}
-			}
-		}
-		g.tests = append(g.tests, f.tests...)
+		addFilter(out, col, f)
 	}
 	return out
+}
+
+// splitAnd splits a condition into its top-level conjuncts; false means it has OR at its top
+// level, so that no conjunct holds on its own.
+func splitAnd(toks []token) ([][]token, bool) {
+	var out [][]token
+	cur, depth := 0, 0
+	between := false
+	for i, t := range toks {
+		switch {
+		case t.is("("):
+			depth++
+		case t.is(")"):
+			depth--
+		case depth == 0 && t.is("OR"):
+			return nil, false
+		case depth == 0 && t.is("BETWEEN"):
+			between = true
+		case depth == 0 && t.is("AND"):
+			if between {
+				between = false
+				continue
+			}
+			out = append(out, toks[cur:i])
+			cur = i + 1
+		}
+	}
+	return append(out, toks[cur:]), true
+}
+
+// addFilter adds f to the filter on col in m: a value must pass both.
+func addFilter(m map[string]*filter, col string, f *filter) {
+	g := m[col]
+	if g == nil {
+		g = &filter{}
+		m[col] = g
+	}
+	if f.eq != nil {
+		if g.eq == nil {
+			g.eq = slices.Clone(f.eq)
+		} else {
+			g.eq = slices.DeleteFunc(slices.Clone(g.eq), func(v string) bool { return !slices.Contains(f.eq, v) })
+			if g.eq == nil {
+				g.eq = []string{}
+			}
+		}
+	}
+	g.tests = append(slices.Clip(g.tests), f.tests...)
 }
 
 func isClauseEnd(t token) bool {
@@ -140,56 +158,53 @@ func isClauseEnd(t token) bool {
 }
 
 // predicate matches one conjunct of the forms col = 'v', col IN ('a', ...), col BETWEEN 'a'
-// AND 'b' and col <op> 'v' (either way round), where col may be qualified by r's alias.
-func predicate(c []token, r ref) (string, *filter) {
+// AND 'b' and col <op> 'v' (either way round), where col may be qualified (qual). Every form
+// is false for NULL, which is what lets a filter move below joins and views.
+func predicate(c []token) (qual, col string, f *filter) {
 	for len(c) >= 2 && c[0].is("(") && c[len(c)-1].is(")") {
 		c = c[1 : len(c)-1]
 	}
-	colAt := func(i int) (string, int) {
+	colAt := func(i int) (string, string, int) {
 		if i >= len(c) || !c[i].isName() {
-			return "", i
+			return "", "", i
 		}
 		if i+2 < len(c) && c[i+1].is(".") && c[i+2].isName() {
-			q := c[i].name()
-			if q != r.Alias && !(r.Alias == "" && q == r.Name) {
-				return "", i
-			}
-			return c[i+2].name(), i + 3
+			return c[i].name(), c[i+2].name(), i + 3
 		}
-		return c[i].name(), i + 1
+		return "", c[i].name(), i + 1
 	}
-	if col, k := colAt(0); col != "" && k < len(c) {
+	if qual, col, k := colAt(0); col != "" && k < len(c) {
 		rest := c[k:]
 		switch {
 		case len(rest) == 2 && rest[1].Kind == tokString:
-			if f := compare(rest[0].Text, rest[1].Text); f != nil {
-				return col, f
+			if f := compare(rest[0].Text, rest[1].Text); f != nil && rest[0].Kind == tokPunct {
+				return qual, col, f
 			}
 		case len(rest) >= 4 && rest[0].is("IN") && rest[1].is("(") && rest[len(rest)-1].is(")"):
 			vals := []string{}
 			for j := 2; j < len(rest)-1; j++ {
 				if (j%2 == 0) != (rest[j].Kind == tokString) || j%2 == 1 && !rest[j].is(",") {
-					return "", nil
+					return "", "", nil
 				}
 				if j%2 == 0 {
 					vals = append(vals, rest[j].Text)
 				}
 			}
-			return col, &filter{eq: vals}
+			return qual, col, &filter{eq: vals}
 		case len(rest) == 4 && rest[0].is("BETWEEN") && rest[1].Kind == tokString && rest[2].is("AND") && rest[3].Kind == tokString:
 			lo, hi := rest[1].Text, rest[3].Text
-			return col, &filter{tests: []func(string) bool{func(v string) bool { return v >= lo && v <= hi }}}
+			return qual, col, &filter{tests: []func(string) bool{func(v string) bool { return v >= lo && v <= hi }}}
 		}
 	}
 	if len(c) >= 3 && c[0].Kind == tokString {
-		if col, k := colAt(2); col != "" && k == len(c) {
+		if qual, col, k := colAt(2); col != "" && k == len(c) {
 			flip := map[string]string{"=": "=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 			if op, ok := flip[c[1].Text]; ok && c[1].Kind == tokPunct {
-				return col, compare(op, c[0].Text)
+				return qual, col, compare(op, c[0].Text)
 			}
 		}
 	}
-	return "", nil
+	return "", "", nil
 }
 
 func compare(op, lit string) *filter {

@@ -3,6 +3,7 @@ package localsql
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,12 +14,16 @@ type site struct {
 	src  string
 	toks []token
 	refs []ref
+	// columns are the columns of the tables among refs (nil for views), set by plan.
+	columns []map[string]bool
 }
 
-// use is one place where a table is read: which site and which of its references.
+// use is one place where a table is read: which site and which of its references, and the
+// filters on its columns pushed down from the queries and views around it.
 type use struct {
-	site *site
-	ref  ref
+	site   *site
+	ref    ref
+	pushed map[string]*filter
 }
 
 // plan is every relation a statement reads, directly or through views.
@@ -29,31 +34,46 @@ type plan struct {
 	sites  map[*viewDef]*site
 }
 
-// plan resolves the relations of s, recursing into views.
+// plan resolves the relations of s, recursing into views. A view is walked once for each
+// place it is read, with what that place's predicates say of its columns.
 func (e *Engine) plan(s *site) (*plan, error) {
 	p := &plan{uses: map[*tableDef][]use{}, sites: map[*viewDef]*site{}}
-	state := map[*viewDef]int{} // 1 visiting, 2 done
-	var visit func(s *site) error
-	visit = func(s *site) error {
-		for _, r := range s.refs {
+	visiting := map[*viewDef]bool{}
+	var visit func(s *site, outer map[string]*filter) error
+	visit = func(s *site, outer map[string]*filter) error {
+		if s.columns == nil {
+			s.columns = make([]map[string]bool, len(s.refs))
+			for i, r := range s.refs {
+				if t := e.cat.table(r.Database, r.Name); t != nil && e.cat.view(r.Database, r.Name) == nil {
+					s.columns[i] = map[string]bool{}
+					for _, c := range append(slices.Clone(t.Columns), t.Partitions...) {
+						s.columns[i][c.Name] = true
+					}
+				}
+			}
+		}
+		pushed := pushdown(s, outer)
+		for i, r := range s.refs {
 			if v := e.cat.view(r.Database, r.Name); v != nil {
-				switch state[v] {
-				case 1:
+				if visiting[v] {
 					return userError(fmt.Sprintf("VIEW_IS_RECURSIVE: View '%s.%s' is recursive", v.Database, v.Name))
-				case 2:
-					continue
 				}
-				state[v] = 1
-				vs, err := viewSite(v)
-				if err != nil {
+				vs := p.sites[v]
+				if vs == nil {
+					var err error
+					if vs, err = viewSite(v); err != nil {
+						return err
+					}
+				}
+				visiting[v] = true
+				if err := visit(vs, pushed[i]); err != nil {
 					return err
 				}
-				if err := visit(vs); err != nil {
-					return err
+				visiting[v] = false
+				if p.sites[v] == nil {
+					p.views = append(p.views, v)
+					p.sites[v] = vs
 				}
-				state[v] = 2
-				p.views = append(p.views, v)
-				p.sites[v] = vs
 				continue
 			}
 			t := e.cat.table(r.Database, r.Name)
@@ -63,11 +83,11 @@ func (e *Engine) plan(s *site) (*plan, error) {
 			if p.uses[t] == nil {
 				p.tables = append(p.tables, t)
 			}
-			p.uses[t] = append(p.uses[t], use{site: s, ref: r})
+			p.uses[t] = append(p.uses[t], use{site: s, ref: r, pushed: pushed[i]})
 		}
 		return nil
 	}
-	return p, visit(s)
+	return p, visit(s, nil)
 }
 
 func viewSite(v *viewDef) (*site, error) {

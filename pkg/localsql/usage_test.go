@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -475,5 +478,125 @@ func TestBackslashesRoundTrip(t *testing.T) {
 		if r["user_agent"] != agents[i] || r["user_arn"] != johndoe {
 			t.Errorf("row %s: user_agent %q, user_arn %q, want %q and %q", r["query_id"], r["user_agent"], r["user_arn"], agents[i], johndoe)
 		}
+	}
+}
+
+// TestPruningThroughViews queries the views over five days of data: a literal predicate on a
+// view's day must reach the tables' dt, through athena_usage_daily, athena_usage, its join
+// and athena_failed_submissions, and change nothing but what is read.
+func TestPruningThroughViews(t *testing.T) {
+	var days []time.Time
+	for d := 3; d <= 7; d++ {
+		days = append(days, time.Date(2024, 3, d, 0, 0, 0, 0, time.UTC))
+	}
+	put := func(f *fakeS3) {
+		for _, d := range days {
+			day := d.Format("2006-01-02")
+			id := "q-" + d.Format("0102")
+			// The columns of athena_queries, by position: query_id, event_time, account_id,
+			// aws_region, user_arn, user_type, principal_id, user_name, session_issuer, source_ip,
+			// user_agent, workgroup, query_database, error_code, submissions.
+			f.put(dataBucket, athenasql.QueriesKey(dataPrefix, d), []byte("header\n"+
+				id+","+day+"T10:00:00Z,"+account+",us-east-1,"+johndoe+",IAMUser,,johndoe,,,,,,,1\n"+
+				","+day+"T11:00:00Z,"+account+",us-east-1,"+johndoe+",IAMUser,,johndoe,,,,,,InvalidRequestException,2\n"))
+			var b bytes.Buffer
+			w := usagecsv.NewWriter(&b)
+			n := int64(d.Day()) << 20
+			if err := w.Write(usagecsv.Row{QueryID: id, Database: "sales", Status: "SUCCEEDED", StatementType: "DML",
+				SubstatementType: "SELECT", DataScannedBytes: &n}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			f.put(dataBucket, athenasql.PartKey(dataPrefix, d, 0), b.Bytes())
+		}
+	}
+	// A view whose day is computed, and one that limits its rows: neither may prune.
+	views := []string{
+		`CREATE VIEW computed_day AS SELECT concat(dt, '') AS day, queryid FROM athena_api_output`,
+		`CREATE VIEW limited AS SELECT dt AS day, queryid FROM athena_api_output LIMIT 100`,
+	}
+	var all []string
+	for d := 1; d <= 10; d++ { // the projection's range, to testNow
+		all = append(all, fmt.Sprintf("2024-03-%02d", d))
+	}
+	both := []string{"athena_queries", "athena_api_output"}
+	for _, c := range []struct {
+		name, sql string
+		tables    []string // the tables read
+		days      []string // the days of their prefixes that are listed
+	}{
+		{"daily =", `SELECT * FROM "athena_usage_test"."athena_usage_daily" WHERE day = '2024-03-05'`, both, []string{"2024-03-05"}},
+		{"daily IN", `SELECT * FROM athena_usage_daily WHERE day IN ('2024-03-04', '2024-03-07') AND queries > 0`, both, []string{"2024-03-04", "2024-03-07"}},
+		{"daily BETWEEN", `SELECT * FROM athena_usage_daily d WHERE d.day BETWEEN '2024-03-04' AND '2024-03-06'`, both, all[3:6]},
+		{"usage =", `SELECT query_id, day, billed_bytes, cost_usd FROM athena_usage WHERE day = '2024-03-05'`, both, []string{"2024-03-05"}},
+		{"usage <=", `SELECT query_id, day FROM athena_usage u WHERE '2024-03-06' <= u.day AND status = 'SUCCEEDED'`, both, all[5:]},
+		{"failed submissions", `SELECT day, sum(submissions) AS n FROM athena_failed_submissions WHERE day IN ('2024-03-03') GROUP BY day`,
+			both[:1], []string{"2024-03-03"}},
+		{"join", `SELECT q.query_id, a.datascanned FROM athena_queries q JOIN athena_api_output a ON a.dt = q.dt AND a.queryid = q.query_id
+			WHERE q.dt = '2024-03-06'`, both, []string{"2024-03-06"}},
+		// Pushdown that would be wrong, or that this engine does not know to be right.
+		{"OR", `SELECT * FROM athena_usage_daily WHERE day = '2024-03-05' OR user_arn = 'x'`, both, all},
+		{"expression", `SELECT * FROM athena_usage_daily WHERE substr(day, 1, 10) = '2024-03-05'`, both, all},
+		{"computed column", `SELECT * FROM computed_day WHERE day = '2024-03-05'`, both[1:], all},
+		{"LIMIT", `SELECT * FROM limited WHERE day = '2024-03-05'`, both[1:], all},
+		{"star", `SELECT day, sum(queries) AS q FROM (SELECT * FROM athena_usage_daily) WHERE day = '2024-03-05' GROUP BY day`, both, all},
+		{"ON of an outer join", `SELECT q.query_id, a.datascanned FROM athena_queries q
+			LEFT JOIN athena_api_output a ON a.dt = q.dt AND a.dt = '2024-03-05' AND a.queryid = q.query_id`, both, all},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeS3()
+			put(f)
+			e := newTestEngine(t, f, t.TempDir())
+			for _, v := range views {
+				exec(t, e, v)
+			}
+			f.calls()
+			res := exec(t, e, c.sql)
+			gets, lists := f.calls()
+			var wantLists, wantGets []string
+			for _, day := range c.days {
+				d, err := time.Parse(time.DateOnly, day)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, table := range c.tables {
+					key := athenasql.PartKey(dataPrefix, d, 0)
+					if table == "athena_queries" {
+						key = athenasql.QueriesKey(dataPrefix, d)
+					}
+					wantLists = append(wantLists, dataBucket+"/"+path.Dir(key)+"/")
+					if slices.Contains(days, d) {
+						wantGets = append(wantGets, key)
+					}
+				}
+			}
+			slices.Sort(lists)
+			slices.Sort(wantLists)
+			if !slices.Equal(lists, wantLists) {
+				t.Errorf("%s listed %v, want %v", c.sql, lists, wantLists)
+			}
+			if got, want := res.DataScannedBytes, sizeOf(f, dataBucket, wantGets...); got != want {
+				t.Errorf("%s DataScannedBytes = %d, want %d", c.sql, got, want)
+			}
+			for i := range wantGets {
+				wantGets[i] = dataBucket + "/" + wantGets[i]
+			}
+			slices.Sort(wantGets)
+			if !slices.Equal(gets, wantGets) {
+				t.Errorf("%s read %v, want %v", c.sql, gets, wantGets)
+			}
+			// OR at the top level turns pruning off and keeps the meaning.
+			whole := exec(t, e, strings.Replace(c.sql, "WHERE ", "WHERE 1 = 0 OR ", 1))
+			got, want := records(res), records(whole)
+			for _, rs := range [][]map[string]string{got, want} {
+				slices.SortFunc(rs, func(a, b map[string]string) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+			}
+			if len(got) == 0 || !slices.EqualFunc(got, want, maps.Equal) {
+				t.Errorf("%s rows = %v, want %v (read whole)", c.sql, got, want)
+			}
+			t.Logf("read %d objects, %d bytes, %d lists; %d bytes without pruning", len(gets), res.DataScannedBytes, len(lists), whole.DataScannedBytes)
+		})
 	}
 }
