@@ -16,6 +16,7 @@ import (
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/lookup"
+	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
@@ -167,7 +168,7 @@ func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResu
 	if q.ResultConfiguration != nil {
 		src = aws.ToString(q.ResultConfiguration.OutputLocation)
 	}
-	srcBucket, srcKey, err := ParseS3URI(src)
+	srcBucket, srcKey, err := resultObject(src)
 	if err != nil {
 		return DayResult{}, fmt.Errorf("extraction %s result location: %w", aws.ToString(q.QueryExecutionId), err)
 	}
@@ -212,15 +213,14 @@ func (h *Handler) invoke(ctx context.Context, function string, payload any) erro
 	return nil
 }
 
-// ParseS3URI splits s3://bucket/key.
-func ParseS3URI(uri string) (bucket, key string, err error) {
-	rest, ok := strings.CutPrefix(uri, "s3://")
-	if !ok {
-		return "", "", fmt.Errorf("%q is not an s3:// URI", uri)
+// resultObject splits the s3:// URI of a query's result object.
+func resultObject(uri string) (bucket, key string, err error) {
+	bucket, key, err = s3uri.Parse(uri)
+	if err == nil && key == "" {
+		err = fmt.Errorf("%q has no key", uri)
 	}
-	bucket, key, _ = strings.Cut(rest, "/")
-	if bucket == "" || key == "" {
-		return "", "", fmt.Errorf("%q has no bucket or key", uri)
+	if err != nil {
+		return "", "", err
 	}
 	return bucket, key, nil
 }

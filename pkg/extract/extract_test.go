@@ -266,7 +266,7 @@ func TestEventDays(t *testing.T) {
 	}
 }
 
-func TestParseS3URI(t *testing.T) {
+func TestResultObject(t *testing.T) {
 	tests := []struct{ in, bucket, key string }{
 		{"s3://b/k.csv", "b", "k.csv"},
 		{"s3://b/a/b/c.csv", "b", "a/b/c.csv"},
@@ -275,9 +275,9 @@ func TestParseS3URI(t *testing.T) {
 		{"s3:///k", "", ""},
 	}
 	for _, tt := range tests {
-		b, k, err := ParseS3URI(tt.in)
+		b, k, err := resultObject(tt.in)
 		if (err != nil) != (tt.bucket == "") || b != tt.bucket || k != tt.key {
-			t.Errorf("ParseS3URI(%q) = %q, %q, %v, want %q, %q", tt.in, b, k, err, tt.bucket, tt.key)
+			t.Errorf("resultObject(%q) = %q, %q, %v, want %q, %q", tt.in, b, k, err, tt.bucket, tt.key)
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/localsql"
+	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -160,7 +161,7 @@ func New(opts Options) (*Server, error) {
 			return nil, errors.New("localathena: workgroup with no name")
 		}
 		if wg.OutputLocation != "" {
-			if _, _, err := parseS3URI(wg.OutputLocation); err != nil {
+			if _, _, err := s3uri.Parse(wg.OutputLocation); err != nil {
 				return nil, fmt.Errorf("localathena: workgroup %s: %w", wg.Name, err)
 			}
 		}

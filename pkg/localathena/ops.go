@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/localsql"
+	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 )
@@ -68,7 +69,7 @@ func (s *Server) startQueryExecution(_ context.Context, body []byte) (any, *apiE
 	if location == "" {
 		return nil, invalidRequest("No output location provided. An output location is required either through the Workgroup result configuration setting or as an API input.")
 	}
-	if _, _, err := parseS3URI(location); err != nil {
+	if _, _, err := s3uri.Parse(location); err != nil {
 		return nil, invalidRequest("ResultConfiguration.OutputLocation: %v", err)
 	}
 	var database string

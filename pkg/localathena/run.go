@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/localsql"
+	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -183,18 +184,6 @@ func resultLocation(location, id, stmt string) string {
 	return location + id + ext
 }
 
-func parseS3URI(uri string) (bucket, key string, err error) {
-	rest, ok := strings.CutPrefix(uri, "s3://")
-	if !ok {
-		return "", "", fmt.Errorf("%q is not an s3:// URI", uri)
-	}
-	bucket, key, _ = strings.Cut(rest, "/")
-	if bucket == "" {
-		return "", "", fmt.Errorf("%q has no bucket", uri)
-	}
-	return bucket, key, nil
-}
-
 // writeResults puts the result file where Athena would, with the statement type the engine
 // reported; the execution's OutputLocation follows it.
 func (s *Server) writeResults(ctx context.Context, id, location string, res *localsql.Result) error {
@@ -215,7 +204,7 @@ func (s *Server) writeResults(ctx context.Context, id, location string, res *loc
 	} else {
 		body = appendCSV(nil, res.Columns, res.Rows)
 	}
-	bucket, key, err := parseS3URI(uri)
+	bucket, key, err := s3uri.Parse(uri)
 	if err != nil {
 		return err
 	}
@@ -321,7 +310,7 @@ func (s *Server) results(ctx context.Context, id string) (*localsql.Result, *api
 }
 
 func (s *Server) readResults(ctx context.Context, uri, stmt string, cols []localsql.Column) (*localsql.Result, error) {
-	bucket, key, err := parseS3URI(uri)
+	bucket, key, err := s3uri.Parse(uri)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
@@ -52,11 +53,10 @@ type partFiles struct {
 }
 
 func splitS3(uri string) (string, string, error) {
-	rest, ok := strings.CutPrefix(uri, "s3://")
-	if !ok {
-		return "", "", userError(fmt.Sprintf("location %q is not an s3:// URI", uri))
+	bucket, key, err := s3uri.Parse(uri)
+	if err != nil {
+		return "", "", userError("location " + err.Error())
 	}
-	bucket, key, _ := strings.Cut(rest, "/")
 	return bucket, key, nil
 }
 
