@@ -12,6 +12,7 @@ import (
 
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/localstack"
+	"github.com/athenausage/athena-usage/pkg/report"
 )
 
 // settingsFile records, in a state directory, what the pipeline last ran with, so that a later
@@ -93,7 +94,7 @@ func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*loc
 		org = ", organization " + in.OrgID
 	}
 	p.done("%d files (%s, %d records), accounts %v, regions %v%s, folders %s to %s, %d skipped",
-		in.Files, humanBytes(in.Bytes), in.Records, in.Accounts, in.Regions, org,
+		in.Files, report.HumanBytes(in.Bytes), in.Records, in.Accounts, in.Regions, org,
 		in.FirstDay.Format(config.DayLayout), in.LastDay.Format(config.DayLayout), len(in.Skipped))
 
 	p.stage("loading query history")
@@ -139,7 +140,7 @@ func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*loc
 		}
 		ids, parts, lookupErrs := run.IDs()
 		p.detail("%s  extract: %s scanned -> lookup: %d queries in %d part(s), %d without statistics  (%.1fs)",
-			run.Day, humanBytes(run.Extract.DataScannedBytes), ids, parts, lookupErrs, time.Since(started).Seconds())
+			run.Day, report.HumanBytes(run.Extract.DataScannedBytes), ids, parts, lookupErrs, time.Since(started).Seconds())
 	}
 	if err := saveSettings(r.state, set); err != nil {
 		st.Close()

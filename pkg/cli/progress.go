@@ -31,16 +31,3 @@ func (p *progress) detail(format string, args ...any) {
 func (p *progress) done(format string, args ...any) {
 	fmt.Fprintf(p.w, "      %s (%.1fs)\n", fmt.Sprintf(format, args...), time.Since(p.start).Seconds())
 }
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

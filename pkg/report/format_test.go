@@ -60,8 +60,8 @@ func TestHumanUnits(t *testing.T) {
 		{10 << 20, "10.0 MiB"}, {5 << 40, "5.00 TiB"}, {math.MaxInt64, "8.00 EiB"},
 	}
 	for _, tt := range bytes {
-		if got := humanBytes(tt.in); got != tt.want {
-			t.Errorf("humanBytes(%d) = %q, want %q", tt.in, got, tt.want)
+		if got := HumanBytes(tt.in); got != tt.want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 	costs := []struct {

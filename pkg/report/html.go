@@ -62,7 +62,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		Charts:      cs,
 		Summary: []stat{
 			{"Queries", commas(tot.Queries), fmt.Sprintf("%s succeeded", commas(tot.Succeeded))},
-			{"Data scanned", humanBytes(tot.DataScannedBytes), commas(tot.DataScannedBytes) + " bytes"},
+			{"Data scanned", HumanBytes(tot.DataScannedBytes), commas(tot.DataScannedBytes) + " bytes"},
 			{"Estimated cost", money(tot.CostUSD), "at " + money2(r.PricePerTB) + " per TB"},
 			{strings.ToUpper(noun(r.By, 2)[:1]) + noun(r.By, 2)[1:], commas(int64(len(r.Groups))), "with activity"},
 			{"Failed", commas(tot.Failed), fmt.Sprintf("%s cancelled", commas(tot.Cancelled))},
@@ -106,7 +106,7 @@ func newHTMLRow(g Group) htmlRow {
 		Cancelled:    commas(g.Cancelled),
 		NoStats:      commas(g.QueriesWithoutStats),
 		Refused:      commas(g.FailedSubmissions),
-		Scanned:      humanBytes(g.DataScannedBytes),
+		Scanned:      HumanBytes(g.DataScannedBytes),
 		ScannedBytes: commas(g.DataScannedBytes) + " bytes",
 		Engine:       duration(g.EngineExecutionMS),
 		Cost:         money(g.CostUSD),

@@ -208,8 +208,8 @@ func truncate(s string, n int) string {
 	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
-// humanBytes formats b with binary units and three significant digits ("1.23 GiB").
-func humanBytes(b int64) string {
+// HumanBytes formats b with binary units and three significant digits ("1.23 GiB").
+func HumanBytes(b int64) string {
 	const units = "KMGTPE"
 	if b < 1024 && b > -1024 {
 		return strconv.FormatInt(b, 10) + " B"

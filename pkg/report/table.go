@@ -28,7 +28,7 @@ var tableColumns = []tableColumn{
 	{"CANCELLED", func(g Group) string { return commas(g.Cancelled) }},
 	{"NO-STATS", func(g Group) string { return commas(g.QueriesWithoutStats) }},
 	{"REFUSED", func(g Group) string { return commas(g.FailedSubmissions) }},
-	{"SCANNED", func(g Group) string { return humanBytes(g.DataScannedBytes) }},
+	{"SCANNED", func(g Group) string { return HumanBytes(g.DataScannedBytes) }},
 	{"ENGINE", func(g Group) string { return duration(g.EngineExecutionMS) }},
 	{"COST", func(g Group) string { return money(g.CostUSD) }},
 }
