@@ -64,7 +64,12 @@ func (s *Stack) Query(ctx context.Context, sql string) ([][]*string, error) {
 
 // Report runs the report queries over the views for the inclusive window [from, to].
 func (s *Stack) Report(ctx context.Context, by string, from, to time.Time, pricePerTB float64) (*report.Report, error) {
+	// Each grouping is queried once: the report's own grouping also feeds its chart.
+	done := map[string][]report.Group{}
 	groups := func(by string) ([]report.Group, error) {
+		if g, ok := done[by]; ok {
+			return slices.Clone(g), nil
+		}
 		sql, err := athenasql.ReportGroups(Database, by, from, to)
 		if err != nil {
 			return nil, err
@@ -73,7 +78,9 @@ func (s *Stack) Report(ctx context.Context, by string, from, to time.Time, price
 		if err != nil {
 			return nil, fmt.Errorf("report by %s: %w", by, err)
 		}
-		return parseGroups(rows)
+		g, err := parseGroups(rows)
+		done[by] = g
+		return slices.Clone(g), err
 	}
 	r := &report.Report{By: by, From: from.Format("2006-01-02"), To: to.Format("2006-01-02"), PricePerTB: pricePerTB}
 	var err error
