@@ -86,7 +86,7 @@ test-integration: $(GOTESTSUM) ## against real components: MinIO, the built Lamb
 	scripts/minio.sh build
 	scripts/minio.sh start
 	@set -a; . .cache/minio.env; set +a; \
-		$(GOTEST) -tags integration $(TESTFLAGS) ./internal/...; status=$$?; \
+		$(GOTEST) -tags integration $(TESTFLAGS) ./test/...; status=$$?; \
 		scripts/minio.sh stop; exit $$status
 	@$(MAKE) --no-print-directory browser-check
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # minio.sh {build|start|stop|env}: a real S3 server (MinIO) for the S3 conformance tests in
-# internal/s3conformance. The binary lives in $TOOLS_BIN (default ~/.cache/athena-usage/bin, outside
+# test/s3conformance. The binary lives in $TOOLS_BIN (default ~/.cache/athena-usage/bin, outside
 # the work tree so that a fresh clone reuses it); its state under .cache/ in the repository.
 #
 #   scripts/minio.sh build   go install a pinned MinIO into $TOOLS_BIN/minio (skipped when present)
@@ -10,7 +10,7 @@
 #
 # Typical use:
 #   scripts/minio.sh build && scripts/minio.sh start
-#   eval "$(scripts/minio.sh env)" && go test -tags integration ./internal/s3conformance/
+#   eval "$(scripts/minio.sh env)" && go test -tags integration ./test/s3conformance/
 #   scripts/minio.sh stop
 set -euo pipefail
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/athenausage/athena-usage/pkg/cli"
+	"github.com/athenausage/athena-usage/local/cli"
 )
 
 func main() {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
-	"github.com/athenausage/athena-usage/pkg/fanout"
 	"github.com/athenausage/athena-usage/pkg/lambdalog"
 	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -52,8 +52,8 @@ func run(log *slog.Logger) error {
 		// One client per account and region: a query is looked up where it ran, in another
 		// account as the role assumed there (the handler asks only when RoleName is set). The
 		// engine, not the SDK, retries, so that its limiter sees every throttle.
-		Athena: func(account, region string) fanout.BatchGetter {
-			return athena.NewFromConfig(awsCfg, fanout.WithoutSDKRetries, func(o *athena.Options) {
+		Athena: func(account, region string) batchget.BatchGetter {
+			return athena.NewFromConfig(awsCfg, batchget.WithoutSDKRetries, func(o *athena.Options) {
 				o.Region = region
 				if account != cfg.AccountID {
 					o.Credentials = roles.in(account)

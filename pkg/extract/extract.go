@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
-	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,7 +84,7 @@ type Result struct {
 }
 
 // Handle runs the extraction for the days the event asks for.
-func (h *Handler) Handle(ctx context.Context, e Event) (Result, error) {
+func (h *Handler) Handle(ctx context.Context, e events.Extract) (Result, error) {
 	var res Result
 	days, err := e.Days(h.Now())
 	if err != nil {
@@ -107,7 +107,7 @@ func (h *Handler) Handle(ctx context.Context, e Event) (Result, error) {
 	}
 	for i, d := range days {
 		if i > 0 && h.Self != "" && h.lowOnTime(ctx) {
-			next := Event{From: d.Format(config.DayLayout), To: days[len(days)-1].Format(config.DayLayout)}
+			next := events.Extract{From: d.Format(config.DayLayout), To: days[len(days)-1].Format(config.DayLayout)}
 			if err := h.invoke(ctx, h.Self, next); err != nil {
 				return res, fmt.Errorf("continue from %s: %w", next.From, err)
 			}
@@ -182,7 +182,7 @@ func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResu
 	if err != nil {
 		return DayResult{}, fmt.Errorf("save %s partition: %w", athenasql.QueriesTable, err)
 	}
-	ev := lookup.Event{Day: name, Bucket: h.cfg.DataBucket, Key: key}
+	ev := events.Lookup{Day: name, Bucket: h.cfg.DataBucket, Key: key}
 	if err := h.invoke(ctx, h.cfg.LookupFunction, ev); err != nil {
 		return DayResult{}, fmt.Errorf("hand over to lookup: %w", err)
 	}

@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"encoding/json"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"io"
 	"log/slog"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
 	"github.com/athenausage/athena-usage/pkg/config"
-	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -90,7 +90,7 @@ func newHandler(r *fakeRunner, s *fakeS3, inv *fakeInvoker) *Handler {
 
 func TestHandleDay(t *testing.T) {
 	r, s, inv := &fakeRunner{runFn: succeed}, &fakeS3{}, &fakeInvoker{}
-	res, err := newHandler(r, s, inv).Handle(context.Background(), Event{Day: "2024-03-05"})
+	res, err := newHandler(r, s, inv).Handle(context.Background(), events.Extract{Day: "2024-03-05"})
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
@@ -125,7 +125,7 @@ func TestHandleDay(t *testing.T) {
 	if aws.ToString(in.FunctionName) != "athena-usage-lookup" || in.InvocationType != "Event" {
 		t.Errorf("invoke = %s %s, want athena-usage-lookup Event", aws.ToString(in.FunctionName), in.InvocationType)
 	}
-	var ev lookup.Event
+	var ev events.Lookup
 	if err := json.Unmarshal(in.Payload, &ev); err != nil {
 		t.Fatalf("lookup payload: %v", err)
 	}
@@ -140,10 +140,10 @@ func TestHandleDay(t *testing.T) {
 func TestHandleSameTokenOnRetry(t *testing.T) {
 	first, second := &fakeRunner{runFn: succeed}, &fakeRunner{runFn: succeed}
 	ctx := context.Background()
-	if _, err := newHandler(first, &fakeS3{}, &fakeInvoker{}).Handle(ctx, Event{Day: "2024-03-05"}); err != nil {
+	if _, err := newHandler(first, &fakeS3{}, &fakeInvoker{}).Handle(ctx, events.Extract{Day: "2024-03-05"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newHandler(second, &fakeS3{}, &fakeInvoker{}).Handle(ctx, Event{Day: "2024-03-05"}); err != nil {
+	if _, err := newHandler(second, &fakeS3{}, &fakeInvoker{}).Handle(ctx, events.Extract{Day: "2024-03-05"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range first.queries {
@@ -152,7 +152,7 @@ func TestHandleSameTokenOnRetry(t *testing.T) {
 		}
 	}
 	other := &fakeRunner{runFn: succeed}
-	if _, err := newHandler(other, &fakeS3{}, &fakeInvoker{}).Handle(ctx, Event{Day: "2024-03-04"}); err != nil {
+	if _, err := newHandler(other, &fakeS3{}, &fakeInvoker{}).Handle(ctx, events.Extract{Day: "2024-03-04"}); err != nil {
 		t.Fatal(err)
 	}
 	if other.queries[10].Token == first.queries[10].Token {
@@ -168,7 +168,7 @@ func TestHandleFailedExtraction(t *testing.T) {
 		return succeed(q)
 	}}
 	s, inv := &fakeS3{}, &fakeInvoker{}
-	_, err := newHandler(r, s, inv).Handle(context.Background(), Event{Day: "2024-03-05"})
+	_, err := newHandler(r, s, inv).Handle(context.Background(), events.Extract{Day: "2024-03-05"})
 	if err == nil || !strings.Contains(err.Error(), "HIVE_BAD_DATA") || !strings.Contains(err.Error(), "2024-03-05") {
 		t.Fatalf("Handle() error = %v, want the day and Athena's reason", err)
 	}
@@ -187,7 +187,7 @@ func TestHandleRangeContinues(t *testing.T) {
 	h.Margin = time.Hour // any deadline under an hour is "low on time" after the first day
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	res, err := h.Handle(ctx, Event{From: "2024-03-01", To: "2024-03-03"})
+	res, err := h.Handle(ctx, events.Extract{From: "2024-03-01", To: "2024-03-03"})
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
@@ -195,7 +195,7 @@ func TestHandleRangeContinues(t *testing.T) {
 		t.Fatalf("result = %+v, want one day done and the rest continued from 2024-03-02", res)
 	}
 	last := inv.invokes[len(inv.invokes)-1]
-	var next Event
+	var next events.Extract
 	if err := json.Unmarshal(last.Payload, &next); err != nil {
 		t.Fatal(err)
 	}
@@ -206,63 +206,12 @@ func TestHandleRangeContinues(t *testing.T) {
 
 func TestHandleRejectsDayBeforeProjection(t *testing.T) {
 	r := &fakeRunner{runFn: succeed}
-	_, err := newHandler(r, &fakeS3{}, &fakeInvoker{}).Handle(context.Background(), Event{Day: "2023-12-31"})
+	_, err := newHandler(r, &fakeS3{}, &fakeInvoker{}).Handle(context.Background(), events.Extract{Day: "2023-12-31"})
 	if err == nil || !strings.Contains(err.Error(), "PROJECTION_START") {
 		t.Fatalf("Handle() error = %v, want it to name PROJECTION_START", err)
 	}
 	if len(r.queries) != 0 {
 		t.Errorf("ran %d statements for a rejected day, want 0", len(r.queries))
-	}
-}
-
-func TestEventDays(t *testing.T) {
-	now := time.Date(2024, 3, 6, 2, 0, 5, 0, time.UTC)
-	day := func(s string) time.Time { d, _ := config.ParseDay(s); return d }
-	tests := []struct {
-		name    string
-		in      string
-		want    []time.Time
-		wantErr string
-	}{
-		{"scheduled", `{"version":"0","detail-type":"Scheduled Event","source":"aws.events","time":"2024-03-06T02:00:00Z","detail":{}}`, []time.Time{day("2024-03-05")}, ""},
-		{"empty", `{}`, []time.Time{day("2024-03-05")}, ""},
-		{"day", `{"day":"2024-02-29"}`, []time.Time{day("2024-02-29")}, ""},
-		{"range", `{"from":"2024-02-28","to":"2024-03-01"}`, []time.Time{day("2024-02-28"), day("2024-02-29"), day("2024-03-01")}, ""},
-		{"bad day", `{"day":"2024-2-29"}`, nil, "event field day"},
-		{"impossible day", `{"day":"2023-02-29"}`, nil, "event field day"},
-		{"reversed", `{"from":"2024-03-02","to":"2024-03-01"}`, nil, "before from"},
-		{"half range", `{"from":"2024-03-02"}`, nil, "from and to go together"},
-		{"day and range", `{"day":"2024-03-02","from":"2024-03-01","to":"2024-03-02"}`, nil, "not both"},
-		{"future", `{"day":"2024-03-07"}`, nil, "future"},
-		{"too long", `{"from":"2023-12-01","to":"2024-03-01"}`, nil, "more than 45 days"},
-		{"other detail type", `{"detail-type":"Object Created","time":"2024-03-06T02:00:00Z"}`, nil, "detail-type"},
-		{"bad time", `{"detail-type":"Scheduled Event","time":"yesterday"}`, nil, "event field time"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var e Event
-			if err := json.Unmarshal([]byte(tt.in), &e); err != nil {
-				t.Fatal(err)
-			}
-			got, err := e.Days(now)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Days(%s) error = %v, want %q", tt.in, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Days(%s): %v", tt.in, err)
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("Days(%s) = %v, want %v", tt.in, got, tt.want)
-			}
-			for i := range got {
-				if !got[i].Equal(tt.want[i]) {
-					t.Errorf("Days(%s)[%d] = %v, want %v", tt.in, i, got[i], tt.want[i])
-				}
-			}
-		})
 	}
 }
 

@@ -3,6 +3,7 @@ package lookup
 import (
 	"context"
 	"fmt"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"io"
 	"log/slog"
 	"math"
@@ -13,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
-	"github.com/athenausage/athena-usage/pkg/fanout"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -150,7 +151,7 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		h, err := New(cfg, Clients{
 			S3: generatedS3{ids: ids}, Uploader: up, Lambda: &fakeLambda{},
-			Athena: func(_, _ string) fanout.BatchGetter { return server },
+			Athena: func(_, _ string) batchget.BatchGetter { return server },
 		}, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
 		if err != nil {
 			b.Fatal(err)
@@ -176,7 +177,7 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 		})
 		start := time.Now()
-		res, err := h.Handle(context.Background(), Event{Day: "2025-03-04", Bucket: "usage-data", Key: "athena-usage/athena_queries/dt=2025-03-04/queries.csv"})
+		res, err := h.Handle(context.Background(), events.Lookup{Day: "2025-03-04", Bucket: "usage-data", Key: "athena-usage/athena_queries/dt=2025-03-04/queries.csv"})
 		elapsed += time.Since(start)
 		close(done)
 		wg.Wait()
@@ -192,7 +193,7 @@ func BenchmarkPipeline(b *testing.B) {
 	idsPerSec := float64(ids*b.N) / elapsed.Seconds()
 	b.ReportMetric(peakMB, "peak_heap_MB")
 	b.ReportMetric(idsPerSec, "ids/s")
-	b.ReportMetric(idsPerSec/(quota*fanout.MaxBatchSize)*100, "pct_of_quota")
+	b.ReportMetric(idsPerSec/(quota*batchget.MaxBatchSize)*100, "pct_of_quota")
 	b.ReportMetric(float64(throttled), "throttled")
 	if peakMB > maxHeapMB {
 		b.Fatalf("peak_heap_MB = %.1f, want <= %d", peakMB, maxHeapMB)

@@ -1,5 +1,5 @@
 // Package lookup is the lookup function's handler: for one day it streams the query IDs out of
-// the extract's CSV, looks them up with BatchGetQueryExecution (package fanout) and writes the
+// the extract's CSV, looks them up with BatchGetQueryExecution (package batchget) and writes the
 // athena_api_output parts, handing the rest of the day to a new invocation of itself before
 // Lambda's 15-minute limit.
 package lookup
@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"io"
 	"log/slog"
 	"maps"
@@ -17,10 +18,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/apioutput"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
+	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
-	"github.com/athenausage/athena-usage/pkg/fanout"
-	"github.com/athenausage/athena-usage/pkg/usagecsv"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -52,9 +53,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock that measures parts against the deadline; time.Now unless a test sets it.
 	Now func() time.Time
-	// Engine tunes the fanout engines, one per account and region, beyond the configuration's
+	// Engine tunes the batchget engines, one per account and region, beyond the configuration's
 	// settings.
-	Engine []func(*fanout.Options)
+	Engine []func(*batchget.Options)
 }
 
 // Clients are the AWS clients a Handler calls.
@@ -66,10 +67,10 @@ type Clients struct {
 	// Lambda invokes the continuation: a *lambda.Client.
 	Lambda invoker
 	// Athena returns the client for an account and region, called once per pair: an
-	// *athena.Client made with fanout.WithoutSDKRetries. For an account other than the
+	// *athena.Client made with batchget.WithoutSDKRetries. For an account other than the
 	// configuration's AccountID it is only called when RoleName is set, and must return a
 	// client with credentials for that account (the role assumed there).
-	Athena func(account, region string) fanout.BatchGetter
+	Athena func(account, region string) batchget.BatchGetter
 }
 
 // LookupErrorOtherAccount is the lookup_error of a query that ran in another account than the
@@ -81,7 +82,7 @@ const LookupErrorOtherAccount = "OtherAccount"
 // them up failed for good and the failure carried no error code of its own.
 const LookupErrorOtherAccountFailed = "OtherAccountFailed"
 
-// Handler handles lookup events. It keeps one fanout engine per account and region across
+// Handler handles lookup events. It keeps one batchget engine per account and region across
 // invocations, since quotas are per account and region, so that a warm function keeps what its
 // limiters learned about them.
 type Handler struct {
@@ -91,7 +92,7 @@ type Handler struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex
-	engines map[place]*fanout.Engine
+	engines map[place]*batchget.Engine
 }
 
 // place is where a query ran, and where it is looked up.
@@ -138,12 +139,12 @@ func New(cfg config.Lookup, clients Clients, optFns ...func(*Options)) (*Handler
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("lookup handler: %w", err)
 	}
-	return &Handler{cfg: cfg, clients: clients, opts: o, log: o.Logger, engines: map[place]*fanout.Engine{}}, nil
+	return &Handler{cfg: cfg, clients: clients, opts: o, log: o.Logger, engines: map[place]*batchget.Engine{}}, nil
 }
 
 // Handle writes the day's parts from ev.Part on, as many as time allows, and hands the rest to
 // a new invocation. Run again with the same event, it writes the same objects.
-func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
+func (h *Handler) Handle(ctx context.Context, ev events.Lookup) (Result, error) {
 	res, err := h.handle(ctx, ev)
 	if err != nil {
 		h.log.ErrorContext(ctx, "lookup failed", "day", ev.Day, "part", ev.Part, "offset", ev.Offset, "err", err)
@@ -151,7 +152,7 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Result, error) {
 	return res, err
 }
 
-func (h *Handler) handle(ctx context.Context, ev Event) (Result, error) {
+func (h *Handler) handle(ctx context.Context, ev events.Lookup) (Result, error) {
 	day, err := ev.Validate()
 	if err != nil {
 		return Result{}, err
@@ -306,7 +307,7 @@ func (h *Handler) handle(ctx context.Context, ev Event) (Result, error) {
 }
 
 // openIDs opens the event's object where its part starts and returns the reader of its IDs.
-func (h *Handler) openIDs(ctx context.Context, ev Event) (*objectReader, *idReader, error) {
+func (h *Handler) openIDs(ctx context.Context, ev events.Lookup) (*objectReader, *idReader, error) {
 	name := fmt.Sprintf("s3://%s/%s", ev.Bucket, ev.Key)
 	var hdr *header
 	if ev.Offset > 0 {
@@ -377,11 +378,11 @@ func (h *Handler) writePart(ctx context.Context, day time.Time, p part, current 
 // the rows in the part's (ID) order. The IDs of other accounts are written with
 // LookupErrorOtherAccount, without a call, when there is no role to assume there; it counts
 // them by account.
-func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, map[string]int, error) {
+func (h *Handler) lookUp(ctx context.Context, p part) ([]apioutput.Row, map[string]int, error) {
 	byPlace := map[place][]int{}
 	// engines are the places' engines, all found before any lookup starts, so that no error
 	// returns while lookups run; nil for an account without a role.
-	engines := map[place]*fanout.Engine{}
+	engines := map[place]*batchget.Engine{}
 	for i, id := range p.ids {
 		pl := place{account: cmp.Or(p.accounts[i], h.cfg.AccountID), region: cmp.Or(p.regions[i], h.cfg.Region)}
 		pos, seen := byPlace[pl]
@@ -401,14 +402,14 @@ func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, map[strin
 		}
 		byPlace[pl] = append(pos, i)
 	}
-	rows := make([]usagecsv.Row, len(p.ids))
+	rows := make([]apioutput.Row, len(p.ids))
 	var other map[string]int
 	g, ctx := errgroup.WithContext(ctx)
 	for pl, pos := range byPlace {
 		engine := engines[pl]
 		if engine == nil {
 			for _, i := range pos {
-				rows[i] = usagecsv.Unprocessed(p.ids[i], LookupErrorOtherAccount)
+				rows[i] = apioutput.Unprocessed(p.ids[i], LookupErrorOtherAccount)
 			}
 			if other == nil {
 				other = map[string]int{}
@@ -422,15 +423,15 @@ func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, map[strin
 		}
 		g.Go(func() error {
 			got, err := engine.Lookup(ctx, ids)
-			if err != nil && pl.account != h.cfg.AccountID && fanout.Permanent(err) {
+			if err != nil && pl.account != h.cfg.AccountID && batchget.Permanent(err) {
 				// One member account whose role is missing or refuses us must not cost every
 				// other account its statistics: its IDs are written with the error's code.
 				// The function's own account fails loudly instead: that is our misconfiguration.
-				code := cmp.Or(fanout.ErrorCode(err), LookupErrorOtherAccountFailed)
+				code := cmp.Or(batchget.ErrorCode(err), LookupErrorOtherAccountFailed)
 				h.log.WarnContext(ctx, "cannot look up another account's queries; written with lookup_error",
 					"account", pl.account, "region", pl.region, "ids", len(ids), "lookup_error", code, "err", err)
 				for _, i := range pos {
-					rows[i] = usagecsv.Unprocessed(p.ids[i], code)
+					rows[i] = apioutput.Unprocessed(p.ids[i], code)
 				}
 				return nil
 			}
@@ -450,7 +451,7 @@ func (h *Handler) lookUp(ctx context.Context, p part) ([]usagecsv.Row, map[strin
 }
 
 // engine returns the engine of an account and region, made on first use.
-func (h *Handler) engine(pl place) (*fanout.Engine, error) {
+func (h *Handler) engine(pl place) (*batchget.Engine, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e, ok := h.engines[pl]; ok {
@@ -460,21 +461,21 @@ func (h *Handler) engine(pl place) (*fanout.Engine, error) {
 	if client == nil {
 		return nil, fmt.Errorf("no Athena client for account %s in %s", pl.account, pl.region)
 	}
-	opts := append([]func(*fanout.Options){func(o *fanout.Options) {
+	opts := append([]func(*batchget.Options){func(o *batchget.Options) {
 		o.Rate = h.cfg.Rate
 		o.Concurrency = h.cfg.Concurrency
 		o.MaxAttempts = h.cfg.MaxAttempts
 	}}, h.opts.Engine...)
-	e := fanout.New(client, opts...)
+	e := batchget.New(client, opts...)
 	h.engines[pl] = e
 	return e, nil
 }
 
 // engineStats returns each engine's counts by "account/region", for the logs.
-func (h *Handler) engineStats() map[string]fanout.Stats {
+func (h *Handler) engineStats() map[string]batchget.Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[string]fanout.Stats, len(h.engines))
+	out := make(map[string]batchget.Stats, len(h.engines))
 	for pl, e := range h.engines {
 		out[pl.String()] = e.Stats()
 	}
@@ -491,11 +492,11 @@ func (h *Handler) unprocessed() int64 {
 }
 
 // upload streams rows to key through a pipe: the uploader reads the CSV as it is written.
-func (h *Handler) upload(ctx context.Context, key string, rows []usagecsv.Row) error {
+func (h *Handler) upload(ctx context.Context, key string, rows []apioutput.Row) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		w := usagecsv.NewWriter(pw)
+		w := apioutput.NewWriter(pw)
 		var err error
 		for _, r := range rows {
 			if err = w.Write(r); err != nil {
@@ -522,7 +523,7 @@ func (h *Handler) upload(ctx context.Context, key string, rows []usagecsv.Row) e
 }
 
 // continueWith invokes the function asynchronously with ev.
-func (h *Handler) continueWith(ctx context.Context, ev Event) error {
+func (h *Handler) continueWith(ctx context.Context, ev events.Lookup) error {
 	name := h.opts.FunctionName
 	if name == "" {
 		name = lambdacontext.FunctionName

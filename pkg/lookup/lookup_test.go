@@ -7,20 +7,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"io"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/apioutput"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
+	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
-	"github.com/athenausage/athena-usage/pkg/fanout"
-	"github.com/athenausage/athena-usage/pkg/usagecsv"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -78,7 +78,7 @@ func newEnvConfig(t *testing.T, rows []queryRow, partSize int, cfgFn func(*confi
 		S3:       e.s3,
 		Uploader: e.s3,
 		Lambda:   e.lambda,
-		Athena: func(account, region string) fanout.BatchGetter {
+		Athena: func(account, region string) batchget.BatchGetter {
 			mu.Lock()
 			defer mu.Unlock()
 			f := &fakeAthena{where: place{account, region}, err: e.errs[account]}
@@ -93,7 +93,9 @@ func newEnvConfig(t *testing.T, rows []queryRow, partSize int, cfgFn func(*confi
 	return e
 }
 
-func (e *env) event() Event { return Event{Day: testDay, Bucket: testBucket, Key: e.key} }
+func (e *env) event() events.Lookup {
+	return events.Lookup{Day: testDay, Bucket: testBucket, Key: e.key}
+}
 
 func (e *env) parts() map[string]string {
 	return e.s3.objectsUnder(testBucket, athenasql.APIOutputDayPrefix(testPrefix, testDayTime))
@@ -107,16 +109,16 @@ func wantParts(t *testing.T, ids []string, partSize int, where func(id string) s
 	for n, chunk := 0, ids; len(chunk) > 0; n++ {
 		size := min(partSize, len(chunk))
 		var b bytes.Buffer
-		w := usagecsv.NewWriter(&b)
+		w := apioutput.NewWriter(&b)
 		for _, id := range chunk[:size] {
-			var row usagecsv.Row
+			var row apioutput.Row
 			switch w := where(id); {
 			case strings.HasPrefix(id, "gone-"):
-				row = usagecsv.Unprocessed(id, "InvalidRequestException")
+				row = apioutput.Unprocessed(id, "InvalidRequestException")
 			case w == LookupErrorOtherAccount:
-				row = usagecsv.Unprocessed(id, LookupErrorOtherAccount)
+				row = apioutput.Unprocessed(id, LookupErrorOtherAccount)
 			default:
-				row = usagecsv.FromExecution(executionIn(id, w))
+				row = apioutput.FromExecution(executionIn(id, w))
 			}
 			if err := w.Write(row); err != nil {
 				t.Fatal(err)
@@ -196,7 +198,7 @@ func TestHandleEmptyDays(t *testing.T) {
 
 // runAll handles ev and every continuation it invokes, as Lambda would, each invocation with a
 // fresh deadline; it returns the results.
-func runAll(t *testing.T, e *env, ev Event, start func() (context.Context, context.CancelFunc)) []Result {
+func runAll(t *testing.T, e *env, ev events.Lookup, start func() (context.Context, context.CancelFunc)) []Result {
 	t.Helper()
 	var results []Result
 	for range 100 {
@@ -218,7 +220,7 @@ func runAll(t *testing.T, e *env, ev Event, start func() (context.Context, conte
 		if aws.ToString(in.FunctionName) != "athena-usage-lookup" || in.InvocationType != lambdatypes.InvocationTypeEvent {
 			t.Fatalf("Invoke(%s, %s), want an Event invocation of athena-usage-lookup", aws.ToString(in.FunctionName), in.InvocationType)
 		}
-		ev = Event{}
+		ev = events.Lookup{}
 		if err := json.Unmarshal(in.Payload, &ev); err != nil {
 			t.Fatalf("continuation payload %s: %v", in.Payload, err)
 		}
@@ -471,7 +473,7 @@ func TestHandleFailures(t *testing.T) {
 		name    string
 		csv     string
 		athena  error
-		event   func(Event) Event
+		event   func(events.Lookup) events.Lookup
 		wantErr string
 	}{
 		{
@@ -523,12 +525,12 @@ func TestHandleFailures(t *testing.T) {
 		{
 			name:    "missing object",
 			csv:     "",
-			event:   func(ev Event) Event { ev.Key = "nope.csv"; return ev },
+			event:   func(ev events.Lookup) events.Lookup { ev.Key = "nope.csv"; return ev },
 			wantErr: "NoSuchKey",
 		},
 		{
 			name:    "invalid event",
-			event:   func(ev Event) Event { ev.Day = "2025-3-4"; ev.Part = -1; return ev },
+			event:   func(ev events.Lookup) events.Lookup { ev.Day = "2025-3-4"; ev.Part = -1; return ev },
 			wantErr: "part: -1",
 		},
 	}
@@ -537,7 +539,7 @@ func TestHandleFailures(t *testing.T) {
 			e := newEnv(t, nil, 5)
 			e.s3.put(testBucket, e.key, []byte(tt.csv))
 			if tt.athena != nil {
-				e.handler.clients.Athena = func(account, region string) fanout.BatchGetter {
+				e.handler.clients.Athena = func(account, region string) batchget.BatchGetter {
 					return &fakeAthena{where: place{account, region}, err: tt.athena}
 				}
 			}
@@ -789,61 +791,6 @@ func TestIDReaderOffsets(t *testing.T) {
 	}
 }
 
-func TestEventValidate(t *testing.T) {
-	good := Event{Day: testDay, Bucket: testBucket, Key: "k.csv", Part: 2, Offset: 300}
-	tests := []struct {
-		name    string
-		event   func(Event) Event
-		wantErr []string
-	}{
-		{"valid", func(e Event) Event { return e }, nil},
-		{"bad day", func(e Event) Event { e.Day = "2025-02-30"; return e }, []string{"day:"}},
-		{"bad bucket", func(e Event) Event { e.Bucket = "Bad_Bucket"; return e }, []string{"bucket:"}},
-		{"no key", func(e Event) Event { e.Key = ""; return e }, []string{"key:"}},
-		{"negative part and offset", func(e Event) Event { e.Part, e.Offset = -1, -5; return e }, []string{"part: -1", "offset: -5"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ev := tt.event(good)
-			day, err := ev.Validate()
-			if tt.wantErr == nil {
-				if err != nil || day.Format(config.DayLayout) != testDay {
-					t.Errorf("Validate(%+v) = %v, %v, want %s", ev, day, err, testDay)
-				}
-				return
-			}
-			for _, want := range tt.wantErr {
-				if err == nil || !strings.Contains(err.Error(), want) {
-					t.Errorf("Validate(%+v) error = %v, want one containing %q", ev, err, want)
-				}
-			}
-		})
-	}
-}
-
-func TestEventJSON(t *testing.T) {
-	data, err := os.ReadFile("testdata/event.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev Event
-	if err := json.Unmarshal(data, &ev); err != nil {
-		t.Fatal(err)
-	}
-	want := Event{Day: "2025-03-04", Bucket: "usage-data", Key: "athena-usage/athena_queries/dt=2025-03-04/queries.csv"}
-	if ev != want {
-		t.Errorf("testdata/event.json = %+v, want %+v", ev, want)
-	}
-	if _, err := ev.Validate(); err != nil {
-		t.Errorf("testdata/event.json: %v", err)
-	}
-	cont := Event{Day: "2025-03-04", Bucket: "b-1", Key: "k", Part: 3, Offset: 12345, ETag: `"abc"`}
-	b, _ := json.Marshal(cont)
-	if got := string(b); got != `{"day":"2025-03-04","bucket":"b-1","key":"k","part":3,"offset":12345,"etag":"\"abc\""}` {
-		t.Errorf("json.Marshal(%+v) = %s", cont, got)
-	}
-}
-
 func TestUploadFailure(t *testing.T) {
 	e := newEnv(t, dayRows(3), 5)
 	e.handler.clients.Uploader = failingUploader{}
@@ -875,7 +822,7 @@ func TestHandleOtherAccountRefused(t *testing.T) {
 		parts := e.parts()
 		refused := 0
 		for _, body := range parts {
-			r := usagecsv.NewReader(strings.NewReader(body))
+			r := apioutput.NewReader(strings.NewReader(body))
 			for {
 				row, err := r.Read()
 				if err != nil {

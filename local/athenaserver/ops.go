@@ -1,0 +1,490 @@
+package athenaserver
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/athenausage/athena-usage/local/sqlengine"
+	"github.com/athenausage/athena-usage/pkg/s3uri"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/athena/types"
+)
+
+// API limits, from Athena's API model.
+const (
+	maxQueryLength   = 262144
+	minTokenLength   = 32
+	maxTokenLength   = 128
+	maxBatchIDs      = 50   // BatchGetQueryExecution takes 1 to 50 IDs
+	maxListResults   = 50   // ListQueryExecutions returns at most 50 IDs a page
+	maxResultsPage   = 1000 // GetQueryResults returns at most 1000 rows a page
+	maxIDLength      = 128
+	catalogHive      = "hive"
+	reasonCancelled  = "Query cancelled by user"
+	reasonShutDown   = "The Athena stand-in was shut down while the query was running."
+	errTypeEngine    = 200 // "Query engine had an internal error"
+	errTypeS3Results = 401 // "Failed to write query results to Amazon S3"
+)
+
+func (s *Server) startQueryExecution(_ context.Context, body []byte) (any, *apiError) {
+	var in startInput
+	if aerr := decode(body, &in); aerr != nil {
+		return nil, aerr
+	}
+	query := aws.ToString(in.QueryString)
+	switch {
+	case in.QueryString == nil:
+		return nil, invalidRequest("QueryString is required")
+	case strings.TrimSpace(query) == "":
+		return nil, invalidRequest("QueryString is empty")
+	case len(query) > maxQueryLength:
+		return nil, invalidRequest("QueryString is %d bytes long; the maximum is %d", len(query), maxQueryLength)
+	}
+	token := aws.ToString(in.ClientRequestToken)
+	if in.ClientRequestToken != nil && (len(token) < minTokenLength || len(token) > maxTokenLength) {
+		return nil, invalidRequest("ClientRequestToken must be %d to %d characters long, not %d", minTokenLength, maxTokenLength, len(token))
+	}
+	wgName := aws.ToString(in.WorkGroup)
+	if wgName == "" {
+		wgName = DefaultWorkgroup
+	}
+	s.mu.Lock()
+	wg, ok := s.workgroups[wgName]
+	s.mu.Unlock()
+	if !ok {
+		return nil, invalidRequest("WorkGroup %s is not found.", wgName)
+	}
+	location := wg.OutputLocation
+	if c := in.ResultConfiguration; c != nil && aws.ToString(c.OutputLocation) != "" && !(wg.Enforce && wg.OutputLocation != "") {
+		location = aws.ToString(c.OutputLocation)
+	}
+	if location == "" {
+		return nil, invalidRequest("No output location provided. An output location is required either through the Workgroup result configuration setting or as an API input.")
+	}
+	if _, _, err := s3uri.Parse(location); err != nil {
+		return nil, invalidRequest("ResultConfiguration.OutputLocation: %v", err)
+	}
+	var database string
+	var qctx *types.QueryExecutionContext
+	if c := in.QueryExecutionContext; c != nil {
+		database = aws.ToString(c.Database)
+		qctx = &types.QueryExecutionContext{Database: c.Database, Catalog: c.Catalog}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if token != "" {
+		if id, ok := s.tokens[token]; ok {
+			if aws.ToString(s.execs[id].q.Query) != query {
+				return nil, invalidRequest("Idempotent parameters do not match: ClientRequestToken %s was used with a different QueryString", token)
+			}
+			return startOutput{QueryExecutionID: id}, nil
+		}
+	}
+	id := newID()
+	now := s.opts.Now()
+	stmt, sub := classify(query)
+	e := &execution{
+		token: token,
+		ran:   true,
+		q: types.QueryExecution{
+			QueryExecutionId:      aws.String(id),
+			Query:                 aws.String(query),
+			StatementType:         types.StatementType(stmt),
+			SubstatementType:      aws.String(sub),
+			QueryExecutionContext: qctx,
+			ResultConfiguration:   &types.ResultConfiguration{OutputLocation: aws.String(resultLocation(location, id, stmt))},
+			WorkGroup:             aws.String(wgName),
+			ExecutionParameters:   in.ExecutionParameters,
+			EngineVersion:         &types.EngineVersion{SelectedEngineVersion: aws.String(EngineVersion), EffectiveEngineVersion: aws.String(EngineVersion)},
+			Status:                &types.QueryExecutionStatus{State: types.QueryExecutionStateQueued, SubmissionDateTime: &now},
+			Statistics:            &types.QueryExecutionStatistics{},
+		},
+	}
+	if err := s.save(e); err != nil {
+		return nil, internalError(err.Error())
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	e.cancel = cancel
+	s.execs[id] = e
+	if token != "" {
+		s.tokens[token] = id
+	}
+	s.wg.Add(1)
+	go s.run(ctx, id, database, query, location)
+	return startOutput{QueryExecutionID: id}, nil
+}
+
+func (s *Server) getQueryExecution(_ context.Context, body []byte) (any, *apiError) {
+	var in idInput
+	if aerr := decode(body, &in); aerr != nil {
+		return nil, aerr
+	}
+	id, aerr := requireID(in.QueryExecutionID)
+	if aerr != nil {
+		return nil, aerr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.execs[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	return getOutput{QueryExecution: wireExecution(e.q)}, nil
+}
+
+func (s *Server) batchGetQueryExecution(_ context.Context, body []byte) (any, *apiError) {
+	var in batchGetInput
+	if aerr := decode(body, &in); aerr != nil {
+		return nil, aerr
+	}
+	if n := len(in.QueryExecutionIDs); n == 0 || n > maxBatchIDs {
+		return nil, invalidRequest("QueryExecutionIds has %d IDs; it takes 1 to %d", n, maxBatchIDs)
+	}
+	out := batchGetOutput{QueryExecutions: []wireExecution{}, UnprocessedQueryExecutionIDs: []wireUnprocessed{}}
+	seen := map[string]bool{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range in.QueryExecutionIDs {
+		if id == "" || len(id) > maxIDLength {
+			return nil, invalidRequest("QueryExecutionIds: %q is not a valid query execution ID", id)
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		e, ok := s.execs[id]
+		switch {
+		case !ok:
+			out.UnprocessedQueryExecutionIDs = append(out.UnprocessedQueryExecutionIDs, wireUnprocessed{
+				QueryExecutionID: id, ErrorCode: CodeInvalidRequest, ErrorMessage: "QueryExecution " + id + " was not found",
+			})
+		case s.lim.roll(s.lim.faults.Unprocessed):
+			out.UnprocessedQueryExecutionIDs = append(out.UnprocessedQueryExecutionIDs, wireUnprocessed{
+				QueryExecutionID: id, ErrorCode: CodeInternalServer, ErrorMessage: "Internal error, please retry (injected)",
+			})
+		default:
+			out.QueryExecutions = append(out.QueryExecutions, wireExecution(e.q))
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) stopQueryExecution(_ context.Context, body []byte) (any, *apiError) {
+	var in idInput
+	if aerr := decode(body, &in); aerr != nil {
+		return nil, aerr
+	}
+	id, aerr := requireID(in.QueryExecutionID)
+	if aerr != nil {
+		return nil, aerr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.execs[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	if terminal(e.q) {
+		return struct{}{}, nil // Athena accepts stopping a finished query and changes nothing
+	}
+	now := s.opts.Now()
+	st := *e.q.Status
+	st.State = types.QueryExecutionStateCancelled
+	st.StateChangeReason = aws.String(reasonCancelled)
+	st.CompletionDateTime = &now
+	e.q.Status = &st
+	if e.cancel != nil {
+		e.cancel()
+	}
+	if err := s.save(e); err != nil {
+		return nil, internalError(err.Error())
+	}
+	return struct{}{}, nil
+}
+
+// listToken is the position after the last ID of a ListQueryExecutions page.
+type listToken struct {
+	Submitted int64  `json:"s"`
+	ID        string `json:"i"`
+}
+
+func (s *Server) listQueryExecutions(_ context.Context, body []byte) (any, *apiError) {
+	var in listInput
+	if aerr := decode(body, &in); aerr != nil {
+		return nil, aerr
+	}
+	wg := aws.ToString(in.WorkGroup)
+	if wg == "" {
+		wg = DefaultWorkgroup
+	}
+	s.mu.Lock()
+	_, ok := s.workgroups[wg]
+	s.mu.Unlock()
+	if !ok {
+		return nil, invalidRequest("WorkGroup %s is not found.", wg)
+	}
+	limit := maxListResults
+	if in.MaxResults != nil {
+		limit = int(*in.MaxResults)
+		if limit < 1 || limit > maxListResults {
+			return nil, invalidRequest("MaxResults is %d; it must be 1 to %d", limit, maxListResults)
+		}
+	}
+	var after *listToken
+	if in.NextToken != nil {
+		var t listToken
+		if err := decodeToken(*in.NextToken, &t); err != nil {
+			return nil, invalidRequest("NextToken is not one ListQueryExecutions returned")
+		}
+		after = &t
+	}
+	type entry struct {
+		submitted int64
+		id        string
+	}
+	s.mu.Lock()
+	var all []entry
+	for id, e := range s.execs {
+		if w := aws.ToString(e.q.WorkGroup); w == wg || (w == "" && wg == DefaultWorkgroup) {
+			all = append(all, entry{submitted(e.q), id})
+		}
+	}
+	s.mu.Unlock()
+	// Newest first, as Athena lists them; the ID breaks ties so that pages are stable.
+	slices.SortFunc(all, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(b.submitted, a.submitted), strings.Compare(b.id, a.id))
+	})
+	start := 0
+	if after != nil {
+		start, _ = slices.BinarySearchFunc(all, *after, func(e entry, t listToken) int {
+			return cmp.Or(cmp.Compare(t.Submitted, e.submitted), strings.Compare(t.ID, e.id))
+		})
+		if start < len(all) && all[start].id == after.ID {
+			start++
+		}
+	}
+	out := listOutput{QueryExecutionIDs: []string{}}
+	end := min(start+limit, len(all))
+	for _, e := range all[start:end] {
+		out.QueryExecutionIDs = append(out.QueryExecutionIDs, e.id)
+	}
+	if end < len(all) {
+		last := all[end-1]
+		out.NextToken = aws.String(encodeToken(listToken{Submitted: last.submitted, ID: last.id}))
+	}
+	return out, nil
+}
+
+func submitted(q types.QueryExecution) int64 {
+	if q.Status == nil || q.Status.SubmissionDateTime == nil {
+		return 0
+	}
+	return q.Status.SubmissionDateTime.UnixNano()
+}
+
+// resultsToken is the row (counting the header row) a GetQueryResults page starts at.
+type resultsToken struct {
+	ID  string `json:"i"`
+	Row int    `json:"r"`
+}
+
+func (s *Server) getQueryResults(ctx context.Context, body []byte) (any, *apiError) {
+	var in resultsInput
+	if aerr := decode(body, &in); aerr != nil {
+		return nil, aerr
+	}
+	id, aerr := requireID(in.QueryExecutionID)
+	if aerr != nil {
+		return nil, aerr
+	}
+	limit := maxResultsPage
+	if in.MaxResults != nil {
+		limit = int(*in.MaxResults)
+		if limit < 1 || limit > maxResultsPage {
+			return nil, invalidRequest("MaxResults is %d; it must be 1 to %d", limit, maxResultsPage)
+		}
+	}
+	start := 0
+	if in.NextToken != nil {
+		var t resultsToken
+		if err := decodeToken(*in.NextToken, &t); err != nil || t.ID != id || t.Row < 0 {
+			return nil, invalidRequest("NextToken is not one GetQueryResults returned for query %s", id)
+		}
+		start = t.Row
+	}
+	res, aerr := s.results(ctx, id)
+	if aerr != nil {
+		return nil, aerr
+	}
+	// Athena puts the column names first on the first page of a query that returns a table;
+	// the header row counts toward MaxResults.
+	header := res.StatementType != string(types.StatementTypeDdl) && len(res.Columns) > 0
+	total := len(res.Rows)
+	if header {
+		total++
+	}
+	var out resultsOutput
+	out.UpdateCount = aws.Int64(0)
+	out.ResultSet.Rows = []wireRow{}
+	out.ResultSet.ResultSetMetadata.ColumnInfo = make([]wireColumnInfo, 0, len(res.Columns))
+	for _, c := range res.Columns {
+		out.ResultSet.ResultSetMetadata.ColumnInfo = append(out.ResultSet.ResultSetMetadata.ColumnInfo, columnInfo(c))
+	}
+	end := min(start+limit, total)
+	for i := start; i < end; i++ {
+		var values []*string
+		switch {
+		case header && i == 0:
+			for _, c := range res.Columns {
+				values = append(values, aws.String(c.Name))
+			}
+		case header:
+			values = res.Rows[i-1]
+		default:
+			values = res.Rows[i]
+		}
+		row := wireRow{Data: make([]wireDatum, len(values))}
+		for j, v := range values {
+			row.Data[j] = wireDatum{VarCharValue: v}
+		}
+		out.ResultSet.Rows = append(out.ResultSet.Rows, row)
+	}
+	if end < total {
+		out.NextToken = aws.String(encodeToken(resultsToken{ID: id, Row: end}))
+	}
+	return out, nil
+}
+
+// columnInfo describes a result column as Athena does for a query over Hive tables.
+func columnInfo(c sqlengine.Column) wireColumnInfo {
+	ci := wireColumnInfo{CatalogName: catalogHive, Name: c.Name, Label: c.Name, Type: c.Type, Nullable: string(types.ColumnNullableUnknown)}
+	base, args, _ := strings.Cut(strings.TrimSuffix(strings.ToLower(c.Type), ")"), "(")
+	switch base {
+	case "varchar", "char", "string":
+		ci.Precision = 2147483647
+		if n, err := strconv.Atoi(args); err == nil {
+			ci.Precision = int32(n)
+		}
+		ci.CaseSensitive = true
+	case "bigint":
+		ci.Precision = 19
+	case "integer", "int":
+		ci.Precision = 10
+	case "smallint":
+		ci.Precision = 5
+	case "tinyint":
+		ci.Precision = 3
+	case "double":
+		ci.Precision = 17
+	case "real", "float":
+		ci.Precision = 7
+	case "timestamp":
+		ci.Precision = 3
+	case "decimal":
+		p, sc, _ := strings.Cut(args, ",")
+		if n, err := strconv.Atoi(strings.TrimSpace(p)); err == nil {
+			ci.Precision = int32(n)
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(sc)); err == nil {
+			ci.Scale = int32(n)
+		}
+	}
+	return ci
+}
+
+func requireID(id *string) (string, *apiError) {
+	switch {
+	case id == nil:
+		return "", invalidRequest("QueryExecutionId is required")
+	case *id == "" || len(*id) > maxIDLength:
+		return "", invalidRequest("QueryExecutionId %q is not a valid query execution ID", *id)
+	}
+	return *id, nil
+}
+
+func notFound(id string) *apiError {
+	return invalidRequest("QueryExecution %s was not found", id)
+}
+
+func encodeToken(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeToken(s string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// newID returns a random (version 4) UUID, the form of Athena's query execution IDs.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// classify guesses a statement's type from its first words, as Athena reports it while the
+// query is still queued; the engine's answer replaces the guess when the query finishes.
+func classify(sql string) (stmt, sub string) {
+	words := strings.Fields(strings.ToUpper(stripComments(sql)))
+	word := func(i int) string {
+		if i < len(words) {
+			return strings.TrimLeft(words[i], "(")
+		}
+		return ""
+	}
+	switch w := word(0); w {
+	case "SELECT", "WITH", "VALUES", "TABLE":
+		return "DML", "SELECT"
+	case "INSERT", "UNLOAD", "DELETE", "UPDATE", "MERGE":
+		return "DML", w
+	case "EXPLAIN", "PREPARE", "EXECUTE", "DEALLOCATE":
+		return "UTILITY", w
+	case "CREATE", "DROP", "ALTER":
+		i := 1
+		for word(i) == "OR" || word(i) == "REPLACE" || word(i) == "EXTERNAL" {
+			i++
+		}
+		obj := word(i)
+		if obj == "SCHEMA" {
+			obj = "DATABASE"
+		}
+		if w == "CREATE" && obj == "TABLE" && slices.Contains(words, "AS") {
+			return "DDL", "CREATE_TABLE_AS_SELECT"
+		}
+		return "DDL", w + "_" + obj
+	case "":
+		return "DML", "SELECT"
+	default:
+		return "DDL", w
+	}
+}
+
+func stripComments(sql string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(sql, "\n") {
+		line, _, _ = strings.Cut(line, "--")
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// durationMS is d in whole milliseconds, as Athena's statistics count.
+func durationMS(d time.Duration) *int64 {
+	return aws.Int64(max(d, 0).Milliseconds())
+}

@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/athenausage/athena-usage/local/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Ingested describes the CloudTrail files put into the local trail bucket.
+type Ingested struct {
+	Files    int
+	Bytes    int64
+	Records  int
+	Accounts []string
+	Regions  []string
+	// OrgID is set when the files come from an organization trail.
+	OrgID string
+	// FirstDay and LastDay are the delivery folders' days.
+	FirstDay, LastDay time.Time
+	// Skipped are the files left out, each error naming the file and what was wrong.
+	Skipped []error
+	// Ignored counts files that are not logs (digests, other folders), left out quietly.
+	Ignored int
+}
+
+// IngestCloudTrail copies the CloudTrail log files under root, a folder at any level of the tree
+// as CloudTrail writes it (the trail prefix, AWSLogs, an account, a region or a day), into the
+// local trail bucket under AWSLogs/. Malformed files are skipped and reported; the accounts and
+// regions are discovered from the paths.
+func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, error) {
+	var in Ingested
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return in, fmt.Errorf("cloudtrail folder %s: %w", root, err)
+	}
+	info, err := os.Stat(abs)
+	if err != nil {
+		return in, fmt.Errorf("cloudtrail folder: %w", err)
+	}
+	if !info.IsDir() {
+		return in, fmt.Errorf("cloudtrail folder %s: not a directory", root)
+	}
+	accounts, regions, orgs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	err = filepath.WalkDir(abs, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			in.Skipped = append(in.Skipped, fmt.Errorf("%s: %w", path, err))
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		k, err := cloudtrail.ParseKey(filepath.ToSlash(path))
+		if err != nil {
+			if isLogName(path) && !strings.Contains(path, "CloudTrail-Digest") {
+				in.Skipped = append(in.Skipped, err)
+			} else {
+				in.Ignored++
+			}
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			in.Skipped = append(in.Skipped, fmt.Errorf("%s: %w", path, err))
+			return nil
+		}
+		recs, err := cloudtrail.ReadLog(bytes.NewReader(data), path)
+		if err != nil {
+			in.Skipped = append(in.Skipped, err)
+			return nil
+		}
+		_, err = s.S3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(TrailBucket),
+			Key:    aws.String(k.RelativeKey()),
+			Body:   bytes.NewReader(data),
+		})
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", path, err)
+		}
+		in.Files++
+		in.Bytes += int64(len(data))
+		in.Records += len(recs)
+		accounts[k.Account], regions[k.Region], orgs[k.OrgID] = true, true, true
+		if in.FirstDay.IsZero() || k.Day.Before(in.FirstDay) {
+			in.FirstDay = k.Day
+		}
+		if k.Day.After(in.LastDay) {
+			in.LastDay = k.Day
+		}
+		return nil
+	})
+	if err != nil {
+		return in, err
+	}
+	if in.Files == 0 {
+		return in, fmt.Errorf("no CloudTrail log files under %s (want AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz)", root)
+	}
+	if len(orgs) > 1 {
+		return in, errors.New("the folder mixes organization and account trails: give one trail's folder")
+	}
+	for o := range orgs {
+		in.OrgID = o
+	}
+	in.Accounts, in.Regions = sortedKeys(accounts), sortedKeys(regions)
+	return in, nil
+}
+
+func isLogName(path string) bool {
+	return strings.HasSuffix(path, ".json.gz") || strings.HasSuffix(path, ".json")
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// LoadHistory loads a query history file (JSON Lines of QueryExecution) into the Athena
+// stand-in. Bad lines are returned as problems naming the file and line; the rest are loaded.
+func (s *Stack) LoadHistory(path string) (loaded int, problems []error, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, nil, fmt.Errorf("history: %w", err)
+	}
+	defer f.Close()
+	n, problems := s.athena.LoadHistory(f, path)
+	return n, problems, nil
+}

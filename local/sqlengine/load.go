@@ -1,0 +1,426 @@
+package sqlengine
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/athenausage/athena-usage/pkg/s3uri"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
+)
+
+const (
+	cacheDir = "cache"
+	// fetchWorkers bounds concurrent downloads, as Athena bounds its splits per node.
+	fetchWorkers = 4
+)
+
+// object is one S3 object of a table.
+type object struct {
+	Key  string
+	Size int64
+	ETag string
+}
+
+// partition is one partition to read: its values and where its objects are.
+type partition struct {
+	values         []string
+	bucket, prefix string
+	objects        []object
+	listed         bool
+}
+
+// partFiles are the cached, transcoded files of one partition.
+type partFiles struct {
+	values []string
+	files  []string
+}
+
+func splitS3(uri string) (string, string, error) {
+	bucket, key, err := s3uri.Parse(uri)
+	if err != nil {
+		return "", "", userError("location " + err.Error())
+	}
+	return bucket, key, nil
+}
+
+// partitions lists the partitions of t that the uses need.
+func (e *Engine) partitions(ctx context.Context, t *tableDef, uses []use, now time.Time) ([]*partition, error) {
+	if len(t.Partitions) == 0 {
+		bucket, prefix, err := splitS3(t.Location)
+		if err != nil {
+			return nil, err
+		}
+		return []*partition{{bucket: bucket, prefix: dirPrefix(prefix)}}, nil
+	}
+	projs, err := projections(t)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := template(t)
+	var accepts []func([]string) bool
+	byPrefix := map[string]*partition{}
+	var explicit []*partition
+	for _, u := range uses {
+		fs := filters(u, t.Partitions)
+		for _, c := range t.Partitions {
+			if f := u.pushed[c.Name]; f != nil {
+				if fs == nil {
+					fs = map[string]*filter{}
+				}
+				addFilter(fs, c.Name, f)
+			}
+		}
+		if projs == nil {
+			accepts = append(accepts, func(vals []string) bool {
+				for i, c := range t.Partitions {
+					if !fs[c.Name].allows(vals[i]) {
+						return false
+					}
+				}
+				return true
+			})
+			continue
+		}
+		cands := make([][]string, len(t.Partitions))
+		count := 1
+		for i, c := range t.Partitions {
+			if cands[i], err = projs[c.Name].candidates(fs[c.Name], now); err != nil {
+				return nil, err
+			}
+			count *= len(cands[i])
+		}
+		if count > maxPrefixes {
+			sets := make([]map[string]bool, len(cands))
+			for i, cs := range cands {
+				sets[i] = map[string]bool{}
+				for _, v := range cs {
+					sets[i][v] = true
+				}
+			}
+			accepts = append(accepts, func(vals []string) bool {
+				for i, v := range vals {
+					if !sets[i][v] {
+						return false
+					}
+				}
+				return true
+			})
+			continue
+		}
+		for _, vals := range product(cands) {
+			uri := tmpl
+			for i, c := range t.Partitions {
+				uri = strings.ReplaceAll(uri, "${"+c.Name+"}", vals[i])
+			}
+			bucket, prefix, err := splitS3(uri)
+			if err != nil {
+				return nil, err
+			}
+			p := &partition{values: vals, bucket: bucket, prefix: dirPrefix(prefix)}
+			if byPrefix[p.bucket+"/"+p.prefix] == nil {
+				byPrefix[p.bucket+"/"+p.prefix] = p
+				explicit = append(explicit, p)
+			}
+		}
+	}
+	if len(accepts) == 0 {
+		return explicit, nil
+	}
+	// List the template's fixed prefix once and match each key to the template.
+	static, _, _ := strings.Cut(tmpl, "${")
+	bucket, prefix, err := splitS3(static)
+	if err != nil {
+		return nil, err
+	}
+	re, order := templateRegexp(tmpl, t, projs)
+	objs, err := e.list(ctx, bucket, prefix)
+	if err != nil {
+		return nil, err
+	}
+	matched := map[string]*partition{}
+	var out []*partition
+	for _, o := range objs {
+		m := re.FindStringSubmatch("s3://" + bucket + "/" + o.Key)
+		if m == nil {
+			continue
+		}
+		vals := make([]string, len(t.Partitions))
+		for i, c := range t.Partitions {
+			vals[i] = m[order[c.Name]]
+		}
+		ok := false
+		for _, a := range accepts {
+			ok = ok || a(vals)
+		}
+		key := strings.Join(vals, "\x00")
+		if !ok || byPrefix[bucket+"/"+strings.TrimPrefix(m[0], "s3://"+bucket+"/")] != nil {
+			continue
+		}
+		p := matched[key]
+		if p == nil {
+			p = &partition{values: vals, bucket: bucket, prefix: strings.TrimPrefix(m[0], "s3://"+bucket+"/"), listed: true}
+			matched[key] = p
+			out = append(out, p)
+		}
+		p.objects = append(p.objects, o)
+	}
+	return append(explicit, out...), nil
+}
+
+// templateRegexp turns a location template into a regular expression for keys below it; order
+// maps each column to its submatch.
+func templateRegexp(tmpl string, t *tableDef, projs map[string]*projection) (*regexp.Regexp, map[string]int) {
+	var b strings.Builder
+	b.WriteString("^")
+	order := map[string]int{}
+	rest := tmpl
+	n := 0
+	for {
+		i := strings.Index(rest, "${")
+		j := strings.Index(rest, "}")
+		if i < 0 || j < i {
+			b.WriteString(regexp.QuoteMeta(rest))
+			break
+		}
+		b.WriteString(regexp.QuoteMeta(rest[:i]))
+		col := rest[i+2 : j]
+		pat := `[^/]+`
+		if p := projs[col]; p != nil {
+			pat = p.pattern()
+		}
+		if _, seen := order[col]; seen {
+			b.WriteString(regexp.QuoteMeta("${" + col + "}"))
+		} else {
+			n++
+			order[col] = n
+			b.WriteString("(" + pat + ")")
+		}
+		rest = rest[j+1:]
+	}
+	if !strings.HasSuffix(tmpl, "/") {
+		b.WriteString("/")
+	}
+	return regexp.MustCompile(b.String()), order
+}
+
+func dirPrefix(p string) string {
+	if p != "" && !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p
+}
+
+// product returns every combination of one value from each list.
+func product(lists [][]string) [][]string {
+	out := [][]string{{}}
+	for _, l := range lists {
+		var next [][]string
+		for _, prefix := range out {
+			for _, v := range l {
+				next = append(next, append(slices.Clone(prefix), v))
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// list returns the data objects under prefix, leaving out what Hive treats as hidden.
+func (e *Engine) list(ctx context.Context, bucket, prefix string) ([]object, error) {
+	var out []object
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	for {
+		page, err := e.s3.ListObjectsV2(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			base := path.Base(key)
+			if strings.HasSuffix(key, "/") || strings.HasPrefix(base, "_") || strings.HasPrefix(base, ".") ||
+				strings.HasSuffix(key, "_$folder$") {
+				continue
+			}
+			out = append(out, object{Key: key, Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag)})
+		}
+		if !aws.ToBool(page.IsTruncated) || page.NextContinuationToken == nil {
+			break
+		}
+		in.ContinuationToken = page.NextContinuationToken
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// fetch makes sure every object of parts is in the cache, transcoded for DuckDB, and returns
+// the cached files and the bytes the objects hold.
+func (e *Engine) fetch(ctx context.Context, t *tableDef, parts []*partition) ([]partFiles, int64, error) {
+	dec, err := newDecoder(t)
+	if err != nil {
+		return nil, 0, err
+	}
+	sig := tableSignature(t)
+	out := make([]partFiles, len(parts))
+	var scanned int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchWorkers)
+	for i, p := range parts {
+		if !p.listed {
+			if p.objects, err = e.list(ctx, p.bucket, p.prefix); err != nil {
+				return nil, 0, err
+			}
+		}
+		out[i] = partFiles{values: p.values, files: make([]string, len(p.objects))}
+		for j, o := range p.objects {
+			scanned += o.Size
+			g.Go(func() error {
+				f, err := e.cached(gctx, dec, sig, p.bucket, o)
+				out[i].files[j] = f
+				return err
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, 0, err
+	}
+	for i := range out {
+		out[i].files = slices.DeleteFunc(out[i].files, func(f string) bool { return f == "" })
+	}
+	return out, scanned, nil
+}
+
+// tableSignature is what the transcoded form of an object depends on besides the object.
+func tableSignature(t *tableDef) string {
+	var b strings.Builder
+	b.WriteString(t.SerDe)
+	keys := make([]string, 0, len(t.SerDeProps))
+	for k := range t.SerDeProps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "|%s=%s", k, t.SerDeProps[k])
+	}
+	fmt.Fprintf(&b, "|skip=%s", t.Props["skip.header.line.count"])
+	for _, c := range t.Columns {
+		fmt.Fprintf(&b, "|%s %s", c.Name, c.Type)
+	}
+	return b.String()
+}
+
+// cached returns the path of the transcoded object, downloading it unless the cache holds
+// this version already; "" means it holds no rows.
+func (e *Engine) cached(ctx context.Context, dec decoder, sig, bucket string, o object) (string, error) {
+	h := sha256.Sum256([]byte(strings.Join([]string{bucket, o.Key, o.ETag, fmt.Sprint(o.Size), sig}, "\x00")))
+	name := filepath.Join(e.dir, cacheDir, hex.EncodeToString(h[:16])+".ndjson")
+	if st, err := os.Stat(name); err == nil {
+		if st.Size() == 0 {
+			return "", nil
+		}
+		return name, nil
+	}
+	out, err := e.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.Key)})
+	if err != nil {
+		return "", fmt.Errorf("get s3://%s/%s: %w", bucket, o.Key, err)
+	}
+	defer out.Body.Close()
+	var r io.Reader = bufio.NewReader(out.Body)
+	uri := "s3://" + bucket + "/" + o.Key
+	if strings.HasSuffix(o.Key, ".gz") {
+		// Hadoop picks the codec by the file extension, so must we.
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return "", dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: not in gzip format: %v", uri, err))
+		}
+		defer zr.Close()
+		r = zr
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		var qe *Error
+		if errors.As(err, &qe) {
+			return "", err
+		}
+		return "", dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: %v", uri, err))
+	}
+	var buf bytes.Buffer
+	if err := dec(data, &buf); err != nil {
+		return "", dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: %v", uri, err))
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), "tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("cache %s: %w", uri, err)
+	}
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("cache %s: %w", uri, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("cache %s: %w", uri, err)
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return "", fmt.Errorf("cache %s: %w", uri, err)
+	}
+	if buf.Len() == 0 {
+		return "", nil
+	}
+	return name, nil
+}
+
+// createDuckTable (re)creates t in DuckDB over the cached files: the table's columns, then its
+// partition columns as varchar.
+func (e *Engine) createDuckTable(ctx context.Context, t *tableDef, parts []partFiles) error {
+	name := quoteIdent(t.Database) + "." + quoteIdent(t.Name)
+	var cols, jsonCols []string
+	for _, c := range t.Columns {
+		cols = append(cols, quoteIdent(c.Name)+" "+c.Type.duck())
+		jsonCols = append(jsonCols, quoteString(c.Name)+": "+quoteString(c.Type.duck()))
+	}
+	for _, c := range t.Partitions {
+		cols = append(cols, quoteIdent(c.Name)+" VARCHAR")
+	}
+	if _, err := e.conn.ExecContext(ctx, "CREATE OR REPLACE TABLE "+name+" ("+strings.Join(cols, ", ")+")"); err != nil {
+		return fmt.Errorf("create table %s.%s: %w", t.Database, t.Name, err)
+	}
+	for _, p := range parts {
+		if len(p.files) == 0 {
+			continue
+		}
+		files := make([]string, len(p.files))
+		for i, f := range p.files {
+			files[i] = quoteString(f)
+		}
+		sel := "SELECT *"
+		for _, v := range p.values {
+			sel += ", " + quoteString(v)
+		}
+		stmt := fmt.Sprintf("INSERT INTO %s %s FROM read_json([%s], format = 'newline_delimited', hive_partitioning = false, columns = {%s})",
+			name, sel, strings.Join(files, ", "), strings.Join(jsonCols, ", "))
+		if _, err := e.conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("load table %s.%s: %w", t.Database, t.Name, err)
+		}
+	}
+	return nil
+}

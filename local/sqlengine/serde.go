@@ -1,0 +1,388 @@
+package sqlengine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/athenausage/athena-usage/pkg/hivetext"
+)
+
+// decoder transcodes one object's bytes (decompressed) into NDJSON rows with the table's
+// columns, each value already of the column's type or null.
+type decoder func(data []byte, w *bytes.Buffer) error
+
+// newDecoder returns the decoder of t's SerDe.
+func newDecoder(t *tableDef) (decoder, error) {
+	skip := 0
+	if s := t.Props["skip.header.line.count"]; s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return nil, userError(fmt.Sprintf("skip.header.line.count %q is not a count", s))
+		}
+		skip = n
+	}
+	switch t.SerDe {
+	case cloudTrailSerDe:
+		return func(data []byte, w *bytes.Buffer) error { return decodeCloudTrail(data, t.Columns, w) }, nil
+	case "org.openx.data.jsonserde.JsonSerDe", "org.apache.hive.hcatalog.data.JsonSerDe":
+		return func(data []byte, w *bytes.Buffer) error { return decodeJSONLines(data, t.Columns, w) }, nil
+	case openCSVSerDe:
+		sep, quote, esc := prop(t.SerDeProps, "separatorChar", ','), prop(t.SerDeProps, "quoteChar", '"'), prop(t.SerDeProps, "escapeChar", '"')
+		return func(data []byte, w *bytes.Buffer) error {
+			return eachLine(data, skip, func(line string) error {
+				return writeRow(w, t.Columns, openCSVLine(line, sep, quote, esc), func(s string, typ *hiveType) any {
+					if typ.Kind == "string" || typ.Kind == "varchar" || typ.Kind == "char" {
+						return s // OpenCSVSerde reads an empty field as an empty string, not NULL
+					}
+					return textValue(s, typ)
+				})
+			})
+		}, nil
+	case lazySimpleSerDe:
+		return lazySimple(t, skip)
+	}
+	return nil, userError(fmt.Sprintf("SerDe %s is not supported by the local engine", t.SerDe))
+}
+
+func prop(m map[string]string, key string, def byte) byte {
+	if s := m[key]; s != "" {
+		return s[0]
+	}
+	return def
+}
+
+// lazySimple decodes Hive's LazySimpleSerDe text; the comma-and-backslash variant that
+// athena_api_output uses is read with package hivetext.
+func lazySimple(t *tableDef, skip int) (decoder, error) {
+	for _, c := range t.Columns {
+		switch c.Type.Kind {
+		case "struct", "array", "map":
+			return nil, userError(fmt.Sprintf("LazySimpleSerDe column %s of type %s is not supported by the local engine", c.Name, c.Type))
+		}
+	}
+	delim := t.SerDeProps["field.delim"]
+	if delim == "" {
+		delim = t.SerDeProps["serialization.format"]
+	}
+	if delim == "" {
+		delim = "\x01"
+	}
+	esc := t.SerDeProps["escape.delim"]
+	nullFormat, hasNull := t.SerDeProps["serialization.null.format"]
+	if !hasNull {
+		nullFormat = hivetext.Null
+	}
+	var split func(string) ([]hivetext.Field, error)
+	switch {
+	case delim == string(hivetext.Delim) && esc == string(hivetext.Escape):
+		split = hivetext.Split
+	case esc == "":
+		split = func(line string) ([]hivetext.Field, error) {
+			parts := strings.Split(line, delim)
+			fs := make([]hivetext.Field, len(parts))
+			for i, p := range parts {
+				fs[i] = hivetext.Field{Value: p, Null: p == hivetext.Null}
+			}
+			return fs, nil
+		}
+	default:
+		return nil, userError(fmt.Sprintf("LazySimpleSerDe with field.delim %q and escape.delim %q is not supported by the local engine", delim, esc))
+	}
+	return func(data []byte, w *bytes.Buffer) error {
+		n := 0
+		return eachLine(data, skip, func(line string) error {
+			n++
+			fields, err := split(line)
+			if err != nil {
+				return fmt.Errorf("line %d: %w", n+skip, err)
+			}
+			vals := make([]*string, len(fields))
+			for i, f := range fields {
+				null := f.Null
+				if nullFormat != hivetext.Null {
+					null = f.Value == nullFormat
+				}
+				if !null {
+					vals[i] = &f.Value
+				}
+			}
+			return writeRow(w, t.Columns, vals, textValue)
+		})
+	}, nil
+}
+
+// eachLine calls fn for each line after the first skip, ending lines at \n, \r\n or \r as
+// Hadoop's LineReader does.
+func eachLine(data []byte, skip int, fn func(string) error) error {
+	s := string(data)
+	n := 0
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "\r\n")
+		line := s
+		if i < 0 {
+			s = ""
+		} else {
+			line = s[:i]
+			if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			s = s[i+1:]
+		}
+		if n++; n <= skip {
+			continue
+		}
+		if err := fn(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeRow writes one NDJSON row; vals[i] nil or missing is NULL.
+func writeRow(w *bytes.Buffer, cols []tableColumn, vals []*string, conv func(string, *hiveType) any) error {
+	row := make(map[string]any, len(cols))
+	for i, c := range cols {
+		if i < len(vals) && vals[i] != nil {
+			row[c.Name] = conv(*vals[i], c.Type)
+		} else {
+			row[c.Name] = nil
+		}
+	}
+	return writeJSON(w, row)
+}
+
+func writeJSON(w *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// textValue converts a field's text to the column's type; text that does not parse is NULL,
+// as Hive reads it.
+func textValue(s string, t *hiveType) any {
+	switch t.Kind {
+	case "string", "varchar", "char":
+		if t.Kind == "varchar" && len(t.Params) == 1 && len([]rune(s)) > t.Params[0] {
+			return string([]rune(s)[:t.Params[0]])
+		}
+		return s
+	case "bigint", "int", "smallint", "tinyint":
+		bits := map[string]int{"bigint": 64, "int": 32, "smallint": 16, "tinyint": 8}[t.Kind]
+		v, err := strconv.ParseInt(strings.TrimSpace(s), 10, bits)
+		if err != nil {
+			return nil
+		}
+		return v
+	case "double", "float":
+		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return nil
+		}
+		return json.Number(strconv.FormatFloat(v, 'g', -1, 64))
+	case "decimal":
+		if _, ok := new(big.Float).SetString(strings.TrimSpace(s)); !ok {
+			return nil
+		}
+		return json.Number(strings.TrimSpace(s))
+	case "boolean":
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+		return nil
+	case "timestamp":
+		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02"} {
+			if ts, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
+				return ts.UTC().Format("2006-01-02 15:04:05.999999")
+			}
+		}
+		return nil
+	case "date":
+		if d, err := time.Parse("2006-01-02", strings.TrimSpace(s)); err == nil {
+			return d.Format("2006-01-02")
+		}
+		return nil
+	}
+	return nil
+}
+
+// openCSVLine splits a line as OpenCSV 2.3's CSVParser (the one Hive's OpenCSVSerde uses) does,
+// quirks included: an escape character before anything but a quote or another escape
+// character is dropped, and a field still quoted at the end of the line is lost, because the
+// SerDe reads one line at a time.
+func openCSVLine(line string, sep, quote, esc byte) []*string {
+	var out []*string
+	var sb []byte
+	inQuotes, inField := false, false
+	add := func(s string) { out = append(out, &s) }
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == esc && esc != quote:
+			if (inQuotes || inField) && i+1 < len(line) && (line[i+1] == quote || line[i+1] == esc) {
+				sb = append(sb, line[i+1])
+				i++
+			}
+		case c == quote:
+			if (inQuotes || inField) && i+1 < len(line) && line[i+1] == quote {
+				sb = append(sb, quote)
+				i++
+			} else {
+				// A quote in the middle of a field (a,bc"d"ef,g) is kept.
+				if i > 2 && line[i-1] != sep && i+1 < len(line) && line[i+1] != sep {
+					if len(sb) > 0 && strings.TrimSpace(string(sb)) == "" {
+						sb = sb[:0]
+					} else {
+						sb = append(sb, c)
+					}
+				}
+				inQuotes = !inQuotes
+			}
+			inField = !inField
+		case c == sep && !inQuotes:
+			add(string(sb))
+			sb = sb[:0]
+			inField = false
+		default:
+			sb = append(sb, c)
+			inField = true
+		}
+	}
+	if !inQuotes {
+		add(string(sb))
+	}
+	return out
+}
+
+// decodeCloudTrail reads a CloudTrail log file, {"Records": [...]}, one row per record.
+func decodeCloudTrail(data []byte, cols []tableColumn, w *bytes.Buffer) error {
+	var file map[string]json.RawMessage
+	if err := json.Unmarshal(data, &file); err != nil {
+		return fmt.Errorf("CloudTrail log file: %w", err)
+	}
+	raw, ok := file["Records"]
+	if !ok {
+		return nil
+	}
+	var records []json.RawMessage
+	if err := json.Unmarshal(raw, &records); err != nil {
+		return fmt.Errorf("CloudTrail Records: %w", err)
+	}
+	for i, rec := range records {
+		if err := writeJSONRecord(w, rec, cols); err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// decodeJSONLines reads one JSON object per line (the JSON SerDes).
+func decodeJSONLines(data []byte, cols []tableColumn, w *bytes.Buffer) error {
+	n := 0
+	return eachLine(data, 0, func(line string) error {
+		n++
+		if strings.TrimSpace(line) == "" {
+			return nil
+		}
+		if err := writeJSONRecord(w, json.RawMessage(line), cols); err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		return nil
+	})
+}
+
+func writeJSONRecord(w *bytes.Buffer, rec json.RawMessage, cols []tableColumn) error {
+	fields, err := objectFields(rec)
+	if err != nil {
+		return err
+	}
+	if fields == nil {
+		return errors.New("not a JSON object")
+	}
+	row := make(map[string]any, len(cols))
+	for _, c := range cols {
+		row[c.Name] = jsonValue(fields[c.Name], c.Type)
+	}
+	return writeJSON(w, row)
+}
+
+// objectFields decodes a JSON object with its keys in lower case, as the SerDes match them.
+func objectFields(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, nil
+	}
+	out := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out, nil
+}
+
+// jsonValue converts a JSON value to the column's type: a string column holds the JSON text
+// of an object or array, and a value of the wrong shape is NULL.
+func jsonValue(raw json.RawMessage, t *hiveType) any {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	switch t.Kind {
+	case "struct":
+		fields, err := objectFields(raw)
+		if err != nil || fields == nil {
+			return nil
+		}
+		out := make(map[string]any, len(t.Fields))
+		for _, f := range t.Fields {
+			out[f.Name] = jsonValue(fields[f.Name], f.Type)
+		}
+		return out
+	case "array":
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			return nil
+		}
+		out := make([]any, len(elems))
+		for i, e := range elems {
+			out[i] = jsonValue(e, t.Elem)
+		}
+		return out
+	case "map":
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return nil
+		}
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			out[k] = jsonValue(v, t.Elem)
+		}
+		return out
+	}
+	var text string
+	switch raw[0] {
+	case '"':
+		if json.Unmarshal(raw, &text) != nil {
+			return nil
+		}
+	case '{', '[':
+		var b bytes.Buffer
+		if json.Compact(&b, raw) != nil {
+			return nil
+		}
+		text = b.String()
+	default:
+		text = string(raw)
+	}
+	return textValue(text, t)
+}

@@ -1,0 +1,402 @@
+// Package batchget looks up Athena query executions by ID at the highest rate the account's quota
+// allows: batches of up to 50 IDs (the API's maximum), a bounded number of calls in flight, a
+// client-side rate limiter that backs off when Athena throttles, and retries that never lose or
+// duplicate an ID.
+package batchget
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/athenausage/athena-usage/pkg/apioutput"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/athena"
+	"golang.org/x/sync/errgroup"
+)
+
+// BatchGetter is the one Athena call the engine makes.
+type BatchGetter interface {
+	BatchGetQueryExecution(ctx context.Context, params *athena.BatchGetQueryExecutionInput, optFns ...func(*athena.Options)) (*athena.BatchGetQueryExecutionOutput, error)
+}
+
+var _ BatchGetter = (*athena.Client)(nil)
+
+// MaxBatchSize is BatchGetQueryExecution's maximum number of IDs per call.
+const MaxBatchSize = 50
+
+// Defaults of Options.
+const (
+	// DefaultRate leaves headroom under BatchGetQueryExecution's default quota of 20 calls/s
+	// (burst 40) for other clients of the account, such as the console.
+	DefaultRate = 15.0
+	// DefaultBurst lets a few calls start at once without eating into the quota's own burst.
+	DefaultBurst = 5
+	// DefaultMinRate is the floor the limiter backs off to: it keeps making progress however
+	// hard the account's quota is contended.
+	DefaultMinRate = 1.0
+	// DefaultDecreaseFactor multiplies the rate after throttling.
+	DefaultDecreaseFactor = 0.5
+	// DefaultRecoverySteps is how many successful calls bring the rate from zero back to Rate:
+	// RecoveryStep defaults to Rate / DefaultRecoverySteps.
+	DefaultRecoverySteps = 50
+	// DefaultConcurrency bounds the calls in flight. By Little's law a rate of R calls/s at a
+	// latency of L needs R×L calls in flight: 15/s at up to 150 ms is about 2.3, so 8 leaves room
+	// for slow calls.
+	DefaultConcurrency = 8
+	// DefaultMaxAttempts is how often a call, or an unprocessed ID, is tried before giving up.
+	DefaultMaxAttempts = 8
+	// DefaultBackoffBase is the first retry's backoff; it doubles with each attempt.
+	DefaultBackoffBase = 100 * time.Millisecond
+	// DefaultBackoffMax caps the backoff: eight attempts then span about 10-20 s.
+	DefaultBackoffMax = 5 * time.Second
+)
+
+// Options tune an Engine.
+type Options struct {
+	// Rate is the most calls per second, and the rate the limiter recovers to after throttling.
+	Rate float64
+	// Burst is how many calls the limiter lets start at once.
+	Burst int
+	// MinRate is the floor the limiter backs off to.
+	MinRate float64
+	// DecreaseFactor multiplies the rate after throttling, from 0 to 1.
+	DecreaseFactor float64
+	// RecoveryStep is added to the rate, in calls/s, after each successful call.
+	RecoveryStep float64
+	// Concurrency bounds the calls in flight, shared by all concurrent Lookup calls.
+	Concurrency int
+	// MaxAttempts is how often a call, or an unprocessed ID, is tried.
+	MaxAttempts int
+	// BackoffBase and BackoffMax bound the exponential backoff between attempts.
+	BackoffBase, BackoffMax time.Duration
+	// Now is the clock; time.Now unless a test sets it.
+	Now func() time.Time
+	// Sleep waits for d or until ctx is done; a timer unless a test sets it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Stats count what an Engine did since it was made.
+type Stats struct {
+	// Calls is the number of BatchGetQueryExecution calls made.
+	Calls int64
+	// Throttled is the number of calls that Athena throttled.
+	Throttled int64
+	// Retries is the number of calls made again after a throttled or transient failure.
+	Retries int64
+	// Splits is the number of batches halved after a whole-call InvalidRequestException.
+	Splits int64
+	// UnprocessedTransient counts IDs returned unprocessed with a transient code (or left out),
+	// once per time.
+	UnprocessedTransient int64
+	// UnprocessedPermanent counts IDs written with a permanent error code.
+	UnprocessedPermanent int64
+	// GaveUp counts IDs written with a transient error code after MaxAttempts.
+	GaveUp int64
+	// Found counts IDs Athena returned.
+	Found int64
+	// Rate is the limiter's current rate in calls/s.
+	Rate float64
+}
+
+// Engine looks up query executions in one region. It is safe for concurrent use: all Lookup
+// calls share its limiter and its bound on calls in flight, which is why there is one Engine per
+// region (Athena's quota is per account and region).
+type Engine struct {
+	client  BatchGetter
+	opts    Options
+	limiter *adaptiveLimiter
+	slots   chan struct{}
+
+	calls, throttled, retries, splits   atomic.Int64
+	transient, permanent, gaveUp, found atomic.Int64
+}
+
+// New returns an Engine that calls client.
+func New(client BatchGetter, optFns ...func(*Options)) *Engine {
+	o := Options{
+		Rate:           DefaultRate,
+		Burst:          DefaultBurst,
+		MinRate:        DefaultMinRate,
+		DecreaseFactor: DefaultDecreaseFactor,
+		Concurrency:    DefaultConcurrency,
+		MaxAttempts:    DefaultMaxAttempts,
+		BackoffBase:    DefaultBackoffBase,
+		BackoffMax:     DefaultBackoffMax,
+	}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.Rate <= 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Burst < 1 {
+		o.Burst = 1
+	}
+	if o.MinRate <= 0 {
+		o.MinRate = DefaultMinRate
+	}
+	if !(o.DecreaseFactor > 0 && o.DecreaseFactor < 1) {
+		o.DecreaseFactor = DefaultDecreaseFactor
+	}
+	if o.RecoveryStep <= 0 {
+		o.RecoveryStep = o.Rate / DefaultRecoverySteps
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxAttempts < 1 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = DefaultBackoffBase
+	}
+	if o.BackoffMax < o.BackoffBase {
+		o.BackoffMax = max(o.BackoffBase, DefaultBackoffMax)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	return &Engine{
+		client:  client,
+		opts:    o,
+		limiter: newAdaptiveLimiter(o),
+		slots:   make(chan struct{}, o.Concurrency),
+	}
+}
+
+// WithoutSDKRetries is an athena.Options function for the client an Engine calls: the engine
+// retries by itself and has to see throttling to slow down, which the SDK's own retries (and
+// their retry quota) would hide.
+func WithoutSDKRetries(o *athena.Options) { o.Retryer = aws.NopRetryer{} }
+
+// Stats returns the counts so far.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		Calls:                e.calls.Load(),
+		Throttled:            e.throttled.Load(),
+		Retries:              e.retries.Load(),
+		Splits:               e.splits.Load(),
+		UnprocessedTransient: e.transient.Load(),
+		UnprocessedPermanent: e.permanent.Load(),
+		GaveUp:               e.gaveUp.Load(),
+		Found:                e.found.Load(),
+		Rate:                 e.limiter.rate(),
+	}
+}
+
+// Lookup returns one row per ID, in the order of ids, which must be unique: the execution's
+// statistics, or the error code Athena gave for an ID it could not return. It fails only if the
+// context ends or a call keeps failing (MaxAttempts times, or with an error no retry can fix);
+// then no row is to be trusted.
+func (e *Engine) Lookup(ctx context.Context, ids []string) ([]apioutput.Row, error) {
+	seen := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		if _, dup := seen[id]; dup {
+			return nil, fmt.Errorf("lookup: duplicate ID %q", id)
+		}
+		seen[id] = struct{}{}
+	}
+	l := &lookup{engine: e, ids: ids, rows: make([]apioutput.Row, len(ids)), codes: make([]string, len(ids))}
+	pending := make([]int, len(ids))
+	for i := range pending {
+		pending[i] = i
+	}
+	for attempt := 1; len(pending) > 0; attempt++ {
+		if attempt > 1 {
+			if err := e.opts.Sleep(ctx, e.backoff(attempt-1)); err != nil {
+				return nil, err
+			}
+		}
+		if err := l.round(ctx, pending); err != nil {
+			return nil, err
+		}
+		// Unprocessed IDs with a transient code go again, together, in the next round.
+		retry := pending[:0]
+		for _, i := range pending {
+			if l.codes[i] != "" {
+				retry = append(retry, i)
+			}
+		}
+		pending = retry
+		if attempt >= e.opts.MaxAttempts {
+			for _, i := range pending {
+				l.rows[i] = apioutput.Unprocessed(ids[i], l.codes[i])
+			}
+			e.gaveUp.Add(int64(len(pending)))
+			break
+		}
+	}
+	return l.rows, nil
+}
+
+// lookup is the state of one Lookup call. Each batch writes only the rows and codes at its own
+// positions, so batches run concurrently without a lock.
+type lookup struct {
+	engine *Engine
+	ids    []string
+	rows   []apioutput.Row
+	// codes holds, after a round, the transient error code of each position still to be retried.
+	codes []string
+}
+
+// round looks up the IDs at positions pending, in batches, concurrently.
+func (l *lookup) round(ctx context.Context, pending []int) error {
+	for _, i := range pending {
+		l.codes[i] = ""
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	// Goroutines beyond the engine's slots would only wait for one.
+	g.SetLimit(l.engine.opts.Concurrency)
+	for batch := range slices.Chunk(pending, MaxBatchSize) {
+		g.Go(func() error { return l.batch(ctx, batch) })
+	}
+	return g.Wait()
+}
+
+// batch looks up the IDs at positions pos with one call, or, if Athena rejects the call as a
+// whole as invalid, with one call per half, down to single IDs, so that one malformed ID doesn't
+// cost the others their statistics.
+func (l *lookup) batch(ctx context.Context, pos []int) error {
+	e := l.engine
+	ids := make([]string, len(pos))
+	for j, i := range pos {
+		ids[j] = l.ids[i]
+	}
+	out, err := e.call(ctx, ids)
+	if err != nil {
+		if kind, code := classify(ctx, err); kind == errInvalid {
+			if len(pos) == 1 {
+				l.rows[pos[0]] = apioutput.Unprocessed(ids[0], code)
+				e.permanent.Add(1)
+				return nil
+			}
+			e.splits.Add(1)
+			half := len(pos) / 2
+			if err := l.batch(ctx, pos[:half]); err != nil {
+				return err
+			}
+			return l.batch(ctx, pos[half:])
+		}
+		return err
+	}
+
+	// Athena's answer is matched to this batch's IDs only: an ID it was not asked for is ignored,
+	// an ID returned twice (or both found and unprocessed) is written once, found first.
+	where := make(map[string]int, len(pos))
+	for j, id := range ids {
+		where[id] = j
+	}
+	done := make([]bool, len(pos))
+	for _, q := range out.QueryExecutions {
+		j, ok := where[aws.ToString(q.QueryExecutionId)]
+		if !ok || done[j] {
+			continue
+		}
+		done[j] = true
+		l.rows[pos[j]] = apioutput.FromExecution(q)
+		e.found.Add(1)
+	}
+	for _, u := range out.UnprocessedQueryExecutionIds {
+		j, ok := where[aws.ToString(u.QueryExecutionId)]
+		if !ok || done[j] {
+			continue
+		}
+		done[j] = true
+		code := aws.ToString(u.ErrorCode)
+		if code == "" {
+			code = CodeUnknown
+		}
+		if IsTransientCode(code) {
+			l.codes[pos[j]] = code
+			e.transient.Add(1)
+			continue
+		}
+		l.rows[pos[j]] = apioutput.Unprocessed(ids[j], code)
+		e.permanent.Add(1)
+	}
+	for j, ok := range done {
+		if !ok {
+			l.codes[pos[j]] = CodeMissing
+			e.transient.Add(1)
+		}
+	}
+	return nil
+}
+
+// call makes one BatchGetQueryExecution call within the engine's bounds, trying again after
+// throttling and transient failures, up to MaxAttempts.
+func (e *Engine) call(ctx context.Context, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+	in := &athena.BatchGetQueryExecutionInput{QueryExecutionIds: ids}
+	for attempt := 1; ; attempt++ {
+		out, sent, err := e.callOnce(ctx, in)
+		if err == nil {
+			e.limiter.succeeded()
+			return out, nil
+		}
+		kind, _ := classify(ctx, err)
+		switch kind {
+		case errThrottled:
+			e.throttled.Add(1)
+			e.limiter.throttled(sent)
+		case errTransient:
+		default:
+			return nil, fmt.Errorf("batch get query executions: %w", err)
+		}
+		if attempt >= e.opts.MaxAttempts {
+			return nil, fmt.Errorf("batch get query executions: %d attempts: %w", attempt, err)
+		}
+		e.retries.Add(1)
+		if err := e.opts.Sleep(ctx, e.backoff(attempt)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// callOnce waits for a slot and the limiter, then calls; sent is when the call went out.
+func (e *Engine) callOnce(ctx context.Context, in *athena.BatchGetQueryExecutionInput) (out *athena.BatchGetQueryExecutionOutput, sent time.Time, err error) {
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, time.Time{}, ctx.Err()
+	}
+	defer func() { <-e.slots }()
+	if err := e.limiter.wait(ctx); err != nil {
+		return nil, time.Time{}, err
+	}
+	sent = e.opts.Now()
+	e.calls.Add(1)
+	out, err = e.client.BatchGetQueryExecution(ctx, in)
+	return out, sent, err
+}
+
+// backoff is the wait before retry n (1, 2, ...): exponential, capped, with "equal jitter"
+// (half fixed, half random) so that calls throttled together don't all come back together.
+func (e *Engine) backoff(n int) time.Duration {
+	d := e.opts.BackoffBase << min(n-1, 30)
+	if d <= 0 || d > e.opts.BackoffMax {
+		d = e.opts.BackoffMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

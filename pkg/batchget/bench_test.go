@@ -1,0 +1,107 @@
+package batchget
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/athena"
+)
+
+// quotaServer is a fake Athena with a real quota: a token bucket of rate calls/s that starts
+// full at burst tokens (Athena's default is 20/s, burst 40), and a latency of 50-150 ms per call.
+type quotaServer struct {
+	rate, burst float64
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+
+	calls, throttled atomic.Int64
+}
+
+func newQuotaServer(rate int) *quotaServer {
+	return &quotaServer{rate: float64(rate), burst: 2 * float64(rate), tokens: 2 * float64(rate), last: time.Now()}
+}
+
+func (s *quotaServer) admit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.tokens = min(s.burst, s.tokens+now.Sub(s.last).Seconds()*s.rate)
+	s.last = now
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
+}
+
+func (s *quotaServer) BatchGetQueryExecution(ctx context.Context, in *athena.BatchGetQueryExecutionInput, _ ...func(*athena.Options)) (*athena.BatchGetQueryExecutionOutput, error) {
+	s.calls.Add(1)
+	ok := s.admit()
+	if err := sleep(ctx, 50*time.Millisecond+rand.N(100*time.Millisecond)); err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.throttled.Add(1)
+		return nil, apiError("ThrottlingException")
+	}
+	return found(in.QueryExecutionIds), nil
+}
+
+// BenchmarkFanout measures how close the engine gets to a quota of N calls/s (N×50 IDs/s).
+func BenchmarkFanout(b *testing.B) {
+	for _, bc := range []struct {
+		quota, ids int
+	}{
+		{quota: 20, ids: 30_000},   // 600 calls: 30 s at 20/s
+		{quota: 200, ids: 200_000}, // 4,000 calls: 20 s at 200/s
+	} {
+		b.Run(fmt.Sprintf("N=%d", bc.quota), func(b *testing.B) {
+			ids := makeIDs(bc.ids)
+			var elapsed time.Duration
+			var done, lost int
+			var throttled int64
+			for b.Loop() {
+				server := newQuotaServer(bc.quota)
+				e := New(server, func(o *Options) {
+					o.Rate = float64(bc.quota)
+					// Little's law: calls in flight = rate × latency. At up to 150 ms a call the
+					// quota needs 0.15×N in flight; twice that keeps slow calls from starving it.
+					o.Concurrency = max(DefaultConcurrency, int(math.Ceil(float64(bc.quota)*0.15*2)))
+				})
+				start := time.Now()
+				rows, err := e.Lookup(context.Background(), ids)
+				elapsed += time.Since(start)
+				if err != nil {
+					b.Fatalf("Lookup: %v", err)
+				}
+				for i, id := range ids {
+					if i >= len(rows) || rows[i].QueryID != id || rows[i].LookupError != "" {
+						lost++
+					}
+				}
+				done += len(ids)
+				throttled += server.throttled.Load()
+			}
+			idsPerSec := float64(done) / elapsed.Seconds()
+			pct := idsPerSec / float64(bc.quota*MaxBatchSize) * 100
+			b.ReportMetric(idsPerSec, "ids/s")
+			b.ReportMetric(pct, "pct_of_quota")
+			b.ReportMetric(float64(lost), "lost_ids")
+			b.ReportMetric(float64(throttled), "throttled")
+			if lost > 0 {
+				b.Fatalf("%d IDs lost", lost)
+			}
+			if pct < 95 {
+				b.Fatalf("pct_of_quota = %.1f, want >= 95", pct)
+			}
+		})
+	}
+}

@@ -1,0 +1,158 @@
+package events
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/athenausage/athena-usage/pkg/config"
+)
+
+const lookupDay = "2025-03-04"
+
+func TestExtractDays(t *testing.T) {
+	now := time.Date(2024, 3, 6, 2, 0, 5, 0, time.UTC)
+	day := func(s string) time.Time { d, _ := config.ParseDay(s); return d }
+	tests := []struct {
+		name    string
+		in      string
+		want    []time.Time
+		wantErr string
+	}{
+		{"scheduled", `{"version":"0","detail-type":"Scheduled Event","source":"aws.events","time":"2024-03-06T02:00:00Z","detail":{}}`, []time.Time{day("2024-03-05")}, ""},
+		{"empty", `{}`, []time.Time{day("2024-03-05")}, ""},
+		{"day", `{"day":"2024-02-29"}`, []time.Time{day("2024-02-29")}, ""},
+		{"range", `{"from":"2024-02-28","to":"2024-03-01"}`, []time.Time{day("2024-02-28"), day("2024-02-29"), day("2024-03-01")}, ""},
+		{"bad day", `{"day":"2024-2-29"}`, nil, "event field day"},
+		{"impossible day", `{"day":"2023-02-29"}`, nil, "event field day"},
+		{"reversed", `{"from":"2024-03-02","to":"2024-03-01"}`, nil, "before from"},
+		{"half range", `{"from":"2024-03-02"}`, nil, "from and to go together"},
+		{"day and range", `{"day":"2024-03-02","from":"2024-03-01","to":"2024-03-02"}`, nil, "not both"},
+		{"future", `{"day":"2024-03-07"}`, nil, "future"},
+		{"too long", `{"from":"2023-12-01","to":"2024-03-01"}`, nil, "more than 45 days"},
+		{"other detail type", `{"detail-type":"Object Created","time":"2024-03-06T02:00:00Z"}`, nil, "detail-type"},
+		{"bad time", `{"detail-type":"Scheduled Event","time":"yesterday"}`, nil, "event field time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e Extract
+			if err := json.Unmarshal([]byte(tt.in), &e); err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.Days(now)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Days(%s) error = %v, want %q", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Days(%s): %v", tt.in, err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("Days(%s) = %v, want %v", tt.in, got, tt.want)
+			}
+			for i := range got {
+				if !got[i].Equal(tt.want[i]) {
+					t.Errorf("Days(%s)[%d] = %v, want %v", tt.in, i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestLookupValidate(t *testing.T) {
+	good := Lookup{Day: lookupDay, Bucket: "usage-data", Key: "k.csv", Part: 2, Offset: 300}
+	tests := []struct {
+		name    string
+		event   func(Lookup) Lookup
+		wantErr []string
+	}{
+		{"valid", func(e Lookup) Lookup { return e }, nil},
+		{"bad day", func(e Lookup) Lookup { e.Day = "2025-02-30"; return e }, []string{"day:"}},
+		{"bad bucket", func(e Lookup) Lookup { e.Bucket = "Bad_Bucket"; return e }, []string{"bucket:"}},
+		{"no key", func(e Lookup) Lookup { e.Key = ""; return e }, []string{"key:"}},
+		{"negative part and offset", func(e Lookup) Lookup { e.Part, e.Offset = -1, -5; return e }, []string{"part: -1", "offset: -5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := tt.event(good)
+			day, err := ev.Validate()
+			if tt.wantErr == nil {
+				if err != nil || day.Format(config.DayLayout) != lookupDay {
+					t.Errorf("Validate(%+v) = %v, %v, want %s", ev, day, err, lookupDay)
+				}
+				return
+			}
+			for _, want := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Validate(%+v) error = %v, want one containing %q", ev, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestFixtures loads the events in the repository's events/ folder, the ones `sam local invoke`
+// is given, as the functions would receive them.
+func TestFixtures(t *testing.T) {
+	now := time.Date(2024, 3, 6, 2, 0, 5, 0, time.UTC)
+	extract := []struct {
+		file string
+		want []string
+	}{
+		{"extract-schedule.json", []string{"2024-03-05"}},
+		{"extract-day.json", []string{"2024-03-05"}},
+		{"extract-range.json", []string{"2024-03-01", "2024-03-02", "2024-03-03"}},
+	}
+	for _, tt := range extract {
+		t.Run(tt.file, func(t *testing.T) {
+			var e Extract
+			load(t, tt.file, &e)
+			days, err := e.Days(now)
+			if err != nil {
+				t.Fatalf("Days(%s): %v", tt.file, err)
+			}
+			var got []string
+			for _, d := range days {
+				got = append(got, d.Format(config.DayLayout))
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("Days(%s) = %v, want %v", tt.file, got, tt.want)
+			}
+		})
+	}
+	t.Run("lookup.json", func(t *testing.T) {
+		var ev Lookup
+		load(t, "lookup.json", &ev)
+		want := Lookup{Day: "2024-03-05", Bucket: "athena-usage-data-123456789012", Key: "athena_queries/dt=2024-03-05/queries.csv"}
+		if ev != want {
+			t.Errorf("lookup.json = %+v, want %+v", ev, want)
+		}
+		if _, err := ev.Validate(); err != nil {
+			t.Errorf("Validate(lookup.json): %v", err)
+		}
+	})
+}
+
+// load decodes the fixture events/name into v.
+func load(t *testing.T, name string, v any) {
+	t.Helper()
+	data, err := os.ReadFile("../../events/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+func TestLookupJSON(t *testing.T) {
+	cont := Lookup{Day: "2025-03-04", Bucket: "b-1", Key: "k", Part: 3, Offset: 12345, ETag: `"abc"`}
+	b, _ := json.Marshal(cont)
+	if got := string(b); got != `{"day":"2025-03-04","bucket":"b-1","key":"k","part":3,"offset":12345,"etag":"\"abc\""}` {
+		t.Errorf("json.Marshal(%+v) = %s", cont, got)
+	}
+}

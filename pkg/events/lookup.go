@@ -1,0 +1,53 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/athenausage/athena-usage/pkg/config"
+)
+
+// Lookup asks the lookup function for one day's query statistics. The extract function sends
+// the first (part and offset 0); the lookup function sends itself the rest when it runs short
+// of time.
+type Lookup struct {
+	// Day is the UTC day, YYYY-MM-DD.
+	Day string `json:"day"`
+	// Bucket and Key name the day's athena_queries object (Athena's result CSV).
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+	// Part is the number of the first part to write.
+	Part int `json:"part,omitempty"`
+	// Offset is the byte offset in the object where the first record of Part starts; 0 is the
+	// start of the file, header included.
+	Offset int64 `json:"offset,omitempty"`
+	// ETag is the object's ETag when the day's first invocation read it: a continuation only
+	// reads the same version, since its Offset means nothing in another.
+	ETag string `json:"etag,omitempty"`
+}
+
+// Validate checks the event and returns its day; the error names every field that is wrong.
+func (e Lookup) Validate() (time.Time, error) {
+	var errs []error
+	day, err := config.ParseDay(e.Day)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("day: %w", err))
+	}
+	if err := config.ValidateBucket(e.Bucket); err != nil {
+		errs = append(errs, fmt.Errorf("bucket: %w", err))
+	}
+	if e.Key == "" {
+		errs = append(errs, errors.New("key: is empty"))
+	}
+	if e.Part < 0 {
+		errs = append(errs, fmt.Errorf("part: %d is negative", e.Part))
+	}
+	if e.Offset < 0 {
+		errs = append(errs, fmt.Errorf("offset: %d is negative", e.Offset))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return time.Time{}, fmt.Errorf("invalid event: %w", err)
+	}
+	return day, nil
+}
