@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
 	"github.com/athenausage/athena-usage/pkg/config"
@@ -20,7 +19,7 @@ import (
 )
 
 func main() {
-	log := lambdalog.New(os.Stdout, slog.LevelInfo)
+	log := lambdacontext.NewLogger()
 	if err := run(log); err != nil {
 		lambdalog.ExitInit(log, config.RuntimeAPI(config.FromOS()), err)
 	}

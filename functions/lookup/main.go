@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/athenausage/athena-usage/pkg/lambdalog"
 	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -28,7 +28,7 @@ import (
 const roleSessionName = "athena-usage-lookup"
 
 func main() {
-	log := lambdalog.New(os.Stdout, slog.LevelInfo)
+	log := lambdacontext.NewLogger()
 	if err := run(log); err != nil {
 		lambdalog.ExitInit(log, config.RuntimeAPI(config.FromOS()), err)
 	}

@@ -29,6 +29,9 @@ const (
 	EnvLookupMaxAttempts = "LOOKUP_MAX_ATTEMPTS"
 	EnvAccountID         = "ACCOUNT_ID"
 	EnvLookupRoleName    = "LOOKUP_ROLE_NAME"
+	// EnvPartition is the ARN partition the function runs in (the template's AWS::Partition):
+	// the other accounts' role ARNs are in it.
+	EnvPartition = "AWS_PARTITION"
 	EnvRegion            = "AWS_REGION"
 	// EnvS3PathStyle makes the S3 client use path-style requests, as local S3 servers need.
 	// Endpoints themselves come from the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
@@ -93,7 +96,10 @@ type Lookup struct {
 	// RoleName, when set, is the role the function assumes in another account
 	// (arn:aws:iam::<account>:role/<RoleName>) to look up that account's queries; without it
 	// they are written with lookup_error OtherAccount.
-	RoleName    string
+	RoleName string
+	// Partition is the ARN partition of the function's account and of the role ARNs: aws,
+	// aws-cn, aws-us-gov, ...
+	Partition   string
 	Rate        float64
 	Concurrency int
 	PartSize    int
@@ -259,6 +265,7 @@ func LoadLookup(getenv Getenv) (Lookup, error) {
 		Shared:      p.shared(),
 		AccountID:   p.required(EnvAccountID),
 		RoleName:    strings.TrimSpace(getenv(EnvLookupRoleName)),
+		Partition:   p.required(EnvPartition),
 		Rate:        p.float(EnvLookupRate, DefaultLookupRate, 0.1, 10000),
 		Concurrency: p.int(EnvLookupConcurrency, DefaultLookupConcurrency, 1, 256),
 		PartSize:    p.int(EnvLookupPartSize, DefaultLookupPartSize, 50, 1000000),
@@ -266,6 +273,7 @@ func LoadLookup(getenv Getenv) (Lookup, error) {
 	}
 	p.check(EnvAccountID, c.AccountID, ValidateAccountID)
 	p.check(EnvLookupRoleName, c.RoleName, ValidateRoleName)
+	p.check(EnvPartition, c.Partition, ValidatePartition)
 	return c, p.err("lookup")
 }
 

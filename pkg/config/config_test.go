@@ -59,7 +59,7 @@ func TestLoadExtractListsEveryProblem(t *testing.T) {
 }
 
 func TestLoadLookup(t *testing.T) {
-	c, err := LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvAccountID: "123456789012"}))
+	c, err := LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvAccountID: "123456789012", EnvPartition: "aws"}))
 	if err != nil {
 		t.Fatalf("LoadLookup: %v", err)
 	}

@@ -134,3 +134,14 @@ func ValidatePrice(price float64) error {
 	}
 	return nil
 }
+
+// partitionPattern matches an ARN partition: aws, aws-cn, aws-us-gov, aws-iso-b and the like.
+var partitionPattern = regexp.MustCompile(`^aws(-[a-z]+){0,2}$`)
+
+// ValidatePartition checks an ARN partition, which becomes part of role ARNs.
+func ValidatePartition(partition string) error {
+	if !partitionPattern.MatchString(partition) {
+		return fmt.Errorf("partition %q: want aws, aws-cn, aws-us-gov or another aws-... partition", partition)
+	}
+	return nil
+}

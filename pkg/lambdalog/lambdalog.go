@@ -1,5 +1,8 @@
-// Package lambdalog sets up log/slog for the Lambda functions: JSON lines to standard output with
-// the invocation's request ID, and one log line for a handler's error, at the top.
+// Package lambdalog adds to aws-lambda-go's lambdacontext log handler what it lacks: one ERROR
+// line for a failed invocation, and reporting why a function cannot start to Lambda's Runtime
+// API. The logs themselves are lambdacontext's: Lambda's key names (timestamp, level, message,
+// requestId), the format from AWS_LAMBDA_LOG_FORMAT and the level from AWS_LAMBDA_LOG_LEVEL,
+// which Lambda sets from the template's LoggingConfig.
 package lambdalog
 
 import (
@@ -7,44 +10,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
-
-	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
-// New returns a JSON logger writing to w that adds the request ID of the invocation in the
-// context to every record logged with a *Context method.
-func New(w io.Writer, level slog.Leveler) *slog.Logger {
-	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
-}
+// KeyErrorMessage is the key of the error in the ERROR line of a failed invocation: the name
+// Lambda itself gives an error's text in its JSON logs.
+const KeyErrorMessage = "errorMessage"
 
-type requestIDHandler struct{ slog.Handler }
-
-func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		r.AddAttrs(slog.String("request_id", lc.AwsRequestID))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return requestIDHandler{h.Handler.WithAttrs(attrs)}
-}
-
-func (h requestIDHandler) WithGroup(name string) slog.Handler {
-	return requestIDHandler{h.Handler.WithGroup(name)}
-}
-
-// Handle wraps a typed handler so that its error is logged once, with the request ID, before
-// Lambda reports it.
+// Handle wraps a typed handler so that its error is logged once, at the top, with the request
+// ID, before Lambda reports it. The handlers below it return errors and never log them.
 func Handle[E, R any](log *slog.Logger, fn func(context.Context, E) (R, error)) func(context.Context, E) (R, error) {
 	return func(ctx context.Context, e E) (R, error) {
 		r, err := fn(ctx, e)
 		if err != nil {
-			log.ErrorContext(ctx, "invocation failed", "error", err)
+			log.ErrorContext(ctx, "invocation failed", KeyErrorMessage, err.Error())
 		}
 		return r, err
 	}
@@ -60,7 +41,7 @@ func ReportInitError(ctx context.Context, api string, initErr error) error {
 	if api == "" {
 		return nil
 	}
-	body, err := json.Marshal(map[string]string{"errorMessage": initErr.Error(), "errorType": InitErrorType})
+	body, err := json.Marshal(map[string]string{KeyErrorMessage: initErr.Error(), "errorType": InitErrorType})
 	if err != nil {
 		return fmt.Errorf("encode init error: %w", err)
 	}
@@ -81,12 +62,12 @@ func ReportInitError(ctx context.Context, api string, initErr error) error {
 	return nil
 }
 
-// ExitInit ends a function that could not start: it logs err, reports it to the Runtime API at
-// api (see ReportInitError) and exits with status 1.
+// ExitInit ends a function that could not start: it logs err once, reports it to the Runtime
+// API at api (see ReportInitError) and exits with status 1.
 func ExitInit(log *slog.Logger, api string, err error) {
-	log.Error("function cannot start", "error", err)
 	if rerr := ReportInitError(context.Background(), api, err); rerr != nil {
-		log.Error("report init error", "error", rerr)
+		err = fmt.Errorf("%w (and the runtime API was not told: %w)", err, rerr)
 	}
+	log.Error("function cannot start", KeyErrorMessage, err.Error(), "errorType", InitErrorType)
 	os.Exit(1)
 }

@@ -35,6 +35,7 @@ var knownEnv = []string{
 	config.EnvRegions, config.EnvProjectionStart, config.EnvPricePerTB, config.EnvLookupFunction,
 	config.EnvLookupRate, config.EnvLookupConcurrency, config.EnvLookupPartSize,
 	config.EnvLookupMaxAttempts, config.EnvAccountID, config.EnvLookupRoleName, config.EnvRegion,
+	config.EnvPartition,
 }
 
 // wantReservedConcurrency is each function's reserved concurrency. One lookup at a time keeps
@@ -153,6 +154,9 @@ func checkFunctions(s *stack) []error {
 		if l, ok := c.(config.Lookup); ok && err == nil {
 			if l.AccountID != standInAccount {
 				add("%s: %s = %q, want the stack's own account (!Ref AWS::AccountId)", id, config.EnvAccountID, l.AccountID)
+			}
+			if l.Partition != standInPartition {
+				add("%s: %s = %q, want the stack's own partition (!Ref AWS::Partition)", id, config.EnvPartition, l.Partition)
 			}
 			if want := s.params[paramLookupRoleName]; l.RoleName != want {
 				add("%s: %s = %q, want the %s parameter, %q", id, config.EnvLookupRoleName, l.RoleName, paramLookupRoleName, want)
