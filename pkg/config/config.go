@@ -32,7 +32,7 @@ const (
 	// EnvPartition is the ARN partition the function runs in (the template's AWS::Partition):
 	// the other accounts' role ARNs are in it.
 	EnvPartition = "AWS_PARTITION"
-	EnvRegion            = "AWS_REGION"
+	EnvRegion    = "AWS_REGION"
 	// EnvS3PathStyle makes the S3 client use path-style requests, as local S3 servers need.
 	// Endpoints themselves come from the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
 	EnvS3PathStyle = "S3_FORCE_PATH_STYLE"
