@@ -226,6 +226,8 @@ func (w *world) start(ctx context.Context, id, name string, edit func(map[string
 		FunctionName: name,
 		Timeout:      fn.Timeout,
 		MemoryMB:     fn.MemoryMB,
+		LogFormat:    fn.LogFormat,
+		LogLevel:     fn.LogLevel,
 		Stdout:       out,
 		Stderr:       out,
 	})

@@ -1,6 +1,7 @@
 package lambdaemu
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -45,6 +46,10 @@ func baseEnv(cfg Config, binary string) map[string]string {
 		"TZ":                 ":UTC",
 		"LANG":               "en_US.UTF-8",
 		"PATH":               "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+	}
+	if cfg.LogFormat == "JSON" {
+		env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+		env["AWS_LAMBDA_LOG_LEVEL"] = cmp.Or(cfg.LogLevel, "INFO")
 	}
 	for k, v := range cfg.Env {
 		env[k] = v

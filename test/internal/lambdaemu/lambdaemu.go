@@ -73,6 +73,11 @@ type Config struct {
 	InitTimeout time.Duration
 	// MemoryMB is AWS_LAMBDA_FUNCTION_MEMORY_SIZE; it defaults to DefaultMemoryMB.
 	MemoryMB int
+	// LogFormat and LogLevel are the function's LoggingConfig (LogFormat, ApplicationLogLevel).
+	// As Lambda does, a JSON format sets AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL
+	// (INFO unless LogLevel says otherwise); Text sets neither.
+	LogFormat string
+	LogLevel  string
 	// Stdout receives the function's standard output and the lines Lambda
 	// itself writes to the log stream (START, END, REPORT, INIT_REPORT, timeouts);
 	// nil discards them.

@@ -58,6 +58,9 @@ type Function struct {
 	Env      map[string]string
 	Timeout  time.Duration
 	MemoryMB int
+	// LogFormat and LogLevel are LoggingConfig's LogFormat and ApplicationLogLevel, the
+	// function's own over Globals'.
+	LogFormat, LogLevel string
 }
 
 // LoadFile loads the template at path; see Load.
@@ -127,13 +130,16 @@ func (t *Template) Functions() (map[string]Function, error) {
 	if g, err := t.GetServerlessGlobalFunction(); err == nil {
 		base.set(g.Environment, g.Timeout, g.MemorySize)
 	}
+	base.setLogging(Lookup(t.Tree, "Globals", "Function", "LoggingConfig"))
 	out := map[string]Function{}
 	var errs []string
 	fns := t.GetAllServerlessFunctionResources()
 	for _, id := range slices.Sorted(maps.Keys(fns)) {
 		fn := fns[id]
-		f := Function{Env: maps.Clone(base.Env), Timeout: base.Timeout, MemoryMB: base.MemoryMB}
+		f := base
+		f.Env = maps.Clone(base.Env)
 		f.set(fn.Environment, fn.Timeout, fn.MemorySize)
+		f.setLogging(Lookup(t.Tree, "Resources", id, "Properties", "LoggingConfig"))
 		for _, k := range slices.Sorted(maps.Keys(f.Env)) {
 			if strings.Contains(f.Env[k], Unresolved) {
 				errs = append(errs, fmt.Sprintf("%s: variable %s = %q", id, k, f.Env[k]))
@@ -157,6 +163,21 @@ func (f *Function) set(env *serverless.Function_FunctionEnvironment, timeout, me
 	}
 	if memoryMB != nil {
 		f.MemoryMB = *memoryMB
+	}
+}
+
+// setLogging applies a LoggingConfig (goformation's serverless.Function has no field for it, so
+// it is read from the resolved tree).
+func (f *Function) setLogging(cfg any, ok bool) {
+	if !ok {
+		return
+	}
+	m, _ := cfg.(map[string]any)
+	if v, ok := m["LogFormat"].(string); ok {
+		f.LogFormat = v
+	}
+	if v, ok := m["ApplicationLogLevel"].(string); ok {
+		f.LogLevel = v
 	}
 }
 

@@ -17,10 +17,14 @@ Parameters:
   Accounts: {Type: CommaDelimitedList}
   Rate: {Type: Number, Default: 15}
   Prefix: {Type: String, Default: ""}
+  Level: {Type: String, Default: WARN}
 Globals:
   Function:
     Timeout: 900
     MemorySize: 256
+    LoggingConfig:
+      LogFormat: JSON
+      ApplicationLogLevel: !Ref Level
     Environment:
       Variables:
         DATA_BUCKET: !Ref Data
@@ -81,6 +85,9 @@ func TestFunctions(t *testing.T) {
 	}
 	if got.Timeout != 900*time.Second || got.MemoryMB != 512 {
 		t.Errorf("Functions: timeout %v, memory %d MB, want 15m0s, 512 MB", got.Timeout, got.MemoryMB)
+	}
+	if got.LogFormat != "JSON" || got.LogLevel != "WARN" {
+		t.Errorf("Functions: log format %q, level %q, want Globals' JSON and WARN", got.LogFormat, got.LogLevel)
 	}
 	// The queue has no name here, which only its policy needs.
 	if len(tmpl.Unresolved) != 1 || !strings.Contains(tmpl.Unresolved[0], "Queue.QueueName") {
