@@ -66,11 +66,21 @@ type env struct {
 
 func setup(t *testing.T, athenaOpts athenaserver.Options, set Settings) *env {
 	t.Helper()
+	return setupCorpus(t, athenaOpts, set, nil)
+}
+
+// setupCorpus is setup with edit, when not nil, changing the generated CloudTrail files
+// before they are ingested.
+func setupCorpus(t *testing.T, athenaOpts athenaserver.Options, set Settings, edit func(t *testing.T, gen string, truth *synth.Truth)) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	truth, err := synth.Generate(synth.Options{Users: 6, Days: 2, QueriesPerDay: 120, Seed: 7, Start: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)}, filepath.Join(dir, "gen"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(t, filepath.Join(dir, "gen"), truth)
 	}
 	st, err := Start(ctx, Options{Dir: filepath.Join(dir, "state"), Athena: athenaOpts, Logger: discardLogger()})
 	if err != nil {

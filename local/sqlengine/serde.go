@@ -27,10 +27,17 @@ func newDecoder(t *tableDef) (decoder, error) {
 		}
 		skip = n
 	}
+	// The input format splits the file into records, so it decides how a CloudTrail file is
+	// read; both SerDes that AWS has documented for CloudTrail decode the records as JSON.
+	if t.InputFormat == cloudTrailInputFormat || t.SerDe == cloudTrailSerDe {
+		switch t.SerDe {
+		case cloudTrailSerDe, hiveJSONSerDe, openXJSONSerDe:
+			return func(data []byte, w *bytes.Buffer) error { return decodeCloudTrail(data, t.Columns, w) }, nil
+		}
+		return nil, userError(fmt.Sprintf("SerDe %s cannot decode CloudTrail records (input format %s)", t.SerDe, cloudTrailInputFormat))
+	}
 	switch t.SerDe {
-	case cloudTrailSerDe:
-		return func(data []byte, w *bytes.Buffer) error { return decodeCloudTrail(data, t.Columns, w) }, nil
-	case "org.openx.data.jsonserde.JsonSerDe", "org.apache.hive.hcatalog.data.JsonSerDe":
+	case openXJSONSerDe, hiveJSONSerDe:
 		return func(data []byte, w *bytes.Buffer) error { return decodeJSONLines(data, t.Columns, w) }, nil
 	case openCSVSerDe:
 		sep, quote, esc := prop(t.SerDeProps, "separatorChar", ','), prop(t.SerDeProps, "quoteChar", '"'), prop(t.SerDeProps, "escapeChar", '"')
@@ -262,7 +269,16 @@ func openCSVLine(line string, sep, quote, esc byte) []*string {
 	return out
 }
 
-// decodeCloudTrail reads a CloudTrail log file, {"Records": [...]}, one row per record.
+// The JSON SerDes.
+const (
+	hiveJSONSerDe  = "org.apache.hive.hcatalog.data.JsonSerDe"
+	openXJSONSerDe = "org.openx.data.jsonserde.JsonSerDe"
+)
+
+// decodeCloudTrail reads a CloudTrail log file, {"Records": [...]}, one row per record. A
+// record that is not a JSON object (null, a number) is no event: it is skipped, as the
+// extraction's filters would drop the empty row a reader might make of it, and the rest of
+// the file is read.
 func decodeCloudTrail(data []byte, cols []tableColumn, w *bytes.Buffer) error {
 	var file map[string]json.RawMessage
 	if err := json.Unmarshal(data, &file); err != nil {
@@ -277,7 +293,9 @@ func decodeCloudTrail(data []byte, cols []tableColumn, w *bytes.Buffer) error {
 		return fmt.Errorf("CloudTrail Records: %w", err)
 	}
 	for i, rec := range records {
-		if err := writeJSONRecord(w, rec, cols); err != nil {
+		if err := writeJSONRecord(w, rec, cols); errors.Is(err, errNotObject) {
+			continue
+		} else if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 	}
@@ -299,13 +317,19 @@ func decodeJSONLines(data []byte, cols []tableColumn, w *bytes.Buffer) error {
 	})
 }
 
+// errNotObject is a JSON record that is not an object: null, a number, a string, an array.
+var errNotObject = errors.New("not a JSON object")
+
 func writeJSONRecord(w *bytes.Buffer, rec json.RawMessage, cols []tableColumn) error {
+	if t := bytes.TrimSpace(rec); len(t) == 0 || t[0] != '{' {
+		return errNotObject
+	}
 	fields, err := objectFields(rec)
 	if err != nil {
 		return err
 	}
 	if fields == nil {
-		return errors.New("not a JSON object")
+		return errNotObject
 	}
 	row := make(map[string]any, len(cols))
 	for _, c := range cols {

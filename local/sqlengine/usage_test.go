@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,16 +199,27 @@ func TestAthenaUsage(t *testing.T) {
 		putTrail(t, f, "us-east-1", "2024/03/05", "b",
 			started(t, "q1", "e1", "2024-03-05T10:00:00Z"),
 			failed("f2", "2024-03-05T12:00:00Z")),
-		// Delivered after midnight: q3 belongs to the day, q4 to the next.
+		// Delivered after midnight: q3 belongs to the day, q4 to the next. q5 was started just
+		// before midnight and retried with the same token just after: it is the previous
+		// day's. A record with a malformed time is no event of any day.
 		putTrail(t, f, "eu-west-1", "2024/03/06", "c",
 			started(t, "q3", "e3", "2024-03-05T23:58:00Z"),
-			started(t, "q4", "e4", "2024-03-06T00:01:00Z")))
+			started(t, "q4", "e4", "2024-03-06T00:01:00Z"),
+			started(t, "q5", "e5b", "2024-03-05T00:00:01Z"),
+			started(t, "q7", "e7", "2024-03-05 10:00:00")),
+		// The previous day's folder: q0 is that day's, and so is q5's first event.
+		putTrail(t, f, "us-east-1", "2024/03/04", "d",
+			started(t, "q0", "e0", "2024-03-04T10:00:00Z"),
+			started(t, "q5", "e5a", "2024-03-04T23:59:59Z")),
+		// Delivered two days late: still the day's.
+		putTrail(t, f, "us-east-1", "2024/03/07", "g",
+			started(t, "q6", "e6", "2024-03-05T22:00:00Z")))
 	notRead := []string{
-		putTrail(t, f, "us-east-1", "2024/03/04", "d", started(t, "q0", "e0", "2024-03-04T10:00:00Z")),
+		putTrail(t, f, "us-east-1", "2024/03/03", "h", started(t, "q8", "e8", "2024-03-03T10:00:00Z")),
 		putTrail(t, f, "us-west-2", "2024/03/05", "e", started(t, "q9", "e9", "2024-03-05T10:00:00Z")),
 	}
 
-	query, err := athenasql.Extract(testDB, testDay)
+	query, err := athenasql.Extract(testDB, testDay, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +249,7 @@ func TestAthenaUsage(t *testing.T) {
 	for _, r := range rows {
 		ids = append(ids, r["query_id"])
 	}
-	if want := []string{"q1", "q2", "q3", "NULL"}; !slices.Equal(ids, want) {
+	if want := []string{"q1", "q2", "q3", "q6", "NULL"}; !slices.Equal(ids, want) {
 		t.Fatalf("extract query IDs = %v, want %v", ids, want)
 	}
 	for _, c := range []struct {
@@ -255,10 +267,11 @@ func TestAthenaUsage(t *testing.T) {
 		{1, "workgroup", "analytics"},
 		{1, "query_database", "sales"},
 		{2, "aws_region", "us-east-1"},
-		{3, "error_code", "InvalidRequestException"},
-		{3, "submissions", "2"},
-		{3, "user_arn", johndoe},
-		{3, "event_time", "2024-03-05T10:05:00Z"},
+		{3, "event_time", "2024-03-05T22:00:00Z"},
+		{4, "error_code", "InvalidRequestException"},
+		{4, "submissions", "2"},
+		{4, "user_arn", johndoe},
+		{4, "event_time", "2024-03-05T10:05:00Z"},
 	} {
 		if got := rows[c.row][c.col]; got != c.want {
 			t.Errorf("extract row %d %s = %q, want %q", c.row, c.col, got, c.want)
@@ -319,7 +332,8 @@ func TestAthenaUsage(t *testing.T) {
 	daily := records(exec(t, e, `SELECT user_arn, database, queries, succeeded, failed, cancelled,
 		failed_submissions, billed_bytes, cost_usd FROM athena_usage_daily ORDER BY user_arn, database`))
 	wantDaily := []map[string]string{
-		{"user_arn": johndoe, "database": "(none)", "queries": "0", "failed_submissions": "2", "cost_usd": "0.0"},
+		// q6, delivered two days late, has no statistics yet.
+		{"user_arn": johndoe, "database": "(none)", "queries": "1", "failed_submissions": "2", "cost_usd": "0.0"},
 		{"user_arn": johndoe, "database": "sales", "queries": "2", "succeeded": "1", "failed": "1", "failed_submissions": "0",
 			"billed_bytes": "10485760", "cost_usd": javaDouble(cost(10<<20), 64)},
 		{"user_arn": analystArn, "database": "sales", "queries": "1", "cancelled": "1", "billed_bytes": strconv.Itoa(118 << 20)},
@@ -465,7 +479,7 @@ func TestBackslashesRoundTrip(t *testing.T) {
 		recs = append(recs, r)
 	}
 	putTrail(t, f, "us-east-1", "2024/03/05", "a", recs...)
-	query, err := athenasql.Extract(testDB, testDay)
+	query, err := athenasql.Extract(testDB, testDay, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,5 +612,54 @@ func TestPruningThroughViews(t *testing.T) {
 			}
 			t.Logf("read %d objects, %d bytes, %d lists; %d bytes without pruning", len(gets), res.DataScannedBytes, len(lists), whole.DataScannedBytes)
 		})
+	}
+}
+
+// TestCloudTrailDDLs reads the same CloudTrail files through AWS's current DDL (the Hive JSON
+// SerDe over CloudTrailInputFormat) and the superseded one (the CloudTrail SerDe): the input
+// format splits the files, so both give the same rows. Records that are not objects are no
+// events and do not fail the file.
+func TestCloudTrailDDLs(t *testing.T) {
+	f := newFakeS3()
+	e := newTestEngine(t, f, t.TempDir())
+	body := []byte(`{"Records":[null,{"eventID":"e1","eventTime":"2024-03-05T10:00:00Z","userIdentity":{"arn":"arn:aws:iam::123456789012:user/a"}},42,{"eventID":"e2","eventTime":"2024-03-05T11:00:00Z","awsRegion":"us-east-1"}]}`)
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.put(trailBucket, "AWSLogs/"+account+"/CloudTrail/us-east-1/2024/03/05/x.json.gz", b.Bytes())
+
+	stmts, err := athenasql.Setup(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var current string
+	for _, s := range stmts {
+		if strings.Contains(s.SQL, "CREATE EXTERNAL TABLE `"+testDB+"`.`cloudtrail_logs`") {
+			current = s.SQL
+		}
+	}
+	if !strings.Contains(current, "'org.apache.hive.hcatalog.data.JsonSerDe'") || !strings.Contains(current, "'com.amazon.emr.cloudtrail.CloudTrailInputFormat'") {
+		t.Fatalf("cloudtrail_logs DDL is not AWS's current one (Hive JSON SerDe, CloudTrailInputFormat):\n%s", current)
+	}
+	old := strings.NewReplacer("`cloudtrail_logs`", "`cloudtrail_logs_old`",
+		"org.apache.hive.hcatalog.data.JsonSerDe", "com.amazon.emr.hive.serde.CloudTrailSerde").Replace(current)
+	exec(t, e, old)
+
+	query := `SELECT eventid, eventtime, useridentity.arn AS arn, awsregion FROM "` + testDB + `".%s WHERE day = '2024/03/05' ORDER BY eventid`
+	got := records(exec(t, e, fmt.Sprintf(query, "cloudtrail_logs")))
+	want := []map[string]string{
+		{"eventid": "e1", "eventtime": "2024-03-05T10:00:00Z", "arn": "arn:aws:iam::123456789012:user/a", "awsregion": "NULL"},
+		{"eventid": "e2", "eventtime": "2024-03-05T11:00:00Z", "arn": "NULL", "awsregion": "us-east-1"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("cloudtrail_logs rows = %v, want %v", got, want)
+	}
+	if gotOld := records(exec(t, e, fmt.Sprintf(query, "cloudtrail_logs_old"))); !reflect.DeepEqual(gotOld, got) {
+		t.Errorf("with the CloudTrail SerDe: rows = %v, want the JSON SerDe's %v", gotOld, got)
 	}
 }

@@ -194,19 +194,36 @@ func Setup(p Params) ([]Statement, error) {
 	return out, nil
 }
 
-// Extract returns the extraction query for the UTC day that starts at day.
-func Extract(database string, day time.Time) (string, error) {
+// DefaultLateDays is how many days after its own folder's a record of a day may be delivered
+// and still be read by the day's extraction: CloudTrail usually delivers within minutes, but a
+// log file "can contain records written at any point before" its delivery time.
+const DefaultLateDays = 2
+
+// Extract returns the extraction query for the UTC day that starts at day. It reads the day's
+// CloudTrail folder, the previous one (for the earliest event of a query ID logged on both
+// days), and the next 1 + lateDays folders (records delivered late); lateDays 0 means
+// DefaultLateDays.
+func Extract(database string, day time.Time, lateDays int) (string, error) {
 	if err := config.ValidateDatabase(database); err != nil {
 		return "", err
 	}
+	if lateDays < 0 {
+		return "", fmt.Errorf("late days %d: want 0 or more", lateDays)
+	}
+	if lateDays == 0 {
+		lateDays = DefaultLateDays
+	}
 	day = day.UTC().Truncate(24 * time.Hour)
-	next := day.AddDate(0, 0, 1)
+	var paths []string
+	for d := day.AddDate(0, 0, -1); !d.After(day.AddDate(0, 0, 1+lateDays)); d = d.AddDate(0, 0, 1) {
+		paths = append(paths, "'"+d.Format(cloudTrailProjectionFmt)+"'")
+	}
 	return render("extract.sql", map[string]string{
-		"Database":    database,
-		"DayPath":     day.Format(cloudTrailProjectionFmt),
-		"NextDayPath": next.Format(cloudTrailProjectionFmt),
-		"From":        day.Format("2006-01-02T15:04:05Z"),
-		"To":          next.Format("2006-01-02T15:04:05Z"),
+		"Database":     database,
+		"DayPaths":     strings.Join(paths, ", "),
+		"LookbackFrom": day.AddDate(0, 0, -1).Format(time.RFC3339),
+		"From":         day.Format(time.RFC3339),
+		"To":           day.AddDate(0, 0, 1).Format(time.RFC3339),
 	})
 }
 

@@ -111,23 +111,36 @@ func TestSetupRejectsHostileParams(t *testing.T) {
 }
 
 func TestExtract(t *testing.T) {
-	sql, err := Extract("athena_usage", time.Date(2024, 12, 31, 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatalf("Extract: %v", err)
+	day := time.Date(2024, 12, 31, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		lateDays int
+		want     []string
+	}{
+		{0, []string{"day IN ('2024/12/30', '2024/12/31', '2025/01/01', '2025/01/02', '2025/01/03')"}},
+		{1, []string{"day IN ('2024/12/30', '2024/12/31', '2025/01/01', '2025/01/02')"}},
 	}
-	for _, want := range []string{
-		`FROM "athena_usage"."cloudtrail_logs"`,
-		"day IN ('2024/12/31', '2025/01/01')",
-		"eventtime >= '2024-12-31T00:00:00Z'",
-		"eventtime < '2025-01-01T00:00:00Z'",
-		"ORDER BY query_id NULLS LAST",
-	} {
-		if !strings.Contains(sql, want) {
-			t.Errorf("Extract SQL lacks %s", want)
+	for _, tt := range tests {
+		sql, err := Extract("athena_usage", day, tt.lateDays)
+		if err != nil {
+			t.Fatalf("Extract(%d): %v", tt.lateDays, err)
+		}
+		for _, want := range append(tt.want,
+			`FROM "athena_usage"."cloudtrail_logs"`,
+			"eventtime >= '2024-12-30T00:00:00Z'",
+			"eventtime < '2025-01-01T00:00:00Z'",
+			"HAVING min(eventtime) >= '2024-12-31T00:00:00Z'",
+			"ORDER BY query_id NULLS LAST",
+		) {
+			if !strings.Contains(sql, want) {
+				t.Errorf("Extract(%d) SQL lacks %s", tt.lateDays, want)
+			}
 		}
 	}
-	if _, err := Extract(`x"; DROP`, time.Now()); err == nil {
+	if _, err := Extract(`x"; DROP`, time.Now(), 0); err == nil {
 		t.Error("Extract accepted a hostile database name")
+	}
+	if _, err := Extract("athena_usage", day, -1); err == nil {
+		t.Error("Extract accepted -1 late days")
 	}
 }
 

@@ -152,7 +152,7 @@ func (h *Handler) setup(ctx context.Context, runID string) error {
 
 func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResult, error) {
 	name := day.Format(config.DayLayout)
-	sql, err := athenasql.Extract(h.cfg.Database, day)
+	sql, err := athenasql.Extract(h.cfg.Database, day, 0)
 	if err != nil {
 		return DayResult{}, fmt.Errorf("render extraction: %w", err)
 	}

@@ -21,6 +21,10 @@ CREATE EXTERNAL TABLE `{{.Database}}`.`cloudtrail_logs` (
                 arn: STRING,
                 accountid: STRING,
                 username: STRING>,
+            ec2roledelivery: STRING,
+            webidfederationdata: STRUCT<
+                federatedprovider: STRING,
+                attributes: MAP<STRING, STRING>>,
             sourceidentity: STRING>>,
     eventtime STRING,
     eventsource STRING,
@@ -46,11 +50,15 @@ CREATE EXTERNAL TABLE `{{.Database}}`.`cloudtrail_logs` (
     serviceeventdetails STRING,
     sharedeventid STRING,
     vpcendpointid STRING,
-    eventcategory STRING
+    eventcategory STRING,
+    tlsdetails STRUCT<
+        tlsversion: STRING,
+        ciphersuite: STRING,
+        clienthostheader: STRING>
 )
 COMMENT 'CloudTrail logs, partitioned by projection on account, region and delivery day'
 PARTITIONED BY (account STRING, region STRING, day STRING)
-ROW FORMAT SERDE 'com.amazon.emr.hive.serde.CloudTrailSerde'
+ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
 STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'
 OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
 LOCATION '{{.CloudTrailRoot}}'

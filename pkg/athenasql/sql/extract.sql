@@ -1,36 +1,51 @@
--- StartQueryExecution events of one UTC day, [{{.From}}, {{.To}}). CloudTrail files are
--- filed by delivery time, so the day's events are in its own partition and the next one.
--- Free text is written with each backslash doubled: Athena's result CSV does not escape
--- backslashes, and the athena_queries table reads it with OpenCSVSerde, whose escape
--- character is the backslash.
+-- StartQueryExecution events of one UTC day, [{{.From}}, {{.To}}), each query ID on the day of
+-- its earliest event.
+--
+-- Partitions: CloudTrail files are filed by delivery time, and a file "can contain records
+-- written at any point before that time", so the day's events are read from its own folder and
+-- the following ones ({{.DayPaths}}); the schedule re-extracts recent days to pick up late
+-- deliveries. The previous day's events are read too, over [{{.LookbackFrom}}, {{.To}}): a client
+-- retry with the same ClientRequestToken around midnight logs one query ID on two days, and
+-- it is counted once, on the day of its earliest event.
+--
+-- Free text (names, user agent, database, workgroup...) can hold anything, line breaks
+-- included. Athena's result CSV keeps a line break inside quotes, but the athena_queries table
+-- reads it with OpenCSVSerde one line at a time, so a line break would split the row and let
+-- the rest of the text pass for a row of its own. Every text column is therefore written with
+-- each backslash doubled (OpenCSVSerde's escape character is the backslash) and CR and LF as
+-- the two characters \r and \n, which the table reads back as such.
+--
+-- An eventtime that is not ISO 8601 (UTC, as CloudTrail writes it) is not an event of any day:
+-- such records are left out here, so that no view ever parses one.
 WITH events AS (
     SELECT
-        json_extract_scalar(responseelements, '$.queryExecutionId') AS query_id,
+        replace(replace(replace(json_extract_scalar(responseelements, '$.queryExecutionId'), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS query_id,
         eventtime || eventid AS pick,
         eventid,
         eventtime,
-        coalesce(recipientaccountid, useridentity.accountid, account) AS account_id,
-        awsregion AS aws_region,
-        replace(coalesce(useridentity.arn, useridentity.invokedby, useridentity.principalid), '\', '\\') AS user_arn,
-        replace(useridentity.type, '\', '\\') AS user_type,
-        replace(useridentity.principalid, '\', '\\') AS principal_id,
-        replace(useridentity.username, '\', '\\') AS user_name,
-        replace(useridentity.sessioncontext.sessionissuer.username, '\', '\\') AS session_issuer,
-        replace(sourceipaddress, '\', '\\') AS source_ip,
-        replace(useragent, '\', '\\') AS user_agent,
-        replace(coalesce(json_extract_scalar(requestparameters, '$.workGroup'), 'primary'), '\', '\\') AS workgroup,
-        replace(json_extract_scalar(requestparameters, '$.queryExecutionContext.database'), '\', '\\') AS query_database,
-        replace(errorcode, '\', '\\') AS error_code
+        replace(replace(replace(coalesce(recipientaccountid, useridentity.accountid, account), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS account_id,
+        replace(replace(replace(awsregion, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS aws_region,
+        replace(replace(replace(coalesce(useridentity.arn, useridentity.invokedby, useridentity.principalid), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS user_arn,
+        replace(replace(replace(useridentity.type, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS user_type,
+        replace(replace(replace(useridentity.principalid, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS principal_id,
+        replace(replace(replace(useridentity.username, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS user_name,
+        replace(replace(replace(useridentity.sessioncontext.sessionissuer.username, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS session_issuer,
+        replace(replace(replace(sourceipaddress, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS source_ip,
+        replace(replace(replace(useragent, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS user_agent,
+        replace(replace(replace(coalesce(json_extract_scalar(requestparameters, '$.workGroup'), 'primary'), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS workgroup,
+        replace(replace(replace(json_extract_scalar(requestparameters, '$.queryExecutionContext.database'), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS query_database,
+        replace(replace(replace(errorcode, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS error_code
     FROM "{{.Database}}"."cloudtrail_logs"
-    WHERE day IN ('{{.DayPath}}', '{{.NextDayPath}}')
+    WHERE day IN ({{.DayPaths}})
         AND eventsource = 'athena.amazonaws.com'
         AND eventname = 'StartQueryExecution'
-        AND eventtime >= '{{.From}}'
+        AND regexp_like(eventtime, '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$')
+        AND eventtime >= '{{.LookbackFrom}}'
         AND eventtime < '{{.To}}'
 ),
 started AS (
     -- A duplicate delivery, or a retry with the same ClientRequestToken, logs the same query
-    -- ID more than once: keep one row, picked by the earliest event.
+    -- ID more than once: keep one row, picked by the earliest event, on that event's day.
     SELECT
         query_id,
         min(eventtime) AS event_time,
@@ -50,6 +65,7 @@ started AS (
     FROM events
     WHERE query_id IS NOT NULL
     GROUP BY query_id
+    HAVING min(eventtime) >= '{{.From}}'
 ),
 failed AS (
     -- Submissions that Athena refused have an error code and no query ID: count them per user.
@@ -70,7 +86,7 @@ failed AS (
         error_code,
         count(DISTINCT eventid) AS submissions
     FROM events
-    WHERE query_id IS NULL AND error_code IS NOT NULL
+    WHERE query_id IS NULL AND error_code IS NOT NULL AND eventtime >= '{{.From}}'
     GROUP BY account_id, aws_region, user_arn, error_code
 )
 SELECT * FROM (
