@@ -117,15 +117,15 @@ type tableDef struct {
 
 // Default SerDe and formats of STORED AS TEXTFILE and of a table with no ROW FORMAT.
 const (
-	lazySimpleSerDe  = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
-	openCSVSerDe     = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
-	cloudTrailSerDe  = "com.amazon.emr.hive.serde.CloudTrailSerde"
+	lazySimpleSerDe = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+	openCSVSerDe    = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+	cloudTrailSerDe = "com.amazon.emr.hive.serde.CloudTrailSerde"
 	// cloudTrailInputFormat splits a CloudTrail log file, {"Records":[...]}, into one record per
 	// event, whichever SerDe then decodes it: AWS's documented DDL pairs it with the Hive JSON
 	// SerDe, the older one with the CloudTrail SerDe.
 	cloudTrailInputFormat = "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
-	textInputFormat  = "org.apache.hadoop.mapred.TextInputFormat"
-	textOutputFormat = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+	textInputFormat       = "org.apache.hadoop.mapred.TextInputFormat"
+	textOutputFormat      = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 )
 
 // ddlParser parses one Hive DDL statement.
