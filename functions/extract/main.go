@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/athenausage/athena-usage/pkg/athenaquery"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/extract"
 	"github.com/athenausage/athena-usage/pkg/lambdalog"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/athena"
-	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 func main() {
@@ -34,13 +30,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
-	runner := athenaquery.New(athena.NewFromConfig(awsCfg), func(o *athenaquery.Options) {
-		o.Workgroup = cfg.Workgroup
-	})
-	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = cfg.S3PathStyle })
-	h := extract.New(cfg, runner, s3c, awslambda.NewFromConfig(awsCfg))
-	h.Self = lambdacontext.FunctionName
-	h.Log = log
+	h := extract.NewFromConfig(cfg, awsCfg, func(o *extract.Options) { o.Logger = log })
 	lambda.Start(lambdalog.Handle(log, h.Handle))
 	return nil
 }

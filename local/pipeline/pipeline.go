@@ -103,14 +103,10 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 		MaxAttempts: orInt(set.LookupMaxAttempts, config.DefaultLookupMaxAttempts),
 	}
 	q := &queueInvoker{}
-	runner := athenaquery.New(s.AthenaClient(Region), func(o *athenaquery.Options) {
-		o.Workgroup = Workgroup
-		// The stand-in answers in milliseconds; poll faster than against Athena.
-		o.FirstPoll, o.MaxPoll = 10*time.Millisecond, 200*time.Millisecond
+	eh := extract.New(ec, athenaquery.New(s.AthenaClient(Region), localQueries), s.S3, q, func(o *extract.Options) {
+		o.FunctionName = ExtractFunc
+		o.Logger = s.log
 	})
-	eh := extract.New(ec, runner, s.S3, q)
-	eh.Self = ExtractFunc
-	eh.Log = s.log
 	opts := append([]func(*lookup.Options){func(o *lookup.Options) {
 		o.FunctionName = LookupFunction
 		o.Logger = s.log
@@ -127,6 +123,13 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 		return nil, err
 	}
 	return &Pipeline{stack: s, extract: eh, lookup: lh, queue: q, log: s.log}, nil
+}
+
+// localQueries tunes an athenaquery runner for the stack: its workgroup, and polls faster than
+// against Athena, since the stand-in answers in milliseconds.
+func localQueries(o *athenaquery.Options) {
+	o.Workgroup = Workgroup
+	o.FirstPoll, o.MaxPoll = 10*time.Millisecond, 200*time.Millisecond
 }
 
 func orFloat(v, def float64) float64 {

@@ -24,11 +24,7 @@ var ErrNoTables = errors.New("no athena-usage tables yet: run the pipeline first
 // row dropped), paging through GetQueryResults 1,000 rows at a time as a client of Athena would.
 func (s *Stack) Query(ctx context.Context, sql string) ([][]*string, error) {
 	client := s.AthenaClient(Region)
-	runner := athenaquery.New(client, func(o *athenaquery.Options) {
-		o.Workgroup = Workgroup
-		o.FirstPoll, o.MaxPoll = 10*time.Millisecond, 200*time.Millisecond
-	})
-	q, err := runner.Run(ctx, athenaquery.Query{SQL: sql, Database: Database})
+	q, err := athenaquery.New(client, localQueries).Run(ctx, athenaquery.Query{SQL: sql, Database: Database})
 	if err != nil {
 		var qe *athenaquery.Error
 		if errors.As(err, &qe) && (strings.Contains(qe.Reason, "SCHEMA_NOT_FOUND") || strings.Contains(qe.Reason, "TABLE_NOT_FOUND")) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 )
@@ -19,6 +20,7 @@ import (
 type API interface {
 	StartQueryExecution(ctx context.Context, params *athena.StartQueryExecutionInput, optFns ...func(*athena.Options)) (*athena.StartQueryExecutionOutput, error)
 	GetQueryExecution(ctx context.Context, params *athena.GetQueryExecutionInput, optFns ...func(*athena.Options)) (*athena.GetQueryExecutionOutput, error)
+	StopQueryExecution(ctx context.Context, params *athena.StopQueryExecutionInput, optFns ...func(*athena.Options)) (*athena.StopQueryExecutionOutput, error)
 }
 
 var _ API = (*athena.Client)(nil)
@@ -30,20 +32,30 @@ const (
 	// DefaultMaxPoll caps the wait between polls. GetQueryExecution's quota (100/s) is far away,
 	// but a long extraction needs no finer progress than this.
 	DefaultMaxPoll = 5 * time.Second
+	// DefaultStopMargin is the time before the caller's deadline at which Run gives up waiting
+	// and stops the query: StopQueryExecution answers in well under a second, and the caller
+	// still has time to return its error before Lambda ends the invocation.
+	DefaultStopMargin = 2 * time.Second
 )
 
-// Options tune a Runner.
+// maxPollErrors bounds the transient GetQueryExecution errors in a row that Run waits out: under
+// a context without a deadline, an endpoint that keeps failing would otherwise be polled forever.
+const maxPollErrors = 10
+
+// Options tune a Runner. A zero duration means its default.
 type Options struct {
 	// Workgroup runs the queries; its settings (result location, scan cutoff) apply.
 	Workgroup string
 	// OutputLocation is used when the workgroup does not enforce its own; may be empty.
 	OutputLocation string
-	FirstPoll      time.Duration
-	MaxPoll        time.Duration
-	// Sleep waits for d or until ctx is done; tests replace it.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// Now is the clock Run compares Athena's completion times with; tests replace it.
-	Now func() time.Time
+	// FirstPoll is the wait before the first GetQueryExecution; each later wait doubles, up to
+	// MaxPoll.
+	FirstPoll time.Duration
+	// MaxPoll caps the wait between polls.
+	MaxPoll time.Duration
+	// StopMargin is the time before the caller's deadline at which Run stops the query and
+	// returns; it also bounds the StopQueryExecution call.
+	StopMargin time.Duration
 }
 
 // Runner runs queries in one workgroup.
@@ -54,9 +66,20 @@ type Runner struct {
 
 // New returns a Runner.
 func New(client API, optFns ...func(*Options)) *Runner {
-	o := Options{FirstPoll: DefaultFirstPoll, MaxPoll: DefaultMaxPoll, Sleep: sleep, Now: time.Now}
+	var o Options
 	for _, fn := range optFns {
 		fn(&o)
+	}
+	// A zero FirstPoll would poll in a tight loop, and zero MaxPoll would cap every wait at
+	// nothing: zero means the default.
+	if o.FirstPoll <= 0 {
+		o.FirstPoll = DefaultFirstPoll
+	}
+	if o.MaxPoll <= 0 {
+		o.MaxPoll = DefaultMaxPoll
+	}
+	if o.StopMargin <= 0 {
+		o.StopMargin = DefaultStopMargin
 	}
 	return &Runner{client: client, opts: o}
 }
@@ -94,15 +117,18 @@ func (e *Error) Error() string {
 }
 
 // Run starts q and waits until it finishes. It returns the final execution, or an *Error when
-// the query failed or was cancelled. When ctx ends first, the query keeps running in Athena; a
-// retry with the same token picks it up.
+// the query failed or was cancelled. Polls that fail with a transient error (throttling, a
+// server fault, a network error) are tried again with the same backoff. When ctx is cancelled,
+// or its deadline is within StopMargin, Run stops the query before returning: nobody would
+// read its result, and a retry starts it afresh (see below).
 //
 // A token names one execution: Athena answers a repeated token with the execution it started
-// first. When that execution had already failed before this call (a retry after a transient
-// failure), Run starts the query once more under a token derived from the failed one, so a
-// retry can succeed instead of being handed the same failure again.
+// first. When that execution had already failed or been stopped before this call (a retry
+// after a transient failure or a timeout), Run starts the query once more under a token
+// derived from the failed one, so a retry can succeed instead of being handed the same failure
+// again.
 func (r *Runner) Run(ctx context.Context, q Query) (*types.QueryExecution, error) {
-	called := r.opts.Now()
+	called := time.Now()
 	exec, err := r.run(ctx, q)
 	var qe *Error
 	if q.Token == "" || !errors.As(err, &qe) || !endedBefore(exec, called) {
@@ -135,21 +161,35 @@ func (r *Runner) run(ctx context.Context, q Query) (*types.QueryExecution, error
 	if err != nil {
 		return nil, fmt.Errorf("start query: %w", err)
 	}
-	id := aws.ToString(out.QueryExecutionId)
-	return r.Wait(ctx, id)
+	return r.wait(ctx, aws.ToString(out.QueryExecutionId))
 }
 
-// Wait polls the query with id until it reaches a final state.
-func (r *Runner) Wait(ctx context.Context, id string) (*types.QueryExecution, error) {
-	wait := r.opts.FirstPoll
+// wait polls the query with id, which run started, until it reaches a final state.
+func (r *Runner) wait(ctx context.Context, id string) (*types.QueryExecution, error) {
+	delay := r.opts.FirstPoll
+	// Transient poll errors in a row, and the last of them.
+	var failures int
+	var lastErr error
 	for {
-		if err := r.opts.Sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("wait for query %s: %w", id, err)
+		if err := r.sleep(ctx, delay); err != nil {
+			if failures > 0 {
+				err = fmt.Errorf("%w (after %d failed polls, the last: %w)", err, failures, lastErr)
+			}
+			return nil, r.abandon(ctx, id, err)
 		}
+		delay = min(delay*2, r.opts.MaxPoll)
 		out, err := r.client.GetQueryExecution(ctx, &athena.GetQueryExecutionInput{QueryExecutionId: aws.String(id)})
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, r.abandon(ctx, id, ctx.Err())
+			}
+			if transient(err) && failures < maxPollErrors {
+				failures, lastErr = failures+1, err
+				continue
+			}
 			return nil, fmt.Errorf("get query %s: %w", id, err)
 		}
+		failures = 0
 		q := out.QueryExecution
 		if q == nil || q.Status == nil {
 			return nil, fmt.Errorf("get query %s: no status in response", id)
@@ -160,8 +200,46 @@ func (r *Runner) Wait(ctx context.Context, id string) (*types.QueryExecution, er
 		case types.QueryExecutionStateFailed, types.QueryExecutionStateCancelled:
 			return q, newError(id, q.Status)
 		}
-		wait = min(wait*2, r.opts.MaxPoll)
 	}
+}
+
+// sleep waits for d, but returns early when ctx is done or when the deadline is within
+// StopMargin: then the error says why waiting is over, and the query is to be stopped.
+func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline) - r.opts.StopMargin
+		if left <= 0 {
+			return context.DeadlineExceeded
+		}
+		// Wake at the margin rather than sleep past it: one last poll may find the query done.
+		d = min(d, left)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// abandon stops the query with id, which the caller can no longer wait for, and returns why
+// waiting ended. The call gets a fresh context: ctx is done, or about to be.
+func (r *Runner) abandon(ctx context.Context, id string, cause error) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.StopMargin)
+	defer cancel()
+	_, err := r.client.StopQueryExecution(sctx, &athena.StopQueryExecutionInput{QueryExecutionId: aws.String(id)})
+	if err != nil {
+		return fmt.Errorf("wait for query %s: %w; stopping it failed: %w", id, cause, err)
+	}
+	return fmt.Errorf("wait for query %s: %w; stopped it", id, cause)
+}
+
+// transient reports whether a failed poll is worth trying again: the errors the SDK's own
+// retryer retries (throttling, 5xx, connection errors), once its attempts are spent.
+func transient(err error) bool {
+	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
 }
 
 func newError(id string, s *types.QueryExecutionStatus) *Error {
@@ -183,15 +261,4 @@ func newError(id string, s *types.QueryExecutionStatus) *Error {
 func IsQueryError(err error) bool {
 	var qe *Error
 	return errors.As(err, &qe)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

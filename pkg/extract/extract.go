@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/athenausage/athena-usage/pkg/events"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -16,9 +15,11 @@ import (
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -30,41 +31,76 @@ import (
 // invocation hands the rest of its range to a fresh one.
 const DefaultMargin = 4 * time.Minute
 
-type runner interface {
+// Runner runs one Athena statement to completion: an *athenaquery.Runner.
+type Runner interface {
 	Run(ctx context.Context, q athenaquery.Query) (*types.QueryExecution, error)
 }
 
-var _ runner = (*athenaquery.Runner)(nil)
+var _ Runner = (*athenaquery.Runner)(nil)
 
-type copier interface {
+// Copier copies the extraction's result object to the day's partition: an *s3.Client.
+type Copier interface {
 	CopyObject(ctx context.Context, params *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
 }
 
-var _ copier = (*s3.Client)(nil)
+var _ Copier = (*s3.Client)(nil)
 
-type invoker interface {
+// Invoker invokes the lookup function, and this one to continue a range: a *lambda.Client.
+type Invoker interface {
 	Invoke(ctx context.Context, params *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
 }
 
-var _ invoker = (*lambda.Client)(nil)
+var _ Invoker = (*lambda.Client)(nil)
+
+// Options tune a Handler. Zero values mean the defaults.
+type Options struct {
+	// FunctionName is the function a range that outlasts the deadline continues in;
+	// lambdacontext.FunctionName (the running function) when empty. When both are empty (not
+	// in Lambda), the whole range runs in one invocation.
+	FunctionName string
+	// Margin is the time left at which no new day starts; DefaultMargin when zero.
+	Margin time.Duration
+	// Logger receives the handler's progress logs; slog.Default() when nil.
+	Logger *slog.Logger
+}
 
 // Handler is the extract function's handler.
 type Handler struct {
-	cfg     config.Extract
-	runner  runner
-	s3      copier
-	invoker invoker
-	// Self is this function's name; when set, a range that outlasts the deadline continues in
-	// a fresh invocation of it.
-	Self   string
-	Margin time.Duration
-	Now    func() time.Time
-	Log    *slog.Logger
+	cfg    config.Extract
+	runner Runner
+	s3     Copier
+	lambda Invoker
+	opts   Options
+	log    *slog.Logger
 }
 
-// New returns a Handler.
-func New(cfg config.Extract, r runner, s3c copier, inv invoker) *Handler {
-	return &Handler{cfg: cfg, runner: r, s3: s3c, invoker: inv, Margin: DefaultMargin, Now: time.Now, Log: slog.Default()}
+// New returns a Handler that runs the statements with runner, saves the day's partition with s3
+// and invokes functions with lambda.
+func New(cfg config.Extract, runner Runner, s3 Copier, lambda Invoker, optFns ...func(*Options)) *Handler {
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.FunctionName == "" {
+		o.FunctionName = lambdacontext.FunctionName
+	}
+	if o.Margin <= 0 {
+		o.Margin = DefaultMargin
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Handler{cfg: cfg, runner: runner, s3: s3, lambda: lambda, opts: o, log: o.Logger}
+}
+
+// NewFromConfig returns a Handler with clients made from awsCfg: Athena queries run in the
+// configuration's workgroup, and S3 is addressed path-style when the configuration says so.
+func NewFromConfig(cfg config.Extract, awsCfg aws.Config, optFns ...func(*Options)) *Handler {
+	runner := athenaquery.New(athena.NewFromConfig(awsCfg), func(o *athenaquery.Options) {
+		o.Workgroup = cfg.Workgroup
+	})
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = cfg.S3PathStyle })
+	return New(cfg, runner, s3c, lambda.NewFromConfig(awsCfg), optFns...)
 }
 
 // DayResult is what one day's extraction produced.
@@ -86,7 +122,7 @@ type Result struct {
 // Handle runs the extraction for the days the event asks for.
 func (h *Handler) Handle(ctx context.Context, e events.Extract) (Result, error) {
 	var res Result
-	days, err := e.Days(h.Now())
+	days, err := e.Days(time.Now())
 	if err != nil {
 		return res, err
 	}
@@ -99,20 +135,21 @@ func (h *Handler) Handle(ctx context.Context, e events.Extract) (Result, error) 
 	runID := ""
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		// Lambda retries an async event with the same request ID, so a retry reuses the
-		// tokens and picks up the queries already started; a new run scans afresh.
+		// tokens and picks up the queries already started (athenaquery.Run starts one that
+		// failed or was stopped afresh); a new run scans afresh.
 		runID = lc.AwsRequestID
 	}
 	if err := h.setup(ctx, runID); err != nil {
 		return res, err
 	}
 	for i, d := range days {
-		if i > 0 && h.Self != "" && h.lowOnTime(ctx) {
+		if i > 0 && h.opts.FunctionName != "" && h.lowOnTime(ctx) {
 			next := events.Extract{From: d.Format(config.DayLayout), To: days[len(days)-1].Format(config.DayLayout)}
-			if err := h.invoke(ctx, h.Self, next); err != nil {
+			if err := h.invoke(ctx, h.opts.FunctionName, next); err != nil {
 				return res, fmt.Errorf("continue from %s: %w", next.From, err)
 			}
 			res.ContinuedFrom = next.From
-			h.Log.InfoContext(ctx, "continuing in a new invocation", "from", next.From, "to", next.To)
+			h.log.InfoContext(ctx, "continuing in a new invocation", "from", next.From, "to", next.To)
 			return res, nil
 		}
 		dr, err := h.day(ctx, d, runID)
@@ -126,7 +163,7 @@ func (h *Handler) Handle(ctx context.Context, e events.Extract) (Result, error) 
 
 func (h *Handler) lowOnTime(ctx context.Context) bool {
 	deadline, ok := ctx.Deadline()
-	return ok && time.Until(deadline) < h.Margin
+	return ok && time.Until(deadline) < h.opts.Margin
 }
 
 // setup creates or replaces the database, tables and views. DDL is free in Athena, so doing it
@@ -134,7 +171,7 @@ func (h *Handler) lowOnTime(ctx context.Context) bool {
 func (h *Handler) setup(ctx context.Context, runID string) error {
 	stmts, err := athenasql.Setup(athenasql.FromConfig(h.cfg))
 	if err != nil {
-		return fmt.Errorf("render setup SQL: %w", err)
+		return fmt.Errorf("setup SQL: %w", err)
 	}
 	for _, s := range stmts {
 		_, err := h.runner.Run(ctx, athenaquery.Query{
@@ -146,7 +183,7 @@ func (h *Handler) setup(ctx context.Context, runID string) error {
 			return fmt.Errorf("%s: %w", s.Name, err)
 		}
 	}
-	h.Log.InfoContext(ctx, "tables and views up to date", "statements", len(stmts), "database", h.cfg.Database)
+	h.log.InfoContext(ctx, "tables and views up to date", "statements", len(stmts), "database", h.cfg.Database)
 	return nil
 }
 
@@ -154,7 +191,7 @@ func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResu
 	name := day.Format(config.DayLayout)
 	sql, err := athenasql.Extract(h.cfg.Database, day, 0)
 	if err != nil {
-		return DayResult{}, fmt.Errorf("render extraction: %w", err)
+		return DayResult{}, fmt.Errorf("extraction SQL: %w", err)
 	}
 	q, err := h.runner.Run(ctx, athenaquery.Query{
 		SQL:      sql,
@@ -184,13 +221,13 @@ func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResu
 	}
 	ev := events.Lookup{Day: name, Bucket: h.cfg.DataBucket, Key: key}
 	if err := h.invoke(ctx, h.cfg.LookupFunction, ev); err != nil {
-		return DayResult{}, fmt.Errorf("hand over to lookup: %w", err)
+		return DayResult{}, err
 	}
 	dr := DayResult{Day: name, QueryID: aws.ToString(q.QueryExecutionId), Queries: "s3://" + h.cfg.DataBucket + "/" + key}
 	if q.Statistics != nil {
 		dr.DataScannedBytes = aws.ToInt64(q.Statistics.DataScannedInBytes)
 	}
-	h.Log.InfoContext(ctx, "day extracted", "day", name, "query_id", dr.QueryID, "data_scanned_bytes", dr.DataScannedBytes, "queries", dr.Queries)
+	h.log.InfoContext(ctx, "day extracted", "day", name, "query_id", dr.QueryID, "data_scanned_bytes", dr.DataScannedBytes, "queries", dr.Queries)
 	return dr, nil
 }
 
@@ -199,7 +236,7 @@ func (h *Handler) invoke(ctx context.Context, function string, payload any) erro
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	out, err := h.invoker.Invoke(ctx, &lambda.InvokeInput{
+	out, err := h.lambda.Invoke(ctx, &lambda.InvokeInput{
 		FunctionName:   aws.String(function),
 		InvocationType: lambdatypes.InvocationTypeEvent,
 		Payload:        body,

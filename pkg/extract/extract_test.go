@@ -1,18 +1,21 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/athenausage/athena-usage/pkg/events"
 	"io"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -81,11 +84,10 @@ func succeed(q athenaquery.Query) (*types.QueryExecution, error) {
 	}, nil
 }
 
-func newHandler(r *fakeRunner, s *fakeS3, inv *fakeInvoker) *Handler {
-	h := New(testConfig(), r, s, inv)
-	h.Now = func() time.Time { return time.Date(2024, 3, 6, 2, 0, 0, 0, time.UTC) }
-	h.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	return h
+// newHandler returns a Handler over the fakes that logs nowhere.
+func newHandler(r *fakeRunner, s *fakeS3, inv *fakeInvoker, optFns ...func(*Options)) *Handler {
+	quiet := func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) }
+	return New(testConfig(), r, s, inv, append([]func(*Options){quiet}, optFns...)...)
 }
 
 func TestHandleDay(t *testing.T) {
@@ -168,9 +170,15 @@ func TestHandleFailedExtraction(t *testing.T) {
 		return succeed(q)
 	}}
 	s, inv := &fakeS3{}, &fakeInvoker{}
-	_, err := newHandler(r, s, inv).Handle(context.Background(), events.Extract{Day: "2024-03-05"})
-	if err == nil || !strings.Contains(err.Error(), "HIVE_BAD_DATA") || !strings.Contains(err.Error(), "2024-03-05") {
-		t.Fatalf("Handle() error = %v, want the day and Athena's reason", err)
+	var logs bytes.Buffer
+	h := newHandler(r, s, inv, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	_, err := h.Handle(context.Background(), events.Extract{Day: "2024-03-05"})
+	// The day once, the statement once, Athena's reason once.
+	want := "day 2024-03-05: extraction: query q-9 FAILED: HIVE_BAD_DATA: malformed json"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Handle() error = %v, want %s", err, want)
 	}
 	if !athenaquery.IsQueryError(err) {
 		t.Errorf("Handle() error = %v, want an *athenaquery.Error in the chain", err)
@@ -178,30 +186,79 @@ func TestHandleFailedExtraction(t *testing.T) {
 	if len(s.copies) != 0 || len(inv.invokes) != 0 {
 		t.Errorf("copies = %d, invokes = %d after a failed extraction, want none", len(s.copies), len(inv.invokes))
 	}
+	// The main's lambdalog.Handle logs the one ERROR line; the handler only returns the error.
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("Handle() logged an error itself:\n%s", logs.String())
+	}
 }
 
+// sleepUntil advances a synctest bubble's clock, which starts at 2000-01-01 UTC, to t.
+func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
+
 func TestHandleRangeContinues(t *testing.T) {
-	r, s, inv := &fakeRunner{runFn: succeed}, &fakeS3{}, &fakeInvoker{}
-	h := newHandler(r, s, inv)
-	h.Self = "athena-usage-extract"
-	h.Margin = time.Hour // any deadline under an hour is "low on time" after the first day
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	res, err := h.Handle(ctx, events.Extract{From: "2024-03-01", To: "2024-03-03"})
-	if err != nil {
-		t.Fatalf("Handle: %v", err)
+	tests := []struct {
+		name     string
+		function string        // Options.FunctionName
+		perDay   time.Duration // how long each day's extraction runs
+		wantDays int
+		wantNext string // the continuation's first day, if any
+	}{
+		// 15 minutes, as the function's timeout: after a 7-minute day, 8 are left, then 1.
+		{"time runs short: the rest continues", "athena-usage-extract", 7 * time.Minute, 2, "2024-03-03"},
+		{"time enough: every day", "athena-usage-extract", 2 * time.Minute, 3, ""},
+		{"no function to continue in: every day", "", 7 * time.Minute, 3, ""},
 	}
-	if len(res.Days) != 1 || res.ContinuedFrom != "2024-03-02" {
-		t.Fatalf("result = %+v, want one day done and the rest continued from 2024-03-02", res)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sleepUntil(time.Date(2024, 3, 6, 2, 0, 0, 0, time.UTC))
+				r := &fakeRunner{runFn: func(q athenaquery.Query) (*types.QueryExecution, error) {
+					if strings.Contains(q.SQL, "WITH events AS") {
+						time.Sleep(tt.perDay)
+					}
+					return succeed(q)
+				}}
+				inv := &fakeInvoker{}
+				h := newHandler(r, &fakeS3{}, inv, func(o *Options) { o.FunctionName = tt.function })
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+				defer cancel()
+				res, err := h.Handle(ctx, events.Extract{From: "2024-03-01", To: "2024-03-03"})
+				if err != nil {
+					t.Fatalf("Handle: %v", err)
+				}
+				if len(res.Days) != tt.wantDays || res.ContinuedFrom != tt.wantNext {
+					t.Fatalf("Handle() = %+v, want %d days and continued from %q", res, tt.wantDays, tt.wantNext)
+				}
+				if tt.wantNext == "" {
+					if n := len(inv.invokes); n != tt.wantDays {
+						t.Errorf("invokes = %d, want %d (one lookup a day, no continuation)", n, tt.wantDays)
+					}
+					return
+				}
+				last := inv.invokes[len(inv.invokes)-1]
+				var next events.Extract
+				if err := json.Unmarshal(last.Payload, &next); err != nil {
+					t.Fatal(err)
+				}
+				if aws.ToString(last.FunctionName) != tt.function || next.From != tt.wantNext || next.To != "2024-03-03" {
+					t.Errorf("continuation = %s %+v, want %s with %s..2024-03-03", aws.ToString(last.FunctionName), next, tt.function, tt.wantNext)
+				}
+			})
+		})
 	}
-	last := inv.invokes[len(inv.invokes)-1]
-	var next events.Extract
-	if err := json.Unmarshal(last.Payload, &next); err != nil {
-		t.Fatal(err)
-	}
-	if aws.ToString(last.FunctionName) != "athena-usage-extract" || next.From != "2024-03-02" || next.To != "2024-03-03" {
-		t.Errorf("continuation = %s %+v, want itself with 2024-03-02..2024-03-03", aws.ToString(last.FunctionName), next)
-	}
+}
+
+func TestHandleScheduledEventTakesPreviousDay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2024, 3, 6, 0, 5, 0, 0, time.UTC))
+		res, err := newHandler(&fakeRunner{runFn: succeed}, &fakeS3{}, &fakeInvoker{}).Handle(context.Background(), events.Extract{})
+		if err != nil {
+			t.Fatalf("Handle: %v", err)
+		}
+		if len(res.Days) != 1 || res.Days[0].Day != "2024-03-05" {
+			t.Errorf("Handle({}) at 2024-03-06T00:05Z = %+v, want the day 2024-03-05", res)
+		}
+	})
 }
 
 func TestHandleRejectsDayBeforeProjection(t *testing.T) {
@@ -227,6 +284,44 @@ func TestResultObject(t *testing.T) {
 		b, k, err := resultObject(tt.in)
 		if (err != nil) != (tt.bucket == "") || b != tt.bucket || k != tt.key {
 			t.Errorf("resultObject(%q) = %q, %q, %v, want %q, %q", tt.in, b, k, err, tt.bucket, tt.key)
+		}
+	}
+}
+
+func TestNewOptions(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       func(*Options)
+		wantMargin time.Duration
+		wantName   string
+	}{
+		{"zero means default", func(*Options) {}, DefaultMargin, lambdacontext.FunctionName},
+		{"set", func(o *Options) { o.Margin, o.FunctionName = time.Minute, "f" }, time.Minute, "f"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := New(testConfig(), &fakeRunner{}, &fakeS3{}, &fakeInvoker{}, tt.opts)
+			if h.opts.Margin != tt.wantMargin || h.opts.FunctionName != tt.wantName || h.log == nil {
+				t.Errorf("New() options = %+v, want margin %v, function %q and a logger", h.opts, tt.wantMargin, tt.wantName)
+			}
+		})
+	}
+}
+
+func TestNewFromConfig(t *testing.T) {
+	for _, pathStyle := range []bool{false, true} {
+		cfg := testConfig()
+		cfg.S3PathStyle = pathStyle
+		h := NewFromConfig(cfg, aws.Config{Region: "us-east-1"})
+		if _, ok := h.runner.(*athenaquery.Runner); !ok {
+			t.Errorf("NewFromConfig() runner = %T, want *athenaquery.Runner", h.runner)
+		}
+		if _, ok := h.lambda.(*lambda.Client); !ok {
+			t.Errorf("NewFromConfig() Lambda client = %T, want *lambda.Client", h.lambda)
+		}
+		c, ok := h.s3.(*s3.Client)
+		if !ok || c.Options().UsePathStyle != pathStyle {
+			t.Errorf("NewFromConfig(S3PathStyle %v) S3 client = %T, want an *s3.Client with UsePathStyle %v", pathStyle, h.s3, pathStyle)
 		}
 	}
 }
