@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/awslabs/goformation/v7/cloudformation/global"
+	"github.com/awslabs/goformation/v7/cloudformation/s3"
 	"github.com/awslabs/goformation/v7/cloudformation/serverless"
 
 	"github.com/athenausage/athena-usage/pkg/config"
@@ -37,12 +38,6 @@ var knownEnv = []string{
 	config.EnvLookupMaxAttempts, config.EnvAccountID, config.EnvLookupRoleName, config.EnvRegion,
 	config.EnvPartition,
 }
-
-// wantReservedConcurrency is each function's reserved concurrency. One lookup at a time keeps
-// the sum of the invocations' rate limiters under BatchGetQueryExecution's shared quota, and
-// one extract at a time keeps two runs from racing on the DROP and CREATE of the tables; the
-// other events wait in Lambda's asynchronous queue.
-const wantReservedConcurrency = 1
 
 // maxEventAge is the longest, and default, time in seconds Lambda keeps an asynchronous event.
 const maxEventAge = 21600
@@ -125,13 +120,7 @@ func checkFunctions(s *stack) []error {
 		if got := fn.AWSCloudFormationMetadata["BuildMethod"]; got != "makefile" {
 			add("%s: Metadata.BuildMethod = %v, want makefile", id, got)
 		}
-		rc := fn.ReservedConcurrentExecutions
-		if rc == nil {
-			rc = g.ReservedConcurrentExecutions
-		}
-		if rc == nil || *rc != wantReservedConcurrency {
-			add("%s: ReservedConcurrentExecutions is not %d: concurrent invocations would exceed the lookup quota or race on the tables' DDL", id, wantReservedConcurrency)
-		}
+		errs = append(errs, checkConcurrency(s, id, fn, g)...)
 		errs = append(errs, checkFailureDestination(s, id, fn)...)
 
 		vars := s.fns[id].Env
@@ -166,6 +155,76 @@ func checkFunctions(s *stack) []error {
 			if !read[k] && slices.Contains(knownEnv, k) {
 				add("%s: sets %s, which its config loader never reads", id, k)
 			}
+		}
+	}
+	return errs
+}
+
+// reservedConcurrency returns a function's ReservedConcurrentExecutions, or nil.
+func reservedConcurrency(fn *serverless.Function, g *global.Function) *int {
+	if fn.ReservedConcurrentExecutions != nil {
+		return fn.ReservedConcurrentExecutions
+	}
+	return g.ReservedConcurrentExecutions
+}
+
+// checkConcurrency checks a function's reserved concurrency against the ReservedConcurrency
+// parameter. With 1, one lookup at a time keeps the sum of the invocations' rate limiters under
+// BatchGetQueryExecution's shared quota, and one extract at a time keeps two runs from racing on
+// the DROP and CREATE of the tables; the other events wait in Lambda's asynchronous queue.
+// With 0, nothing is reserved, so that the stack deploys in any account (checkNewAccount).
+func checkConcurrency(s *stack, id string, fn *serverless.Function, g *global.Function) []error {
+	rc := reservedConcurrency(fn, g)
+	switch want := s.param(paramReservedConcurrency); {
+	case want == "1" && (rc == nil || *rc != 1):
+		return []error{fmt.Errorf("%s: ReservedConcurrentExecutions is not 1 with %s 1: concurrent invocations would exceed the lookup quota or race on the tables' DDL", id, paramReservedConcurrency)}
+	case want != "1" && rc != nil:
+		return []error{fmt.Errorf("%s: ReservedConcurrentExecutions is %d with %s %s, want none", id, *rc, paramReservedConcurrency, want)}
+	}
+	return nil
+}
+
+// checkNewAccount checks that the stack deploys in an account whose concurrency quota is still a
+// new account's 10: with the parameters at their defaults, no function reserves concurrency, as
+// Lambda keeps 100 of the account's concurrency unreserved and refuses a reservation that would
+// leave less.
+func checkNewAccount(s *stack) []error {
+	d, err := loadWith(s.raw, paramStandIns)
+	if err != nil {
+		return []error{fmt.Errorf("load with the parameters at their defaults: %w", err)}
+	}
+	var errs []error
+	fns := d.tmpl.GetAllServerlessFunctionResources()
+	for _, id := range sortedKeys(fns) {
+		switch rc := reservedConcurrency(fns[id], d.globalFunction()); {
+		case rc == nil:
+		case *rc == 0:
+			errs = append(errs, fmt.Errorf("%s: ReservedConcurrentExecutions is 0 with the parameters at their defaults, which throttles every invocation", id))
+		default:
+			errs = append(errs, fmt.Errorf("%s: reserves a concurrency of %d with the parameters at their defaults: Lambda keeps 100 of the account's concurrency unreserved, so an account with a new account's quota of 10 cannot create the stack", id, *rc))
+		}
+	}
+	return errs
+}
+
+// checkLogGroups checks that each function logs to a log group of the template that has a
+// retention, the one its role may write to. A group the template lacks, Lambda would create on
+// the first invocation, with no retention.
+func checkLogGroups(s *stack) []error {
+	groups := map[string]string{}
+	for id := range s.tmpl.GetAllLogsLogGroupResources() {
+		groups[s.names[id]] = id
+	}
+	var errs []error
+	for _, id := range sortedKeys(s.tmpl.GetAllServerlessFunctionResources()) {
+		name := s.logGroupName(id)
+		gid, ok := groups[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: logs to %s, which is not a log group of this template: Lambda would create it, keeping the logs forever", id, name))
+			continue
+		}
+		if s.tmpl.GetAllLogsLogGroupResources()[gid].RetentionInDays == nil {
+			errs = append(errs, fmt.Errorf("%s: log group %s has no RetentionInDays: its logs would be kept forever", id, gid))
 		}
 	}
 	return errs
@@ -329,19 +388,93 @@ func checkWorkgroups(s *stack) []error {
 			add("%s: OutputLocation %s is not in a bucket of this template", id, loc)
 			continue
 		}
-		expires := false
-		if lc := s.tmpl.GetAllS3BucketResources()[bid].LifecycleConfiguration; lc != nil {
-			for _, r := range lc.Rules {
-				if r.Status == "Enabled" && r.Prefix != nil && strings.HasPrefix(prefix, *r.Prefix) && r.ExpirationInDays != nil {
-					expires = true
-				}
-			}
-		}
-		if !expires {
+		if !expires(s.tmpl.GetAllS3BucketResources()[bid], prefix) {
 			add("%s: results under %s do not expire: no enabled lifecycle rule of %s covers %q", id, loc, bid, prefix)
 		}
 	}
 	return errs
+}
+
+// expires reports whether an enabled lifecycle rule of the bucket expires every object under
+// prefix ("" for the whole bucket).
+func expires(b *s3.Bucket, prefix string) bool {
+	if b.LifecycleConfiguration == nil {
+		return false
+	}
+	for _, r := range b.LifecycleConfiguration.Rules {
+		filtered := len(r.TagFilters) > 0 || r.ObjectSizeGreaterThan != nil || r.ObjectSizeLessThan != nil
+		if r.Status == "Enabled" && r.ExpirationInDays != nil && !filtered &&
+			(r.Prefix == nil || strings.HasPrefix(prefix, *r.Prefix)) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTeardown checks that sam delete can remove the stack. CloudFormation cannot delete a
+// bucket that still holds objects (the stack's deletion fails with BucketNotEmpty), so a bucket
+// that the functions or Athena write into must be retained; and a retained bucket of scratch
+// query results must empty itself, every object expiring (versions too, if it keeps them).
+func checkTeardown(s *stack) []error {
+	roles, _ := roleStatements(s)
+	scratch := map[string]bool{}
+	for id := range s.tmpl.GetAllAthenaWorkGroupResources() {
+		if loc, ok := s.outputLocation(s.names[id]); ok {
+			bucket, _, _ := strings.Cut(strings.TrimPrefix(loc, "s3://"), "/")
+			scratch[bucket] = true
+		}
+	}
+	var errs []error
+	buckets := s.tmpl.GetAllS3BucketResources()
+	for _, id := range sortedKeys(buckets) {
+		b, name := buckets[id], s.names[id]
+		policy := string(b.AWSCloudFormationDeletionPolicy)
+		if policy == "" {
+			policy = "Delete"
+		}
+		retained := policy == "Retain" || policy == "RetainExceptOnCreate"
+		if (scratch[name] || writes(roles, name)) && !retained {
+			errs = append(errs, fmt.Errorf("%s: DeletionPolicy %s, but the stack writes objects into it and CloudFormation cannot delete a bucket that is not empty: sam delete would fail with BucketNotEmpty; retain it", id, policy))
+		}
+		if !scratch[name] {
+			continue
+		}
+		if !expires(b, "") {
+			errs = append(errs, fmt.Errorf("%s: holds scratch query results, but no enabled lifecycle rule expires every object: retained on delete, it would never empty", id))
+		}
+		if v := b.VersioningConfiguration; v != nil && v.Status == "Enabled" && !expiresVersions(b) {
+			errs = append(errs, fmt.Errorf("%s: keeps versions, but no lifecycle rule expires noncurrent versions: retained on delete, it would never empty", id))
+		}
+	}
+	return errs
+}
+
+// writes reports whether a role's statement allows s3:PutObject on objects of the bucket.
+func writes(roles map[string][]statement, bucket string) bool {
+	prefix := "arn:" + standInPartition + ":s3:::" + bucket + "/"
+	for _, stmts := range roles {
+		for _, st := range stmts {
+			if st.effect == "Allow" && matchesAnyFold(st.actions, "s3:PutObject") &&
+				slices.ContainsFunc(st.resources, func(r string) bool { return strings.HasPrefix(r, prefix) || r == "*" }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// expiresVersions reports whether an enabled lifecycle rule expires the bucket's noncurrent
+// versions.
+func expiresVersions(b *s3.Bucket) bool {
+	if b.LifecycleConfiguration == nil {
+		return false
+	}
+	for _, r := range b.LifecycleConfiguration.Rules {
+		if r.Status == "Enabled" && (r.NoncurrentVersionExpiration != nil || r.NoncurrentVersionExpirationInDays != nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // makeTarget matches a rule's targets at the start of a Makefile line.

@@ -6,10 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/athenausage/athena-usage/pkg/athenasql"
-	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/test/internal/samtemplate"
 )
 
@@ -83,63 +80,127 @@ func strings1(v any) []string {
 	return nil
 }
 
-// roleStatements returns the identity-policy statements of each function and IAM resource.
-// Managed policies and SAM policy templates are errors: their statements cannot be checked here.
+// roleStatements returns the identity-policy statements each function runs with, by the
+// function's logical ID, and those of any other role, by the role's. A function's statements are
+// those of the template's role that its Role names: the role's inline Policies and the
+// AWS::IAM::Policy, ManagedPolicy and RolePolicy resources attached to it. A function without a
+// Role is an error, as SAM then makes a role with AWSLambdaBasicExecutionRole, which allows the
+// logs actions on every log group; so are managed policies and SAM policy templates, whose
+// statements cannot be checked here.
 func roleStatements(s *stack) (map[string][]statement, []error) {
-	out := map[string][]statement{}
-	var errs []error
 	res, _ := s.tree["Resources"].(map[string]any)
+	roles, errs := iamRoles(s, res)
+	out := map[string][]statement{}
+	used := map[string]bool{}
 	for _, id := range sortedKeys(res) {
-		typ, _ := samtemplate.Lookup(res[id], "Type")
-		var docs []any
-		switch typ {
-		case "AWS::Serverless::Function":
-			p, _ := samtemplate.Lookup(res[id], "Properties", "Policies")
-			list, ok := p.([]any)
-			if !ok && p != nil {
-				list = []any{p}
-			}
-			for _, e := range list {
-				if m, ok := e.(map[string]any); ok && m["Statement"] != nil {
-					docs = append(docs, m)
-				} else {
-					errs = append(errs, fmt.Errorf("%s: policy %v is a managed policy or SAM policy template, whose statements cannot be checked; write the statements inline", id, e))
-				}
-			}
-			if r, ok := samtemplate.Lookup(res[id], "Properties", "Role"); ok {
-				errs = append(errs, fmt.Errorf("%s: uses role %v; the check expects SAM to make the role from inline Policies", id, r))
-			}
-		case "AWS::IAM::Role":
-			p, _ := samtemplate.Lookup(res[id], "Properties", "Policies")
-			list, _ := p.([]any)
-			for _, e := range list {
-				if d, ok := samtemplate.Lookup(e, "PolicyDocument"); ok {
-					docs = append(docs, d)
-				}
-			}
-			if m, ok := samtemplate.Lookup(res[id], "Properties", "ManagedPolicyArns"); ok {
-				errs = append(errs, fmt.Errorf("%s: managed policies %v cannot be checked; write the statements inline", id, m))
-			}
-		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy":
-			if d, ok := samtemplate.Lookup(res[id], "Properties", "PolicyDocument"); ok {
-				docs = append(docs, d)
-			}
+		if typ, _ := samtemplate.Lookup(res[id], "Type"); typ != "AWS::Serverless::Function" {
+			continue
 		}
-		for i, d := range docs {
-			stmts, perrs := parsePolicy(fmt.Sprintf("%s policy %d", id, i), d)
-			out[id] = append(out[id], stmts...)
-			errs = append(errs, perrs...)
+		role, hasRole := samtemplate.Lookup(res[id], "Properties", "Role")
+		policies, hasPolicies := samtemplate.Lookup(res[id], "Properties", "Policies")
+		if !hasRole {
+			errs = append(errs, fmt.Errorf("%s: no Role, so SAM makes one with AWSLambdaBasicExecutionRole, whose logs actions are allowed on every log group; give the function an AWS::IAM::Role of the template", id))
+			stmts, perrs := samPolicies(id, policies)
+			out[id], errs = stmts, append(errs, perrs...)
+			continue
+		}
+		if hasPolicies {
+			errs = append(errs, fmt.Errorf("%s: sets Policies as well as Role; SAM ignores Policies when Role is set", id))
+		}
+		rid := s.roleID(fmt.Sprint(role))
+		if rid == "" {
+			errs = append(errs, fmt.Errorf("%s: Role %v is not a role of this template, whose policies the checks could read", id, role))
+			continue
+		}
+		out[id], used[rid] = roles[rid], true
+	}
+	for rid, stmts := range roles {
+		if !used[rid] {
+			out[rid] = stmts
 		}
 	}
 	return out, errs
 }
 
+// iamRoles returns the statements of each AWS::IAM::Role of the template, by logical ID.
+func iamRoles(s *stack, res map[string]any) (map[string][]statement, []error) {
+	roles := map[string][]statement{}
+	var errs []error
+	add := func(rid, where string, doc any) {
+		stmts, perrs := parsePolicy(where, doc)
+		roles[rid] = append(roles[rid], stmts...)
+		errs = append(errs, perrs...)
+	}
+	for _, id := range sortedKeys(res) {
+		typ, _ := samtemplate.Lookup(res[id], "Type")
+		switch typ {
+		case "AWS::IAM::Role":
+			roles[id] = []statement{}
+			p, _ := samtemplate.Lookup(res[id], "Properties", "Policies")
+			list, _ := p.([]any)
+			for i, e := range list {
+				if d, ok := samtemplate.Lookup(e, "PolicyDocument"); ok {
+					add(id, fmt.Sprintf("%s policy %d", id, i), d)
+				}
+			}
+			if m, ok := samtemplate.Lookup(res[id], "Properties", "ManagedPolicyArns"); ok {
+				errs = append(errs, fmt.Errorf("%s: managed policies %v cannot be checked (AWSLambdaBasicExecutionRole allows the logs actions on every log group); write the statements inline", id, m))
+			}
+		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy":
+			d, _ := samtemplate.Lookup(res[id], "Properties", "PolicyDocument")
+			names, _ := samtemplate.Lookup(res[id], "Properties", "Roles")
+			if n, ok := samtemplate.Lookup(res[id], "Properties", "RoleName"); ok {
+				names = []any{n}
+			}
+			for _, name := range strings1(names) {
+				if rid := s.roleID(name); rid != "" {
+					add(rid, id+" policy", d)
+				} else {
+					errs = append(errs, fmt.Errorf("%s: attached to role %s, which is not a role of this template", id, name))
+				}
+			}
+		}
+	}
+	return roles, errs
+}
+
+// samPolicies reads the statements of a serverless function's Policies, for a function whose
+// role SAM makes.
+func samPolicies(id string, p any) ([]statement, []error) {
+	list, ok := p.([]any)
+	if !ok && p != nil {
+		list = []any{p}
+	}
+	var out []statement
+	var errs []error
+	for i, e := range list {
+		if m, ok := e.(map[string]any); ok && m["Statement"] != nil {
+			stmts, perrs := parsePolicy(fmt.Sprintf("%s policy %d", id, i), m)
+			out, errs = append(out, stmts...), append(errs, perrs...)
+		} else {
+			errs = append(errs, fmt.Errorf("%s: policy %v is a managed policy or SAM policy template, whose statements cannot be checked; write the statements inline", id, e))
+		}
+	}
+	return out, errs
+}
+
+// roleID returns the logical ID of the template's role with the given name or ARN, or "".
+func (s *stack) roleID(nameOrARN string) string {
+	name := nameOrARN[strings.LastIndex(nameOrARN, "/")+1:]
+	for _, id := range sortedKeys(s.tmpl.GetAllIAMRoleResources()) {
+		if s.names[id] == name {
+			return id
+		}
+	}
+	return ""
+}
+
 // scopedServices are the services whose statements must name ARNs: all their actions used here
 // support resource-level permissions.
-var scopedServices = []string{"s3", "glue", "athena", "lambda", "kms", "sts"}
+var scopedServices = []string{"s3", "glue", "athena", "lambda", "kms", "sts", "logs", "sqs"}
 
 // checkIAM checks that no statement allows a wildcard action, and that S3, Glue, Athena,
-// Lambda, KMS and STS statements name the stack's ARNs rather than "*".
+// Lambda, KMS, STS, CloudWatch Logs and SQS statements name the stack's ARNs rather than "*".
 func checkIAM(s *stack) []error {
 	roles, errs := roleStatements(s)
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -190,7 +251,7 @@ var arnService = map[string]string{"sts": "iam"}
 
 // checkARN checks that a resource of a service's statement (with the given actions) names that
 // service's resources in the stack's account, without a wildcard bucket, database, function,
-// key or role. Two resources may be in another account: a KMS key, which an organization's
+// key, role, queue or log group. Two resources may be in another account: a KMS key, which an organization's
 // trail often has in its management or log archive account, and the lookup's role in each
 // member account (see checkAssumeRoleARN).
 func checkARN(service, arn string, actions []string) error {
@@ -237,6 +298,14 @@ func checkARN(service, arn string, actions []string) error {
 		return fmt.Errorf("resource %q: not one named database", arn)
 	case service == "glue" && kind == "table" && strings.ContainsAny(strings.Split(name, "/")[0], "*?"):
 		return fmt.Errorf("resource %q: tables of any database", arn)
+	case service == "sqs" && strings.ContainsAny(parts[5], "*?"):
+		return fmt.Errorf("resource %q: not one named queue", arn)
+	case service == "logs":
+		// log-group:<name>, or log-group:<name>:* for its streams.
+		group, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "log-group:"), ":")
+		if !strings.HasPrefix(parts[5], "log-group:") || group == "" || strings.ContainsAny(group, "*?") {
+			return fmt.Errorf("resource %q: not one named log group", arn)
+		}
 	}
 	return nil
 }
@@ -373,213 +442,4 @@ func compileGlob(p string, fold bool) *regexp.Regexp {
 		q = "(?i)" + q
 	}
 	return regexp.MustCompile("^" + q + "$")
-}
-
-// access is one permission a function needs, or must not have.
-type access struct {
-	action, resource string
-	want             bool
-}
-
-// sampleDay is a day whose keys the access checks use.
-var sampleDay = time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
-
-// checkAccess checks, with the functions' own configuration, that each role allows what its
-// function does (the Athena workgroup, the Glue tables, the CloudTrail objects, the results
-// and data keys, the invocations) and no writes where the function only reads.
-func checkAccess(s *stack) []error {
-	roles, _ := roleStatements(s)
-	var errs []error
-	check := func(id string, want []access) {
-		for _, a := range want {
-			if got := allowed(roles[id], a.action, a.resource); got != a.want {
-				errs = append(errs, fmt.Errorf("%s: allowed(%s, %s) = %v, want %v", id, a.action, a.resource, got, a.want))
-			}
-		}
-	}
-	regional := func(service string) string {
-		return "arn:" + standInPartition + ":" + service + ":" + standInRegion + ":" + standInAccount + ":"
-	}
-	s3ARN := func(bucket, key string) string { return "arn:" + standInPartition + ":s3:::" + bucket + key }
-
-	if c, _, err := s.loadConfig("ExtractFunction"); err != nil {
-		errs = append(errs, fmt.Errorf("access checks: %w", err))
-	} else {
-		cfg := c.(config.Extract)
-		var want []access
-		wg := regional("athena") + "workgroup/" + cfg.Workgroup
-		for _, a := range []string{"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"} {
-			want = append(want, access{a, wg, true})
-		}
-		catalog := regional("glue") + "catalog"
-		db := regional("glue") + "database/" + cfg.Database
-		// Athena requires both on the default database too, which it creates where it is missing.
-		for _, a := range []string{"glue:GetDatabase", "glue:CreateDatabase"} {
-			want = append(want, access{a, catalog, true}, access{a, db, true},
-				access{a, regional("glue") + "database/default", true})
-		}
-		// DROP TABLE of a partitioned table reads and deletes its partitions first.
-		for _, table := range []string{athenasql.CloudTrailTable, athenasql.QueriesTable, athenasql.APIOutputTable} {
-			for _, a := range []string{"glue:GetPartition", "glue:GetPartitions", "glue:DeletePartition", "glue:BatchDeletePartition"} {
-				want = append(want, access{a, catalog, true}, access{a, db, true},
-					access{a, regional("glue") + "table/" + cfg.Database + "/" + table, true})
-			}
-		}
-		for _, table := range []string{athenasql.CloudTrailTable, athenasql.QueriesTable, athenasql.APIOutputTable,
-			athenasql.UsageView, athenasql.FailedSubmissionsView, athenasql.UsageDailyView} {
-			for _, a := range []string{"glue:GetTable", "glue:CreateTable", "glue:DeleteTable", "glue:UpdateTable", "glue:GetPartitions"} {
-				want = append(want, access{a, catalog, true}, access{a, db, true},
-					access{a, regional("glue") + "table/" + cfg.Database + "/" + table, true})
-			}
-		}
-		want = append(want, access{"glue:DeleteTable", regional("glue") + "table/default/" + athenasql.CloudTrailTable, false})
-
-		root := strings.TrimPrefix(athenasql.FromConfig(cfg).CloudTrailRoot(), "s3://")
-		for _, acct := range cfg.Accounts {
-			for _, region := range cfg.Regions {
-				obj := "arn:" + standInPartition + ":s3:::" + root + acct + "/CloudTrail/" + region + "/2024/03/05/" +
-					acct + "_CloudTrail_" + region + "_20240305T0005Z_abcdefgh.json.gz"
-				want = append(want, access{"s3:GetObject", obj, true}, access{"s3:PutObject", obj, false},
-					access{"s3:DeleteObject", obj, false})
-			}
-		}
-		for _, a := range []string{"s3:ListBucket", "s3:GetBucketLocation"} {
-			want = append(want, access{a, s3ARN(cfg.CloudTrailBucket, ""), true})
-		}
-		errs = append(errs, s.checkKMS(roles["ExtractFunction"])...)
-
-		if loc, ok := s.outputLocation(cfg.Workgroup); !ok {
-			errs = append(errs, fmt.Errorf("ExtractFunction: workgroup %s of ATHENA_WORKGROUP has no OutputLocation in the template", cfg.Workgroup))
-		} else {
-			bucket, prefix, _ := strings.Cut(strings.TrimPrefix(loc, "s3://"), "/")
-			for _, key := range []string{"/" + prefix + "0f8a3c2e-1b2d-4e5f-8a9b-0c1d2e3f4a5b.csv", "/" + prefix + "0f8a3c2e-1b2d-4e5f-8a9b-0c1d2e3f4a5b.csv.metadata"} {
-				for _, a := range []string{"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"} {
-					want = append(want, access{a, s3ARN(bucket, key), true})
-				}
-			}
-			for _, a := range []string{"s3:ListBucket", "s3:GetBucketLocation"} {
-				want = append(want, access{a, s3ARN(bucket, ""), true})
-			}
-		}
-		queries := s3ARN(cfg.DataBucket, "/"+athenasql.QueriesKey(cfg.DataPrefix, sampleDay))
-		want = append(want, access{"s3:PutObject", queries, true}, access{"s3:GetObject", queries, true})
-		lookupARN := cfg.LookupFunction
-		if !strings.HasPrefix(lookupARN, "arn:") {
-			lookupARN = regional("lambda") + "function:" + lookupARN
-		}
-		want = append(want, access{"lambda:InvokeFunction", lookupARN, true})
-		want = append(want, s.invokeSelf("ExtractFunction", &errs)...)
-		check("ExtractFunction", want)
-	}
-
-	if c, _, err := s.loadConfig("LookupFunction"); err != nil {
-		errs = append(errs, fmt.Errorf("access checks: %w", err))
-	} else {
-		cfg := c.(config.Lookup)
-		var want []access
-		for _, wg := range []string{
-			regional("athena") + "workgroup/primary",
-			"arn:" + standInPartition + ":athena:eu-west-1:" + standInAccount + ":workgroup/analysts",
-		} {
-			want = append(want, access{"athena:BatchGetQueryExecution", wg, true},
-				access{"athena:StartQueryExecution", wg, false})
-		}
-		queries := s3ARN(cfg.DataBucket, "/"+athenasql.QueriesKey(cfg.DataPrefix, sampleDay))
-		want = append(want, access{"s3:GetObject", queries, true}, access{"s3:PutObject", queries, false},
-			access{"s3:DeleteObject", queries, false})
-		part := s3ARN(cfg.DataBucket, "/"+athenasql.PartKey(cfg.DataPrefix, sampleDay, 0))
-		for _, a := range []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"} {
-			want = append(want, access{a, part, true})
-		}
-		want = append(want, access{"s3:ListBucket", s3ARN(cfg.DataBucket, ""), true})
-		if cfg.RoleName != "" {
-			role := func(account, name string) string {
-				return "arn:" + standInPartition + ":iam::" + account + ":role/" + name
-			}
-			for _, acct := range []string{"111111111111", "222222222222"} {
-				want = append(want, access{"sts:AssumeRole", role(acct, cfg.RoleName), true},
-					access{"sts:AssumeRole", role(acct, "OrganizationAccountAccessRole"), false})
-			}
-		}
-		want = append(want, s.invokeSelf("LookupFunction", &errs)...)
-		check("LookupFunction", want)
-	}
-	return errs
-}
-
-// checkKMS checks the extract's grant on the trail's KMS key, when CloudTrailKmsKeyArn is set:
-// kms:Decrypt on that key alone, and only in the requests S3 makes for the role, which is how
-// Athena's reads of the trail reach KMS.
-func (s *stack) checkKMS(stmts []statement) []error {
-	key := s.params[paramKMSKey]
-	if key == "" {
-		return nil
-	}
-	viaS3 := map[string]string{"kms:ViaService": "s3." + standInRegion + ".amazonaws.com"}
-	other := key[:strings.LastIndex(key, "/")+1] + "0000aaaa-00aa-00aa-00aa-000000aaaaaa"
-	want := []struct {
-		action, resource string
-		keys             map[string]string
-		want             bool
-	}{
-		{"kms:Decrypt", key, viaS3, true},
-		{"kms:Decrypt", key, nil, false},
-		{"kms:Decrypt", key, map[string]string{"kms:ViaService": "athena." + standInRegion + ".amazonaws.com"}, false},
-		{"kms:Decrypt", other, viaS3, false},
-		{"kms:Encrypt", key, viaS3, false},
-		{"kms:GenerateDataKey", key, viaS3, false},
-	}
-	var errs []error
-	for _, a := range want {
-		if got := allowedWith(stmts, a.action, a.resource, a.keys); got != a.want {
-			errs = append(errs, fmt.Errorf("ExtractFunction: allowed(%s, %s, %v) = %v, want %v", a.action, a.resource, a.keys, got, a.want))
-		}
-	}
-	return errs
-}
-
-// optionalGrants are the services whose grants exist only when a parameter is set.
-var optionalGrants = map[string]string{"kms": paramKMSKey, "sts": paramLookupRoleName}
-
-// checkOptionalGrants checks that no role has a KMS or STS grant while the parameter that asks
-// for it is empty: the template must guard those statements with their conditions.
-func checkOptionalGrants(s *stack) []error {
-	roles, _ := roleStatements(s)
-	var errs []error
-	for _, id := range sortedKeys(roles) {
-		for _, st := range roles[id] {
-			for _, a := range st.actions {
-				svc, _, _ := strings.Cut(strings.ToLower(a), ":")
-				if p, ok := optionalGrants[svc]; ok && s.params[p] == "" && st.effect == "Allow" {
-					errs = append(errs, fmt.Errorf("%s: grants %s although %s is empty", st.where, a, p))
-				}
-			}
-		}
-	}
-	return errs
-}
-
-// invokeSelf is the permission a function needs to continue its work in a new invocation of
-// itself. Its policy can name its own ARN only through a fixed FunctionName: a GetAtt of the
-// function in its own role would be a circular reference.
-func (s *stack) invokeSelf(id string, errs *[]error) []access {
-	fn := s.tmpl.GetAllServerlessFunctionResources()[id]
-	if fn == nil || fn.FunctionName == nil {
-		*errs = append(*errs, fmt.Errorf("%s: no fixed FunctionName, so its policy cannot name its own ARN to invoke itself", id))
-		return nil
-	}
-	arn := "arn:" + standInPartition + ":lambda:" + standInRegion + ":" + standInAccount + ":function:" + *fn.FunctionName
-	return []access{{"lambda:InvokeFunction", arn, true}}
-}
-
-// outputLocation returns the result location of the template's workgroup with the given name.
-func (s *stack) outputLocation(workgroup string) (string, bool) {
-	for id, wg := range s.tmpl.GetAllAthenaWorkGroupResources() {
-		c := wg.WorkGroupConfiguration
-		if s.names[id] != workgroup || c == nil || c.ResultConfiguration == nil || c.ResultConfiguration.OutputLocation == nil {
-			continue
-		}
-		return *c.ResultConfiguration.OutputLocation, true
-	}
-	return "", false
 }

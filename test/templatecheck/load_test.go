@@ -35,18 +35,23 @@ var paramStandIns = map[string]string{
 	"AccountIds":       "111111111111,222222222222",
 }
 
-// Optional parameters that add grants when they are set.
+// Optional parameters that add grants or settings when they are set.
 const (
-	paramKMSKey         = "CloudTrailKmsKeyArn"
-	paramLookupRoleName = "LookupRoleName"
+	paramKMSKey              = "CloudTrailKmsKeyArn"
+	paramGlueKey             = "GlueCatalogKmsKeyArn"
+	paramLookupRoleName      = "LookupRoleName"
+	paramReservedConcurrency = "ReservedConcurrency"
 )
 
-// optionStandIns set the optional parameters that add grants, so that the checks see the
-// widest policies the template can make; TestOptionalGrantsOff checks the defaults. The key is
-// in another account, as an organization trail's key often is.
+// optionStandIns set the optional parameters, so that the checks see the widest policies the
+// template can make; TestOptionalGrantsOff and checkNewAccount check the defaults. The trail's
+// key is in another account and region than the stack, as an organization trail's key often
+// is; the catalog's key is the stack's own.
 var optionStandIns = map[string]string{
-	paramKMSKey:         "arn:aws:kms:us-east-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-	paramLookupRoleName: "athena-usage-member-lookup",
+	paramKMSKey:              "arn:aws:kms:eu-west-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+	paramGlueKey:             "arn:aws:kms:us-east-1:123456789012:key/5678efgh-56ef-78ab-90cd-5678901234ef",
+	paramLookupRoleName:      "athena-usage-member-lookup",
+	paramReservedConcurrency: "1",
 }
 
 // stack is a template loaded with its intrinsic functions resolved to stand-in values.
@@ -61,6 +66,19 @@ type stack struct {
 	fns map[string]samtemplate.Function
 	// params are the parameter values given at load, over the template's defaults.
 	params map[string]string
+	// raw is the template's text, for the checks that load it again with other parameters.
+	raw []byte
+}
+
+// param returns a parameter's value: the one given at load, or the template's default.
+func (s *stack) param(name string) string {
+	if v, ok := s.params[name]; ok {
+		return v
+	}
+	if d, ok := samtemplate.Lookup(s.tree, "Parameters", name, "Default"); ok {
+		return fmt.Sprint(d)
+	}
+	return ""
 }
 
 // loadOrFail loads the template named by -template and stops the test if it cannot.
@@ -115,7 +133,7 @@ func loadWith(data []byte, params map[string]string) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stack{tmpl: t.Template, tree: t.Tree, names: t.Names, fns: fns, params: params}, nil
+	return &stack{tmpl: t.Template, tree: t.Tree, names: t.Names, fns: fns, params: params, raw: data}, nil
 }
 
 // sortedKeys returns a map's keys in order, for stable messages.

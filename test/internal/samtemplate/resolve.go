@@ -208,9 +208,44 @@ func (r *resolver) intrinsic(name string, arg any) any {
 			parts[i] = fmt.Sprint(e)
 		}
 		return strings.Join(parts, delim)
+	case "Fn::Split":
+		a, ok := arg.([]any)
+		if !ok || len(a) != 2 {
+			return r.fail("Fn::Split %v: want [delimiter, string]", arg)
+		}
+		delim, _ := a[0].(string)
+		str, ok := a[1].(string)
+		if !ok || delim == "" {
+			return r.fail("Fn::Split %v: want a delimiter and a string", arg)
+		}
+		var out []any
+		for _, e := range strings.Split(str, delim) {
+			out = append(out, e)
+		}
+		return out
+	case "Fn::Select":
+		return r.selectElem(arg)
 	}
 	// Resolving more functions means teaching this resolver, not guessing.
 	return r.fail("%s is not supported by samtemplate's resolver", name)
+}
+
+// selectElem evaluates Fn::Select [index, list]. As in CloudFormation, an index outside the
+// list is an error, not an empty value.
+func (r *resolver) selectElem(arg any) any {
+	a, ok := arg.([]any)
+	if !ok || len(a) != 2 {
+		return r.fail("Fn::Select %v: want [index, list]", arg)
+	}
+	i, err := strconv.Atoi(fmt.Sprint(a[0]))
+	list, ok := a[1].([]any)
+	if err != nil || !ok {
+		return r.fail("Fn::Select %v: want a number and a list", arg)
+	}
+	if i < 0 || i >= len(list) {
+		return r.fail("Fn::Select %v: index %d outside a list of %d", arg, i, len(list))
+	}
+	return list[i]
 }
 
 var subVar = regexp.MustCompile(`\$\{([^}]*)\}`)

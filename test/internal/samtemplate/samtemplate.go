@@ -1,6 +1,7 @@
 // Package samtemplate loads a SAM template with goformation, its Ref, Fn::Sub, Fn::GetAtt,
-// Fn::Join and Fn::If (over the template's Conditions, with AWS::NoValue) resolved to values the
-// caller gives, and lists its functions as Lambda would run them: Globals merged in. The template checks and the Lambda integration tests load template.yaml
+// Fn::Join, Fn::Split, Fn::Select and Fn::If (over the template's Conditions, with AWS::NoValue)
+// resolved to values the caller gives, and lists its functions as Lambda would run them:
+// Globals merged in. The template checks and the Lambda integration tests load template.yaml
 // through it.
 package samtemplate
 
@@ -58,9 +59,10 @@ type Function struct {
 	Env      map[string]string
 	Timeout  time.Duration
 	MemoryMB int
-	// LogFormat and LogLevel are LoggingConfig's LogFormat and ApplicationLogLevel, the
-	// function's own over Globals'.
-	LogFormat, LogLevel string
+	// LogFormat, LogLevel and LogGroup are LoggingConfig's LogFormat, ApplicationLogLevel and
+	// LogGroup, the function's own over Globals'. An empty LogGroup is Lambda's default,
+	// /aws/lambda/<function name>.
+	LogFormat, LogLevel, LogGroup string
 }
 
 // LoadFile loads the template at path; see Load.
@@ -104,7 +106,7 @@ func Load(data []byte, v Values) (*Template, error) {
 	// Sorted, as the maps were walked in no order.
 	unresolved := slices.Sorted(slices.Values(r.errs))
 	stringifyVariables(tree)
-	resolved, err := json.Marshal(tree)
+	resolved, err := forGoformation(tree)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +181,9 @@ func (f *Function) setLogging(cfg any, ok bool) {
 	if v, ok := m["ApplicationLogLevel"].(string); ok {
 		f.LogLevel = v
 	}
+	if v, ok := m["LogGroup"].(string); ok {
+		f.LogGroup = v
+	}
 }
 
 // stringifyVariables turns numbers in the functions' environment into strings, as
@@ -204,6 +209,32 @@ func stringifyVariables(tree map[string]any) {
 			}
 		}
 	}
+}
+
+// forGoformation encodes the resolved tree for goformation, without the serverless functions'
+// LoggingConfig: goformation's serverless.Function has no field for it and refuses the unknown
+// property (Globals' is let through). Functions reads it from the tree instead.
+func forGoformation(tree map[string]any) ([]byte, error) {
+	data, err := json.Marshal(tree)
+	if err != nil {
+		return nil, err
+	}
+	var cp map[string]any
+	if err := json.Unmarshal(data, &cp); err != nil {
+		return nil, err
+	}
+	res, _ := cp["Resources"].(map[string]any)
+	for _, r := range res {
+		if typ, _ := Lookup(r, "Type"); typ != "AWS::Serverless::Function" {
+			continue
+		}
+		if props, ok := Lookup(r, "Properties"); ok {
+			if m, ok := props.(map[string]any); ok {
+				delete(m, "LoggingConfig")
+			}
+		}
+	}
+	return json.Marshal(cp)
 }
 
 // Lookup walks nested maps of generic JSON, such as a Template's Tree, by key.

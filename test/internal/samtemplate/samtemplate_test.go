@@ -36,6 +36,8 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       MemorySize: 512
+      LoggingConfig:
+        LogGroup: !Sub "/aws/lambda/${AWS::StackName}-fn"
       Environment:
         Variables:
           ACCOUNTS: !Join [",", !Ref Accounts]
@@ -86,8 +88,9 @@ func TestFunctions(t *testing.T) {
 	if got.Timeout != 900*time.Second || got.MemoryMB != 512 {
 		t.Errorf("Functions: timeout %v, memory %d MB, want 15m0s, 512 MB", got.Timeout, got.MemoryMB)
 	}
-	if got.LogFormat != "JSON" || got.LogLevel != "WARN" {
-		t.Errorf("Functions: log format %q, level %q, want Globals' JSON and WARN", got.LogFormat, got.LogLevel)
+	if got.LogFormat != "JSON" || got.LogLevel != "WARN" || got.LogGroup != "/aws/lambda/stack-fn" {
+		t.Errorf("Functions: log format %q, level %q, group %q, want Globals' JSON and WARN and the function's /aws/lambda/stack-fn",
+			got.LogFormat, got.LogLevel, got.LogGroup)
 	}
 	// The queue has no name here, which only its policy needs.
 	if len(tmpl.Unresolved) != 1 || !strings.Contains(tmpl.Unresolved[0], "Queue.QueueName") {
@@ -167,7 +170,9 @@ func TestUnresolved(t *testing.T) {
 		{"resource without a name", "!Ref Data", "resource Data has no name in Names"},
 		{"attribute other than Arn", "!GetAtt Data.DomainName", "only Arn is supported"},
 		{"list in Sub", `!Sub "${List}"`, "${List} is not a string"},
-		{"unsupported function", "!Select [0, [a]]", "Fn::Select is not supported"},
+		{"unsupported function", "!GetAZs us-east-1", "Fn::GetAZs is not supported"},
+		{"select outside the list", `!Select [2, !Split [":", "a:b"]]`, "index 2 outside a list of 2"},
+		{"split of a list", `!Split [",", !Ref List]`, "want a delimiter and a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,6 +197,40 @@ Outputs:
 				t.Errorf("Load(Out: %s): Out = %v, want the %q mark", tt.value, got, Unresolved)
 			}
 		})
+	}
+}
+
+// TestSelectSplit checks Fn::Select over Fn::Split, as the template reads a key's region from
+// its ARN.
+func TestSelectSplit(t *testing.T) {
+	const text = `
+Parameters:
+  Key: {Type: String, Default: ""}
+Outputs:
+  Via:
+    Value: !Sub
+      - "s3.${R}.amazonaws.com"
+      - R: !Select [3, !Split [":", !Sub "${Key}:::"]]
+  Last: {Value: !Select ["1", [a, b]]}
+`
+	tests := []struct{ key, via string }{
+		{"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab", "s3.eu-west-1.amazonaws.com"},
+		{"", "s3..amazonaws.com"},
+	}
+	for _, tt := range tests {
+		tmpl, err := Load([]byte(text), Values{Params: map[string]string{"Key": tt.key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tmpl.Unresolved) > 0 {
+			t.Fatalf("Load(Key %q): Unresolved = %q, want none", tt.key, tmpl.Unresolved)
+		}
+		if got, _ := Lookup(tmpl.Tree, "Outputs", "Via", "Value"); got != tt.via {
+			t.Errorf("Load(Key %q): Outputs.Via = %v, want %s", tt.key, got, tt.via)
+		}
+		if got, _ := Lookup(tmpl.Tree, "Outputs", "Last", "Value"); got != "b" {
+			t.Errorf("Load: Outputs.Last = %v, want b", got)
+		}
 	}
 }
 
