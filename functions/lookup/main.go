@@ -29,6 +29,9 @@ const roleSessionName = "athena-usage-lookup"
 
 func main() {
 	log := lambdacontext.NewLogger()
+	// aws-lambda-go logs each failed invocation's error payload with the log package: through
+	// slog it is JSON too, at INFO, under the one ERROR line of lambdalog.Handle.
+	slog.SetDefault(log)
 	if err := run(log); err != nil {
 		lambdalog.ExitInit(log, config.RuntimeAPI(config.FromOS()), err)
 	}
@@ -39,7 +42,8 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(cfg.Region))
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(cfg.Region),
+		awsconfig.WithLogger(lambdalog.SDKLogger(log)))
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}

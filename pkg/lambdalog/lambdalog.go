@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+
+	"github.com/aws/smithy-go/logging"
 )
 
 // KeyErrorMessage is the key of the error in the ERROR line of a failed invocation: the name
@@ -62,12 +64,26 @@ func ReportInitError(ctx context.Context, api string, initErr error) error {
 	return nil
 }
 
-// ExitInit ends a function that could not start: it logs err once, reports it to the Runtime
-// API at api (see ReportInitError) and exits with status 1.
+// ExitInit ends a function that could not start: it logs err, reports it to the Runtime API at
+// api (see ReportInitError) and exits with status 1. The log line comes first: once told, Lambda
+// may end the process at any moment.
 func ExitInit(log *slog.Logger, api string, err error) {
-	if rerr := ReportInitError(context.Background(), api, err); rerr != nil {
-		err = fmt.Errorf("%w (and the runtime API was not told: %w)", err, rerr)
-	}
 	log.Error("function cannot start", KeyErrorMessage, err.Error(), "errorType", InitErrorType)
+	if rerr := ReportInitError(context.Background(), api, err); rerr != nil {
+		log.Error("runtime API not told why the function cannot start", KeyErrorMessage, rerr.Error())
+	}
 	os.Exit(1)
+}
+
+// SDKLogger returns a logger for the AWS SDK's own messages (aws.Config.Logger) that writes
+// them through log, so that they too are Lambda JSON with the request ID: the SDK's default
+// writes plain text to standard error. Warnings stay warnings; debug output stays debug.
+func SDKLogger(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelDebug
+		if c == logging.Warn {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk-go-v2")
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/smithy-go/logging"
 )
 
 // lambdacontext reads AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL when the process starts,
@@ -126,5 +127,19 @@ func TestReportInitError(t *testing.T) {
 	}
 	if err := ReportInitError(context.Background(), "", errors.New("x")); err != nil {
 		t.Errorf("ReportInitError outside Lambda = %v, want nil", err)
+	}
+}
+
+func TestSDKLogger(t *testing.T) {
+	log, lines := capture(t)
+	l := SDKLogger(log)
+	l.Logf(logging.Warn, "failed to discard %d bytes", 12)
+	l.Logf(logging.Debug, "request %s", "below AWS_LAMBDA_LOG_LEVEL")
+	recs := lines()
+	if len(recs) != 1 {
+		t.Fatalf("logged %v, want only the warning (debug is below WARN)", recs)
+	}
+	if recs[0]["level"] != "WARN" || recs[0]["message"] != "failed to discard 12 bytes" {
+		t.Errorf("SDK warning = %v, want level WARN and the formatted message", recs[0])
 	}
 }

@@ -255,12 +255,39 @@ var cleanups []func()
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// wrote is closed and replaced at each write, to wake waitFor.
+	wrote chan struct{}
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.wrote != nil {
+		close(b.wrote)
+		b.wrote = nil
+	}
 	return b.buf.Write(p)
+}
+
+// waitFor waits until the output contains s, or ctx ends.
+func (b *syncBuffer) waitFor(ctx context.Context, s string) error {
+	for {
+		b.mu.Lock()
+		if strings.Contains(b.buf.String(), s) {
+			b.mu.Unlock()
+			return nil
+		}
+		if b.wrote == nil {
+			b.wrote = make(chan struct{})
+		}
+		wrote := b.wrote
+		b.mu.Unlock()
+		select {
+		case <-wrote:
+		case <-ctx.Done():
+			return fmt.Errorf("output never contained %q: %w", s, ctx.Err())
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {

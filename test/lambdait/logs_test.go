@@ -1,6 +1,7 @@
 package lambdait
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -35,6 +36,14 @@ func TestFailedInvocationLogsOneError(t *testing.T) {
 			var e errorPayload
 			if err := json.Unmarshal(res.Payload, &e); err != nil {
 				t.Fatalf("error payload %s: %v", res.Payload, err)
+			}
+			// The function writes its log through a pipe that the emulator reads on its own:
+			// a later invocation's line in the output means this one's lines are all there.
+			next := invoke(t, tt.fn, []byte(`{"day":"2024-02-30"}`))
+			ctx, cancel := context.WithTimeout(context.Background(), lookupWait)
+			defer cancel()
+			if err := tt.fn.out.waitFor(ctx, `"requestId":"`+next.RequestID+`"`); err != nil {
+				t.Fatal(err)
 			}
 			errs := errorLines(t, tt.fn.out.String(), res.RequestID)
 			if len(errs) != 1 {
