@@ -64,7 +64,7 @@ func TestExtractDays(t *testing.T) {
 }
 
 func TestLookupValidate(t *testing.T) {
-	good := Lookup{Day: lookupDay, Bucket: "usage-data", Key: "k.csv", Part: 2, Offset: 300}
+	good := Lookup{Day: lookupDay, Bucket: "usage-data", Key: "usage/athena_queries/dt=" + lookupDay + "/queries.csv", Part: 2, Offset: 300, ETag: `"e1"`}
 	tests := []struct {
 		name    string
 		event   func(Lookup) Lookup
@@ -74,7 +74,15 @@ func TestLookupValidate(t *testing.T) {
 		{"bad day", func(e Lookup) Lookup { e.Day = "2025-02-30"; return e }, []string{"day:"}},
 		{"bad bucket", func(e Lookup) Lookup { e.Bucket = "Bad_Bucket"; return e }, []string{"bucket:"}},
 		{"no key", func(e Lookup) Lookup { e.Key = ""; return e }, []string{"key:"}},
-		{"negative part and offset", func(e Lookup) Lookup { e.Part, e.Offset = -1, -5; return e }, []string{"part: -1", "offset: -5"}},
+		{"no prefix", func(e Lookup) Lookup { e.Key = "athena_queries/dt=" + lookupDay + "/queries.csv"; return e }, nil},
+		{"first part", func(e Lookup) Lookup { e.Part, e.Offset, e.ETag = 0, 0, ""; return e }, nil},
+		{"another day's key", func(e Lookup) Lookup { e.Key = "usage/athena_queries/dt=2025-03-05/queries.csv"; return e }, []string{"key:", "not the athena_queries object of day " + lookupDay}},
+		{"key with the day elsewhere", func(e Lookup) Lookup { e.Key = "athena_queries/dt=" + lookupDay + "/queries.csv.bak"; return e }, []string{"key:"}},
+		{"negative part", func(e Lookup) Lookup { e.Part = -1; return e }, []string{"part: -1"}},
+		{"negative offset", func(e Lookup) Lookup { e.Offset = -5; return e }, []string{"offset: -5"}},
+		{"offset for part 0", func(e Lookup) Lookup { e.Part = 0; return e }, []string{"offset: 300 for part 0"}},
+		{"part without offset", func(e Lookup) Lookup { e.Part, e.Offset = 99999, 0; return e }, []string{"part: 99999 without"}},
+		{"part without etag", func(e Lookup) Lookup { e.ETag = ""; return e }, []string{"part: 2 without"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,4 +163,26 @@ func TestLookupJSON(t *testing.T) {
 	if got := string(b); got != `{"day":"2025-03-04","bucket":"b-1","key":"k","part":3,"offset":12345,"etag":"\"abc\""}` {
 		t.Errorf("json.Marshal(%+v) = %s", cont, got)
 	}
+}
+
+func TestUnknownFieldsRefused(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		v          any
+	}{
+		{"extract typo", `{"date":"2024-03-05"}`, `unknown field "date"`, &Extract{}},
+		{"extract trailing data", `{"day":"2024-03-05"} {}`, "after top-level value", &Extract{}},
+		{"lookup unknown", `{"day":"2024-03-05","bucket":"b","key":"k","parts":3}`, `unknown field "parts"`, &Lookup{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := json.Unmarshal([]byte(tt.in), tt.v)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("json.Unmarshal(%s) error = %v, want one containing %q", tt.in, err, tt.want)
+			}
+		})
+	}
+	// Every field of EventBridge's scheduled event is its own.
+	var e Extract
+	load(t, "extract-schedule.json", &e)
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -20,10 +21,24 @@ type Extract struct {
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
 
-	// Fields of an EventBridge scheduled event.
-	DetailType string `json:"detail-type,omitempty"`
-	Source     string `json:"source,omitempty"`
-	Time       string `json:"time,omitempty"`
+	// Fields of an EventBridge scheduled event. Only DetailType and Time are used; the others
+	// are listed so that an event with a field of neither kind (a typo such as "date") is
+	// refused instead of silently meaning the previous day.
+	DetailType string          `json:"detail-type,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	Time       string          `json:"time,omitempty"`
+	Version    string          `json:"version,omitempty"`
+	ID         string          `json:"id,omitempty"`
+	Account    string          `json:"account,omitempty"`
+	Region     string          `json:"region,omitempty"`
+	Resources  []string        `json:"resources,omitempty"`
+	Detail     json.RawMessage `json:"detail,omitempty"`
+}
+
+// UnmarshalJSON decodes an event and refuses fields it does not know.
+func (e *Extract) UnmarshalJSON(data []byte) error {
+	type plain Extract
+	return strictJSON(data, (*plain)(e))
 }
 
 // Days returns the UTC days the event asks for, in order. now is the current time.

@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/config"
@@ -27,7 +28,16 @@ type Lookup struct {
 	ETag string `json:"etag,omitempty"`
 }
 
+// UnmarshalJSON decodes an event and refuses fields it does not know.
+func (e *Lookup) UnmarshalJSON(data []byte) error {
+	type plain Lookup
+	return strictJSON(data, (*plain)(e))
+}
+
 // Validate checks the event and returns its day; the error names every field that is wrong.
+// The key must be the day's athena_queries object, so that an event cannot write one day's
+// statistics as another's; a continuation (part above 0) must carry where its part starts and
+// the version of the object it was cut from.
 func (e Lookup) Validate() (time.Time, error) {
 	var errs []error
 	day, err := config.ParseDay(e.Day)
@@ -39,12 +49,18 @@ func (e Lookup) Validate() (time.Time, error) {
 	}
 	if e.Key == "" {
 		errs = append(errs, errors.New("key: is empty"))
+	} else if want := "athena_queries/dt=" + e.Day + "/queries.csv"; err == nil && e.Key != want && !strings.HasSuffix(e.Key, "/"+want) {
+		errs = append(errs, fmt.Errorf("key: %q is not the athena_queries object of day %s (…%s)", e.Key, e.Day, want))
 	}
-	if e.Part < 0 {
+	switch {
+	case e.Part < 0:
 		errs = append(errs, fmt.Errorf("part: %d is negative", e.Part))
-	}
-	if e.Offset < 0 {
+	case e.Offset < 0:
 		errs = append(errs, fmt.Errorf("offset: %d is negative", e.Offset))
+	case e.Part == 0 && e.Offset != 0:
+		errs = append(errs, fmt.Errorf("offset: %d for part 0, which starts at the top of the object", e.Offset))
+	case e.Part > 0 && (e.Offset == 0 || e.ETag == ""):
+		errs = append(errs, fmt.Errorf("part: %d without the offset and etag of the invocation that handed it over", e.Part))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return time.Time{}, fmt.Errorf("invalid event: %w", err)

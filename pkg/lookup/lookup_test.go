@@ -525,7 +525,7 @@ func TestHandleFailures(t *testing.T) {
 		{
 			name:    "missing object",
 			csv:     "",
-			event:   func(ev events.Lookup) events.Lookup { ev.Key = "nope.csv"; return ev },
+			event:   func(ev events.Lookup) events.Lookup { ev.Key = "missing/athena_queries/dt=" + testDay + "/queries.csv"; return ev },
 			wantErr: "NoSuchKey",
 		},
 		{
