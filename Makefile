@@ -98,6 +98,10 @@ browser-check: ## render the HTML report of a demo run and check it in headless 
 	scripts/browser-check.sh build/report.html build/report.png
 	scripts/browser-check.sh --self-test
 
+.PHONY: sql-grammar
+sql-grammar: ## parse every SQL statement sent to Athena with Trino and Hive grammars (dt-sql-parser), then self-test
+	GO=$(GO) test/sqlgrammar/run.sh
+
 .PHONY: bench
 bench: ## run each benchmark once; they print their own figures
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./pkg/...

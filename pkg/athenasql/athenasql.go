@@ -6,6 +6,7 @@ package athenasql
 import (
 	"embed"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,6 +17,16 @@ import (
 
 //go:embed sql/*.sql
 var files embed.FS
+
+// Templates returns the embedded .sql files the statements are rendered from, named as render
+// names them (extract.sql, ...), so that a harness can check that every file is rendered.
+func Templates() fs.FS {
+	sub, err := fs.Sub(files, "sql")
+	if err != nil {
+		panic(err) // unreachable: "sql" is a valid path, the only thing fs.Sub checks
+	}
+	return sub
+}
 
 // placeholder is the only template syntax the .sql files use: {{.Name}}. A renderer this small,
 // rather than text/template, keeps the Lambda binaries small: text/template calls methods by

@@ -1,6 +1,7 @@
 package athenasql
 
 import (
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,33 @@ func TestReport(t *testing.T) {
 func TestRenderNeedsEveryValue(t *testing.T) {
 	if _, err := render("extract.sql", map[string]string{"Database": "db"}); err == nil || !strings.Contains(err.Error(), "DayPath") {
 		t.Errorf("render with missing values: error = %v, want it to name DayPath", err)
+	}
+}
+
+func TestTemplatesAreWhatRenderReads(t *testing.T) {
+	names, err := fs.Glob(Templates(), "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 {
+		t.Fatal("Templates() lists no files")
+	}
+	for _, name := range names {
+		got, err := fs.ReadFile(Templates(), name)
+		if err != nil {
+			t.Fatalf("ReadFile(Templates(), %q): %v", name, err)
+		}
+		want, err := files.ReadFile("sql/" + name)
+		if err != nil {
+			t.Fatalf("render cannot read %q, which Templates() lists: %v", name, err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("ReadFile(Templates(), %q) differs from what render reads", name)
+		}
+	}
+	for _, name := range []string{"extract.sql", "cloudtrail_logs.sql", "report_groups.sql"} {
+		if _, err := fs.Stat(Templates(), name); err != nil {
+			t.Errorf("Stat(Templates(), %q) = %v, want the file", name, err)
+		}
 	}
 }
