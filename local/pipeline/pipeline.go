@@ -88,6 +88,7 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 		ProjectionStart:  set.ProjectionStart,
 		PricePerTB:       set.PricePerTB,
 		LookupFunction:   LookupFunction,
+		LateDays:         config.DefaultLateDays,
 	}
 	lc := config.Lookup{
 		Shared:    shared,

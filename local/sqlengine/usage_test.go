@@ -21,6 +21,7 @@ import (
 
 	"github.com/athenausage/athena-usage/pkg/apioutput"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
+	"github.com/athenausage/athena-usage/pkg/config"
 )
 
 const (
@@ -219,7 +220,7 @@ func TestAthenaUsage(t *testing.T) {
 		putTrail(t, f, "us-west-2", "2024/03/05", "e", started(t, "q9", "e9", "2024-03-05T10:00:00Z")),
 	}
 
-	query, err := athenasql.Extract(testDB, testDay, 0)
+	query, err := athenasql.Extract(testDB, testDay, config.DefaultLateDays)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +480,7 @@ func TestBackslashesRoundTrip(t *testing.T) {
 		recs = append(recs, r)
 	}
 	putTrail(t, f, "us-east-1", "2024/03/05", "a", recs...)
-	query, err := athenasql.Extract(testDB, testDay, 0)
+	query, err := athenasql.Extract(testDB, testDay, config.DefaultLateDays)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,24 +205,15 @@ func Setup(p Params) ([]Statement, error) {
 	return out, nil
 }
 
-// DefaultLateDays is how many days after its own folder's a record of a day may be delivered
-// and still be read by the day's extraction: CloudTrail usually delivers within minutes, but a
-// log file "can contain records written at any point before" its delivery time.
-const DefaultLateDays = 2
-
 // Extract returns the extraction query for the UTC day that starts at day. It reads the day's
 // CloudTrail folder, the previous one (for the earliest event of a query ID logged on both
-// days), and the next 1 + lateDays folders (records delivered late); lateDays 0 means
-// DefaultLateDays.
+// days), and the next 1 + lateDays folders (records delivered up to lateDays late).
 func Extract(database string, day time.Time, lateDays int) (string, error) {
 	if err := config.ValidateDatabase(database); err != nil {
 		return "", err
 	}
-	if lateDays < 0 {
-		return "", fmt.Errorf("late days %d: want 0 or more", lateDays)
-	}
-	if lateDays == 0 {
-		lateDays = DefaultLateDays
+	if lateDays < 0 || lateDays > config.MaxLateDays {
+		return "", fmt.Errorf("late days %d: want 0 to %d", lateDays, config.MaxLateDays)
 	}
 	day = day.UTC().Truncate(24 * time.Hour)
 	var paths []string

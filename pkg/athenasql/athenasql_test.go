@@ -117,7 +117,8 @@ func TestExtract(t *testing.T) {
 		lateDays int
 		want     []string
 	}{
-		{0, []string{"day IN ('2024/12/30', '2024/12/31', '2025/01/01', '2025/01/02', '2025/01/03')"}},
+		{2, []string{"day IN ('2024/12/30', '2024/12/31', '2025/01/01', '2025/01/02', '2025/01/03')"}},
+		{0, []string{"day IN ('2024/12/30', '2024/12/31', '2025/01/01')"}},
 		{1, []string{"day IN ('2024/12/30', '2024/12/31', '2025/01/01', '2025/01/02')"}},
 	}
 	for _, tt := range tests {
@@ -137,11 +138,13 @@ func TestExtract(t *testing.T) {
 			}
 		}
 	}
-	if _, err := Extract(`x"; DROP`, time.Now(), 0); err == nil {
+	if _, err := Extract(`x"; DROP`, time.Now(), 2); err == nil {
 		t.Error("Extract accepted a hostile database name")
 	}
-	if _, err := Extract("athena_usage", day, -1); err == nil {
-		t.Error("Extract accepted -1 late days")
+	for _, late := range []int{-1, 15} {
+		if _, err := Extract("athena_usage", day, late); err == nil {
+			t.Errorf("Extract accepted %d late days", late)
+		}
 	}
 }
 

@@ -23,6 +23,9 @@ const (
 	EnvProjectionStart   = "PROJECTION_START"
 	EnvPricePerTB        = "PRICE_PER_TB_USD"
 	EnvLookupFunction    = "LOOKUP_FUNCTION"
+	// EnvLateDays is how many days late a CloudTrail record may be delivered and still be
+	// counted: the schedule re-extracts that many days before the previous one.
+	EnvLateDays = "LATE_DELIVERY_DAYS"
 	EnvLookupRate        = "LOOKUP_RATE"
 	EnvLookupConcurrency = "LOOKUP_CONCURRENCY"
 	EnvLookupPartSize    = "LOOKUP_PART_SIZE"
@@ -45,6 +48,12 @@ const (
 	DefaultDatabase = "athena_usage"
 	// DefaultPricePerTB is Athena's on-demand price in USD per TB scanned.
 	DefaultPricePerTB = 5.0
+	// DefaultLateDays covers records delivered up to two days late. CloudTrail delivers within
+	// minutes as a rule, but a file "can contain records written at any point before" its
+	// delivery time.
+	DefaultLateDays = 2
+	// MaxLateDays bounds the re-checks: each one is a scan of the day's CloudTrail folders.
+	MaxLateDays = 14
 	// DefaultLookupRate leaves headroom under BatchGetQueryExecution's default quota of 20 calls/s.
 	DefaultLookupRate = 15.0
 	// DefaultLookupConcurrency bounds the calls in flight; at 50-150 ms a call, 8 workers sustain
@@ -85,6 +94,10 @@ type Extract struct {
 	PricePerTB       float64
 	// LookupFunction is the name or ARN of the lookup function that the extract hands days to.
 	LookupFunction string
+	// LateDays is how many days late a record may be delivered and still be counted on its
+	// day: each extraction reads that many more CloudTrail folders, and the schedule
+	// re-extracts that many days before the previous one.
+	LateDays int
 }
 
 // Lookup holds the settings of the lookup function.
@@ -243,6 +256,7 @@ func LoadExtract(getenv Getenv) (Extract, error) {
 		Regions:          p.list(EnvRegions, ValidateRegion),
 		PricePerTB:       p.float(EnvPricePerTB, DefaultPricePerTB, 0, 1000),
 		LookupFunction:   p.required(EnvLookupFunction),
+		LateDays:         p.int(EnvLateDays, DefaultLateDays, 0, MaxLateDays),
 	}
 	p.check(EnvDatabase, c.Database, ValidateDatabase)
 	p.check(EnvWorkgroup, c.Workgroup, ValidateWorkgroup)

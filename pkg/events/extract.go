@@ -41,6 +41,12 @@ func (e *Extract) UnmarshalJSON(data []byte) error {
 	return strictJSON(data, (*plain)(e))
 }
 
+// Scheduled reports whether the event is the schedule's (or empty, which means the same): a
+// run for the previous day, which also re-checks the days before it for late deliveries.
+func (e Extract) Scheduled() bool {
+	return e.Day == "" && e.From == "" && e.To == ""
+}
+
 // Days returns the UTC days the event asks for, in order. now is the current time.
 func (e Extract) Days(now time.Time) ([]time.Time, error) {
 	manual := e.Day != "" || e.From != "" || e.To != ""

@@ -122,7 +122,7 @@ type Result struct {
 // Handle runs the extraction for the days the event asks for.
 func (h *Handler) Handle(ctx context.Context, e events.Extract) (Result, error) {
 	var res Result
-	days, err := e.Days(time.Now())
+	days, err := h.days(e)
 	if err != nil {
 		return res, err
 	}
@@ -161,6 +161,23 @@ func (h *Handler) Handle(ctx context.Context, e events.Extract) (Result, error) 
 	return res, nil
 }
 
+// days returns the days to extract. The schedule's run extracts the previous day and re-checks
+// the LateDays days before it, for records that CloudTrail delivered late; a re-check of a day
+// before the projection's start (the stack's first days) is left out.
+func (h *Handler) days(e events.Extract) ([]time.Time, error) {
+	days, err := e.Days(time.Now())
+	if err != nil || !e.Scheduled() {
+		return days, err
+	}
+	var out []time.Time
+	for n := h.cfg.LateDays; n > 0; n-- {
+		if d := days[0].AddDate(0, 0, -n); !d.Before(h.cfg.ProjectionStart) {
+			out = append(out, d)
+		}
+	}
+	return append(out, days...), nil
+}
+
 func (h *Handler) lowOnTime(ctx context.Context) bool {
 	deadline, ok := ctx.Deadline()
 	return ok && time.Until(deadline) < h.opts.Margin
@@ -189,7 +206,7 @@ func (h *Handler) setup(ctx context.Context, runID string) error {
 
 func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResult, error) {
 	name := day.Format(config.DayLayout)
-	sql, err := athenasql.Extract(h.cfg.Database, day, 0)
+	sql, err := athenasql.Extract(h.cfg.Database, day, h.cfg.LateDays)
 	if err != nil {
 		return DayResult{}, fmt.Errorf("extraction SQL: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -248,17 +249,45 @@ func TestHandleRangeContinues(t *testing.T) {
 	}
 }
 
-func TestHandleScheduledEventTakesPreviousDay(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		sleepUntil(time.Date(2024, 3, 6, 0, 5, 0, 0, time.UTC))
-		res, err := newHandler(&fakeRunner{runFn: succeed}, &fakeS3{}, &fakeInvoker{}).Handle(context.Background(), events.Extract{})
-		if err != nil {
-			t.Fatalf("Handle: %v", err)
-		}
-		if len(res.Days) != 1 || res.Days[0].Day != "2024-03-05" {
-			t.Errorf("Handle({}) at 2024-03-06T00:05Z = %+v, want the day 2024-03-05", res)
-		}
-	})
+func TestHandleScheduledEventRechecksLateDays(t *testing.T) {
+	tests := []struct {
+		name     string
+		lateDays int
+		start    time.Time // ProjectionStart
+		want     []string
+	}{
+		{"previous day only", 0, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), []string{"2024-03-05"}},
+		{"two days late", 2, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), []string{"2024-03-03", "2024-03-04", "2024-03-05"}},
+		{"not before the projection", 2, time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC), []string{"2024-03-04", "2024-03-05"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sleepUntil(time.Date(2024, 3, 6, 0, 5, 0, 0, time.UTC))
+				cfg := testConfig()
+				cfg.LateDays, cfg.ProjectionStart = tt.lateDays, tt.start
+				h := New(cfg, &fakeRunner{runFn: succeed}, &fakeS3{}, &fakeInvoker{})
+				res, err := h.Handle(context.Background(), events.Extract{DetailType: "Scheduled Event", Time: "2024-03-06T00:05:00Z"})
+				if err != nil {
+					t.Fatalf("Handle: %v", err)
+				}
+				var got []string
+				for _, d := range res.Days {
+					got = append(got, d.Day)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("scheduled run at 2024-03-06T00:05Z with %d late days extracted %v, want %v", tt.lateDays, got, tt.want)
+				}
+			})
+		})
+	}
+	// A day asked for by hand is extracted alone.
+	cfg := testConfig()
+	cfg.LateDays = 2
+	res, err := New(cfg, &fakeRunner{runFn: succeed}, &fakeS3{}, &fakeInvoker{}).Handle(context.Background(), events.Extract{Day: "2024-03-05"})
+	if err != nil || len(res.Days) != 1 {
+		t.Errorf("Handle(day 2024-03-05) = %+v, %v, want that day alone", res, err)
+	}
 }
 
 func TestHandleRejectsDayBeforeProjection(t *testing.T) {

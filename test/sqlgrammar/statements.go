@@ -129,7 +129,7 @@ func renderConfig(c configuration) ([]athenasql.Statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	sql, err := athenasql.Extract(cfg.Database, extractDay, 0)
+	sql, err := athenasql.Extract(cfg.Database, extractDay, cfg.LateDays)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ var loaders = map[string]func(config.Getenv) (any, error){
 var knownEnv = []string{
 	config.EnvDatabase, config.EnvWorkgroup, config.EnvDataBucket, config.EnvDataPrefix,
 	config.EnvCloudTrailBucket, config.EnvCloudTrailPrefix, config.EnvOrgID, config.EnvAccounts,
-	config.EnvRegions, config.EnvProjectionStart, config.EnvPricePerTB, config.EnvLookupFunction,
+	config.EnvRegions, config.EnvProjectionStart, config.EnvPricePerTB, config.EnvLookupFunction, config.EnvLateDays,
 	config.EnvLookupRate, config.EnvLookupConcurrency, config.EnvLookupPartSize,
 	config.EnvLookupMaxAttempts, config.EnvAccountID, config.EnvLookupRoleName, config.EnvRegion,
 	config.EnvPartition,
