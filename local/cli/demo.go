@@ -10,6 +10,7 @@ import (
 
 	"github.com/athenausage/athena-usage/local/synth"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/athenausage/athena-usage/pkg/report"
 	"github.com/spf13/cobra"
 )
@@ -64,7 +65,7 @@ The directory keeps everything: the generated input, the local stack's state (us
 				from:       first,
 				to:         last,
 				price:      config.DefaultPricePerTB,
-				partSize:   config.DefaultLookupPartSize,
+				partSize:   lookup.DefaultPartSize,
 			}
 			st, set, err := run.run(cmd.Context(), p, stderr)
 			if err != nil {

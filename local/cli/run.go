@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/spf13/cobra"
 )
 
@@ -69,6 +70,6 @@ The state directory keeps the tables, views and results; run 'local report' on i
 	f.StringVar(&to, "to", "", "last UTC day to run, YYYY-MM-DD (default: --day)")
 	f.StringVar(&r.state, "dir", "", "state directory (created if missing)")
 	f.Float64Var(&r.price, "price-per-tb", config.DefaultPricePerTB, "price in USD per TB scanned")
-	f.IntVar(&r.partSize, "part-size", config.DefaultLookupPartSize, "query IDs per athena_api_output part")
+	f.IntVar(&r.partSize, "part-size", lookup.DefaultPartSize, "query IDs per athena_api_output part")
 	return cmd
 }

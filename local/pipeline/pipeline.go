@@ -6,20 +6,18 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/athenausage/athena-usage/pkg/events"
 	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
-	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"github.com/athenausage/athena-usage/pkg/extract"
 	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
@@ -34,7 +32,8 @@ type Settings struct {
 	OrgID           string
 	ProjectionStart time.Time
 	PricePerTB      float64
-	// Lookup tunes the lookup function; zero values take the config package's defaults.
+	// Lookup tunes the lookup function; zero values take the lookup and batchget packages'
+	// defaults.
 	LookupRate        float64
 	LookupConcurrency int
 	LookupPartSize    int
@@ -71,7 +70,8 @@ type Pipeline struct {
 	log     *slog.Logger
 }
 
-// Pipeline returns a pipeline over the stack with the given settings.
+// Pipeline returns a pipeline over the stack with the given settings. The pipelines of one
+// stack share its Lambda stand-in's queue: run one at a time.
 func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 	if set.PricePerTB == 0 {
 		set.PricePerTB = config.DefaultPricePerTB
@@ -95,15 +95,18 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 		AccountID: AccountID,
 		// The synthetic trail's accounts are not the stack's own, and the Athena stand-in
 		// answers for every account (it has one history for all), so the lookup is configured
-		// as in an organization with a role in each account; the client below stands in for
-		// the role in any account.
+		// as in an organization with a role in each account, which the STS stand-in lets it
+		// assume.
 		RoleName:    "athena-usage-lookup",
-		Rate:        orFloat(set.LookupRate, config.DefaultLookupRate),
-		Concurrency: orInt(set.LookupConcurrency, config.DefaultLookupConcurrency),
-		PartSize:    orInt(set.LookupPartSize, config.DefaultLookupPartSize),
-		MaxAttempts: orInt(set.LookupMaxAttempts, config.DefaultLookupMaxAttempts),
+		Partition:   "aws",
+		Rate:        set.LookupRate,
+		Concurrency: set.LookupConcurrency,
+		PartSize:    set.LookupPartSize,
+		MaxAttempts: set.LookupMaxAttempts,
 	}
-	q := &queueInvoker{}
+	// The stack's one queue takes the extract's invocations in process and the lookup's
+	// through the Lambda stand-in.
+	q := s.invoke.queue
 	eh := extract.New(ec, athenaquery.New(s.AthenaClient(Region), localQueries), s.S3, q, func(o *extract.Options) {
 		o.FunctionName = ExtractFunc
 		o.Logger = s.log
@@ -112,14 +115,7 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 		o.FunctionName = LookupFunction
 		o.Logger = s.log
 	}}, set.LookupOptions...)
-	lh, err := lookup.New(lc, lookup.Clients{
-		S3:       s.S3,
-		Uploader: lookup.NewUploader(transfermanager.New(s.S3)),
-		Lambda:   q,
-		Athena: func(_, region string) batchget.BatchGetter {
-			return s.AthenaClient(region, batchget.WithoutSDKRetries)
-		},
-	}, opts...)
+	lh, err := lookup.NewFromConfig(lc, s.awsConfig(), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,20 +127,6 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 func localQueries(o *athenaquery.Options) {
 	o.Workgroup = Workgroup
 	o.FirstPoll, o.MaxPoll = 10*time.Millisecond, 200*time.Millisecond
-}
-
-func orFloat(v, def float64) float64 {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
-func orInt(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // RunDay runs the pipeline for one UTC day, as the daily schedule would.

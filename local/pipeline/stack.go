@@ -49,15 +49,19 @@ type Options struct {
 // Stack is a running local stack.
 type Stack struct {
 	S3URL, AthenaURL string
+	// InvokeURL is the stand-in for Lambda's Invoke and STS's AssumeRole.
+	InvokeURL string
 	// S3 is an SDK client for the S3 stand-in.
 	S3 *s3.Client
 
-	dir      string
-	log      *slog.Logger
-	s3srv    *s3server.Server
-	athena   *athenaserver.Server
-	engine   *sqlengine.Engine
-	shutdown func(context.Context) error
+	dir         string
+	log         *slog.Logger
+	s3srv       *s3server.Server
+	athena      *athenaserver.Server
+	engine      *sqlengine.Engine
+	shutdown    func(context.Context) error
+	invoke      *invokeServer
+	closeInvoke func() error
 }
 
 // Start starts the stand-ins over opts.Dir and creates the buckets.
@@ -109,6 +113,10 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if s.AthenaURL, s.shutdown, err = s.athena.Listen(addrOr(opts.AthenaAddr)); err != nil {
 		return nil, fmt.Errorf("Athena stand-in: %w", err)
 	}
+	s.invoke = &invokeServer{queue: &queueInvoker{}, log: opts.Logger}
+	if s.InvokeURL, s.closeInvoke, err = listenInvoke(s.invoke, addrOr("")); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -136,6 +144,9 @@ func (s *Stack) Athena() *athenaserver.Server { return s.athena }
 // Close stops both stand-ins; the state stays in the directory.
 func (s *Stack) Close() error {
 	var errs []error
+	if s.closeInvoke != nil {
+		errs = append(errs, s.closeInvoke())
+	}
 	if s.shutdown != nil {
 		errs = append(errs, s.shutdown(context.Background()))
 	} else if s.athena != nil {

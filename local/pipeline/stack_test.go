@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -146,6 +147,24 @@ func checkTotals(t *testing.T, e *env) {
 	}
 }
 
+// checkAssumedRoles checks that the lookup assumed its role once in each account with queries
+// other than the stack's own, however many days and regions had them.
+func checkAssumedRoles(t *testing.T, e *env) {
+	t.Helper()
+	var want []string
+	for _, q := range e.truth.Queries {
+		arn := "arn:aws:iam::" + q.Account + ":role/athena-usage-lookup"
+		if q.Account != AccountID && !slices.Contains(want, arn) {
+			want = append(want, arn)
+		}
+	}
+	slices.Sort(want)
+	got := slices.Sorted(slices.Values(e.stack.AssumedRoles()))
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("roles assumed = %q, want %q, once each", got, want)
+	}
+}
+
 // snapshot hashes every object the pipeline wrote to the data bucket.
 func snapshot(t *testing.T, st *Stack) map[string]string {
 	t.Helper()
@@ -175,6 +194,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	e := setup(t, athenaserver.Options{DisableQuotas: true}, Settings{})
 	e.runAll(t)
 	checkTotals(t, e)
+	checkAssumedRoles(t, e)
 
 	// A rerun of a day replaces its data with the same bytes.
 	before := snapshot(t, e.stack)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,7 +56,8 @@ const (
 	DefaultBackoffMax = 5 * time.Second
 )
 
-// Options tune an Engine.
+// Options tune an Engine. A zero field takes its Default* value (RecoveryStep: Rate /
+// DefaultRecoverySteps).
 type Options struct {
 	// Rate is the most calls per second, and the rate the limiter recovers to after throttling.
 	Rate float64
@@ -73,13 +75,10 @@ type Options struct {
 	MaxAttempts int
 	// BackoffBase and BackoffMax bound the exponential backoff between attempts.
 	BackoffBase, BackoffMax time.Duration
-	// Now is the clock; time.Now unless a test sets it.
-	Now func() time.Time
-	// Sleep waits for d or until ctx is done; a timer unless a test sets it.
-	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// Stats count what an Engine did since it was made.
+// Stats count what Lookup calls did: Lookup returns its own call's, Engine.Totals the sum of
+// all calls so far.
 type Stats struct {
 	// Calls is the number of BatchGetQueryExecution calls made.
 	Calls int64
@@ -98,8 +97,44 @@ type Stats struct {
 	GaveUp int64
 	// Found counts IDs Athena returned.
 	Found int64
+}
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) {
+	s.Calls += o.Calls
+	s.Throttled += o.Throttled
+	s.Retries += o.Retries
+	s.Splits += o.Splits
+	s.UnprocessedTransient += o.UnprocessedTransient
+	s.UnprocessedPermanent += o.UnprocessedPermanent
+	s.GaveUp += o.GaveUp
+	s.Found += o.Found
+}
+
+// Totals are what an Engine did since it was made, for logs.
+type Totals struct {
+	Stats
 	// Rate is the limiter's current rate in calls/s.
 	Rate float64
+}
+
+// counters are the Stats of one Lookup call while its batches run concurrently.
+type counters struct {
+	calls, throttled, retries, splits   atomic.Int64
+	transient, permanent, gaveUp, found atomic.Int64
+}
+
+func (c *counters) stats() Stats {
+	return Stats{
+		Calls:                c.calls.Load(),
+		Throttled:            c.throttled.Load(),
+		Retries:              c.retries.Load(),
+		Splits:               c.splits.Load(),
+		UnprocessedTransient: c.transient.Load(),
+		UnprocessedPermanent: c.permanent.Load(),
+		GaveUp:               c.gaveUp.Load(),
+		Found:                c.found.Load(),
+	}
 }
 
 // Engine looks up query executions in one region. It is safe for concurrent use: all Lookup
@@ -111,22 +146,14 @@ type Engine struct {
 	limiter *adaptiveLimiter
 	slots   chan struct{}
 
-	calls, throttled, retries, splits   atomic.Int64
-	transient, permanent, gaveUp, found atomic.Int64
+	mu     sync.Mutex
+	totals Stats
 }
 
-// New returns an Engine that calls client.
+// New returns an Engine that calls client. An option that is zero or out of range takes its
+// default.
 func New(client BatchGetter, optFns ...func(*Options)) *Engine {
-	o := Options{
-		Rate:           DefaultRate,
-		Burst:          DefaultBurst,
-		MinRate:        DefaultMinRate,
-		DecreaseFactor: DefaultDecreaseFactor,
-		Concurrency:    DefaultConcurrency,
-		MaxAttempts:    DefaultMaxAttempts,
-		BackoffBase:    DefaultBackoffBase,
-		BackoffMax:     DefaultBackoffMax,
-	}
+	var o Options
 	for _, fn := range optFns {
 		fn(&o)
 	}
@@ -134,7 +161,7 @@ func New(client BatchGetter, optFns ...func(*Options)) *Engine {
 		o.Rate = DefaultRate
 	}
 	if o.Burst < 1 {
-		o.Burst = 1
+		o.Burst = DefaultBurst
 	}
 	if o.MinRate <= 0 {
 		o.MinRate = DefaultMinRate
@@ -157,12 +184,6 @@ func New(client BatchGetter, optFns ...func(*Options)) *Engine {
 	if o.BackoffMax < o.BackoffBase {
 		o.BackoffMax = max(o.BackoffBase, DefaultBackoffMax)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Sleep == nil {
-		o.Sleep = sleep
-	}
 	return &Engine{
 		client:  client,
 		opts:    o,
@@ -176,46 +197,52 @@ func New(client BatchGetter, optFns ...func(*Options)) *Engine {
 // their retry quota) would hide.
 func WithoutSDKRetries(o *athena.Options) { o.Retryer = aws.NopRetryer{} }
 
-// Stats returns the counts so far.
-func (e *Engine) Stats() Stats {
-	return Stats{
-		Calls:                e.calls.Load(),
-		Throttled:            e.throttled.Load(),
-		Retries:              e.retries.Load(),
-		Splits:               e.splits.Load(),
-		UnprocessedTransient: e.transient.Load(),
-		UnprocessedPermanent: e.permanent.Load(),
-		GaveUp:               e.gaveUp.Load(),
-		Found:                e.found.Load(),
-		Rate:                 e.limiter.rate(),
-	}
+// Totals returns what the engine's Lookup calls did so far, each counted once it returned.
+func (e *Engine) Totals() Totals {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Totals{Stats: e.totals, Rate: e.limiter.rate()}
 }
 
 // Lookup returns one row per ID, in the order of ids, which must be unique: the execution's
 // statistics, or the error code Athena gave for an ID it could not return. It fails only if the
 // context ends or a call keeps failing (MaxAttempts times, or with an error no retry can fix);
-// then no row is to be trusted.
-func (e *Engine) Lookup(ctx context.Context, ids []string) ([]apioutput.Row, error) {
+// then no row is to be trusted. The Stats are this call's, failed or not.
+func (e *Engine) Lookup(ctx context.Context, ids []string) ([]apioutput.Row, Stats, error) {
 	seen := make(map[string]struct{}, len(ids))
 	for _, id := range ids {
 		if _, dup := seen[id]; dup {
-			return nil, fmt.Errorf("lookup: duplicate ID %q", id)
+			return nil, Stats{}, fmt.Errorf("duplicate ID %q", id)
 		}
 		seen[id] = struct{}{}
 	}
 	l := &lookup{engine: e, ids: ids, rows: make([]apioutput.Row, len(ids)), codes: make([]string, len(ids))}
-	pending := make([]int, len(ids))
+	err := l.run(ctx)
+	s := l.counts.stats()
+	e.mu.Lock()
+	e.totals.Add(s)
+	e.mu.Unlock()
+	if err != nil {
+		return nil, s, err
+	}
+	return l.rows, s, nil
+}
+
+// run looks up every ID, in rounds: the IDs left unprocessed with a transient code go again.
+func (l *lookup) run(ctx context.Context) error {
+	e := l.engine
+	pending := make([]int, len(l.ids))
 	for i := range pending {
 		pending[i] = i
 	}
 	for attempt := 1; len(pending) > 0; attempt++ {
 		if attempt > 1 {
-			if err := e.opts.Sleep(ctx, e.backoff(attempt-1)); err != nil {
-				return nil, err
+			if err := sleep(ctx, e.backoff(attempt-1)); err != nil {
+				return err
 			}
 		}
 		if err := l.round(ctx, pending); err != nil {
-			return nil, err
+			return err
 		}
 		// Unprocessed IDs with a transient code go again, together, in the next round.
 		retry := pending[:0]
@@ -227,13 +254,13 @@ func (e *Engine) Lookup(ctx context.Context, ids []string) ([]apioutput.Row, err
 		pending = retry
 		if attempt >= e.opts.MaxAttempts {
 			for _, i := range pending {
-				l.rows[i] = apioutput.Unprocessed(ids[i], l.codes[i])
+				l.rows[i] = apioutput.Unprocessed(l.ids[i], l.codes[i])
 			}
-			e.gaveUp.Add(int64(len(pending)))
+			l.counts.gaveUp.Add(int64(len(pending)))
 			break
 		}
 	}
-	return l.rows, nil
+	return nil
 }
 
 // lookup is the state of one Lookup call. Each batch writes only the rows and codes at its own
@@ -243,7 +270,8 @@ type lookup struct {
 	ids    []string
 	rows   []apioutput.Row
 	// codes holds, after a round, the transient error code of each position still to be retried.
-	codes []string
+	codes  []string
+	counts counters
 }
 
 // round looks up the IDs at positions pending, in batches, concurrently.
@@ -264,20 +292,19 @@ func (l *lookup) round(ctx context.Context, pending []int) error {
 // whole as invalid, with one call per half, down to single IDs, so that one malformed ID doesn't
 // cost the others their statistics.
 func (l *lookup) batch(ctx context.Context, pos []int) error {
-	e := l.engine
 	ids := make([]string, len(pos))
 	for j, i := range pos {
 		ids[j] = l.ids[i]
 	}
-	out, err := e.call(ctx, ids)
+	out, err := l.call(ctx, ids)
 	if err != nil {
 		if kind, code := classify(ctx, err); kind == errInvalid {
 			if len(pos) == 1 {
 				l.rows[pos[0]] = apioutput.Unprocessed(ids[0], code)
-				e.permanent.Add(1)
+				l.counts.permanent.Add(1)
 				return nil
 			}
-			e.splits.Add(1)
+			l.counts.splits.Add(1)
 			half := len(pos) / 2
 			if err := l.batch(ctx, pos[:half]); err != nil {
 				return err
@@ -301,7 +328,7 @@ func (l *lookup) batch(ctx context.Context, pos []int) error {
 		}
 		done[j] = true
 		l.rows[pos[j]] = apioutput.FromExecution(q)
-		e.found.Add(1)
+		l.counts.found.Add(1)
 	}
 	for _, u := range out.UnprocessedQueryExecutionIds {
 		j, ok := where[aws.ToString(u.QueryExecutionId)]
@@ -315,16 +342,16 @@ func (l *lookup) batch(ctx context.Context, pos []int) error {
 		}
 		if IsTransientCode(code) {
 			l.codes[pos[j]] = code
-			e.transient.Add(1)
+			l.counts.transient.Add(1)
 			continue
 		}
 		l.rows[pos[j]] = apioutput.Unprocessed(ids[j], code)
-		e.permanent.Add(1)
+		l.counts.permanent.Add(1)
 	}
 	for j, ok := range done {
 		if !ok {
 			l.codes[pos[j]] = CodeMissing
-			e.transient.Add(1)
+			l.counts.transient.Add(1)
 		}
 	}
 	return nil
@@ -332,10 +359,11 @@ func (l *lookup) batch(ctx context.Context, pos []int) error {
 
 // call makes one BatchGetQueryExecution call within the engine's bounds, trying again after
 // throttling and transient failures, up to MaxAttempts.
-func (e *Engine) call(ctx context.Context, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+func (l *lookup) call(ctx context.Context, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+	e := l.engine
 	in := &athena.BatchGetQueryExecutionInput{QueryExecutionIds: ids}
 	for attempt := 1; ; attempt++ {
-		out, sent, err := e.callOnce(ctx, in)
+		out, sent, err := l.callOnce(ctx, in)
 		if err == nil {
 			e.limiter.succeeded()
 			return out, nil
@@ -343,7 +371,7 @@ func (e *Engine) call(ctx context.Context, ids []string) (*athena.BatchGetQueryE
 		kind, _ := classify(ctx, err)
 		switch kind {
 		case errThrottled:
-			e.throttled.Add(1)
+			l.counts.throttled.Add(1)
 			e.limiter.throttled(sent)
 		case errTransient:
 		default:
@@ -352,15 +380,16 @@ func (e *Engine) call(ctx context.Context, ids []string) (*athena.BatchGetQueryE
 		if attempt >= e.opts.MaxAttempts {
 			return nil, fmt.Errorf("batch get query executions: %d attempts: %w", attempt, err)
 		}
-		e.retries.Add(1)
-		if err := e.opts.Sleep(ctx, e.backoff(attempt)); err != nil {
+		l.counts.retries.Add(1)
+		if err := sleep(ctx, e.backoff(attempt)); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // callOnce waits for a slot and the limiter, then calls; sent is when the call went out.
-func (e *Engine) callOnce(ctx context.Context, in *athena.BatchGetQueryExecutionInput) (out *athena.BatchGetQueryExecutionOutput, sent time.Time, err error) {
+func (l *lookup) callOnce(ctx context.Context, in *athena.BatchGetQueryExecutionInput) (out *athena.BatchGetQueryExecutionOutput, sent time.Time, err error) {
+	e := l.engine
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -370,8 +399,8 @@ func (e *Engine) callOnce(ctx context.Context, in *athena.BatchGetQueryExecution
 	if err := e.limiter.wait(ctx); err != nil {
 		return nil, time.Time{}, err
 	}
-	sent = e.opts.Now()
-	e.calls.Add(1)
+	sent = time.Now()
+	l.counts.calls.Add(1)
 	out, err = e.client.BatchGetQueryExecution(ctx, in)
 	return out, sent, err
 }

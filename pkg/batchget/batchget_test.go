@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/apioutput"
@@ -71,36 +72,11 @@ func apiError(code string) error {
 	return &smithy.GenericAPIError{Code: code, Message: "test"}
 }
 
-// fakeClock is a clock whose Sleep returns at once, advancing the time.
-type fakeClock struct {
-	mu    sync.Mutex
-	t     time.Time
-	slept []time.Duration
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.slept = append(c.slept, d)
-	c.mu.Unlock()
-	return ctx.Err()
-}
-
-// newTestEngine returns an Engine on a fake clock, fast enough that tests never wait.
-func newTestEngine(client BatchGetter, clock *fakeClock, optFns ...func(*Options)) *Engine {
+// newTestEngine returns an Engine fast enough that its limiter never holds a test up.
+func newTestEngine(client BatchGetter, optFns ...func(*Options)) *Engine {
 	opts := append([]func(*Options){func(o *Options) {
 		o.Rate = 1e6
 		o.Burst = 100
-		o.Now = clock.Now
-		o.Sleep = clock.Sleep
 	}}, optFns...)
 	return New(client, opts...)
 }
@@ -129,119 +105,212 @@ func checkRows(t *testing.T, ids []string, rows []apioutput.Row) {
 func TestLookupBatching(t *testing.T) {
 	for _, n := range []int{0, 1, 49, 50, 51, 100001} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			f := &fakeAthena{batchGet: func(_ int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
-				return found(ids), nil
-			}}
-			e := newTestEngine(f, newFakeClock())
-			ids := makeIDs(n)
-			rows, err := e.Lookup(context.Background(), ids)
-			if err != nil {
-				t.Fatalf("Lookup: %v", err)
-			}
-			checkRows(t, ids, rows)
-			for i, r := range rows {
-				if r.Status != "SUCCEEDED" || r.LookupError != "" {
-					t.Fatalf("row %d = %+v, want a found execution", i, r)
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeAthena{batchGet: func(_ int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+					return found(ids), nil
+				}}
+				e := newTestEngine(f)
+				ids := makeIDs(n)
+				rows, stats, err := e.Lookup(context.Background(), ids)
+				if err != nil {
+					t.Fatalf("Lookup: %v", err)
 				}
-			}
-			wantCalls := (n + MaxBatchSize - 1) / MaxBatchSize
-			if got := len(f.calls); got != wantCalls {
-				t.Errorf("calls = %d, want %d", got, wantCalls)
-			}
-			asked := map[string]int{}
-			for _, c := range f.calls {
-				if len(c) == 0 || len(c) > MaxBatchSize {
-					t.Fatalf("batch of %d IDs, want 1 to %d", len(c), MaxBatchSize)
+				checkRows(t, ids, rows)
+				for i, r := range rows {
+					if r.Status != "SUCCEEDED" || r.LookupError != "" {
+						t.Fatalf("row %d = %+v, want a found execution", i, r)
+					}
 				}
-				for _, id := range c {
-					asked[id]++
+				wantCalls := (n + MaxBatchSize - 1) / MaxBatchSize
+				checkAskedOnce(t, f.calls, ids, wantCalls)
+				if want := (Stats{Calls: int64(wantCalls), Found: int64(n)}); stats != want || e.Totals().Stats != want {
+					t.Errorf("Lookup() stats = %+v, Totals() = %+v, want %+v", stats, e.Totals(), want)
 				}
-			}
-			for _, id := range ids {
-				if asked[id] != 1 {
-					t.Fatalf("ID %s asked %d times, want 1", id, asked[id])
-				}
-			}
-			if s := e.Stats(); s.Calls != int64(wantCalls) || s.Found != int64(n) {
-				t.Errorf("Stats() = %+v, want %d calls and %d found", s, wantCalls, n)
-			}
+			})
 		})
+	}
+}
+
+// checkAskedOnce fails unless calls are wantCalls batches of 1 to MaxBatchSize IDs that ask for
+// each of ids exactly once.
+func checkAskedOnce(t *testing.T, calls [][]string, ids []string, wantCalls int) {
+	t.Helper()
+	if got := len(calls); got != wantCalls {
+		t.Errorf("calls = %d, want %d", got, wantCalls)
+	}
+	asked := map[string]int{}
+	for _, c := range calls {
+		if len(c) == 0 || len(c) > MaxBatchSize {
+			t.Fatalf("batch of %d IDs, want 1 to %d", len(c), MaxBatchSize)
+		}
+		for _, id := range c {
+			asked[id]++
+		}
+	}
+	for _, id := range ids {
+		if asked[id] != 1 {
+			t.Fatalf("ID %s asked %d times, want 1", id, asked[id])
+		}
 	}
 }
 
 func TestLookupThrottling(t *testing.T) {
 	for _, code := range []string{"ThrottlingException", "TooManyRequestsException"} {
 		t.Run(code, func(t *testing.T) {
-			const throttledCalls = 4
-			clock := newFakeClock()
-			var e *Engine
-			var rates []float64
-			f := &fakeAthena{}
-			f.batchGet = func(n int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
-				rates = append(rates, e.Stats().Rate)
-				if n < throttledCalls {
-					return nil, fmt.Errorf("operation error Athena: BatchGetQueryExecution: %w", apiError(code))
-				}
-				return found(ids), nil
-			}
-			e = newTestEngine(f, clock, func(o *Options) { o.Rate = 100 })
-			ids := makeIDs(30)
-			rows, err := e.Lookup(context.Background(), ids)
-			if err != nil {
-				t.Fatalf("Lookup: %v", err)
-			}
-			checkRows(t, ids, rows)
-			s := e.Stats()
-			if s.Throttled != throttledCalls || s.Retries != throttledCalls || s.Calls != throttledCalls+1 {
-				t.Errorf("Stats() = %+v, want %d throttled, %d retries, %d calls", s, throttledCalls, throttledCalls, throttledCalls+1)
-			}
-			// Each throttled call halves the rate: the last attempt went out at 100/2^4.
-			if got, want := rates[throttledCalls], 100.0/16; got != want {
-				t.Errorf("rate at the successful call = %v, want %v (rates %v)", got, want, rates)
-			}
-			if s.Rate <= rates[throttledCalls] || s.Rate >= 100 {
-				t.Errorf("rate after one success = %v, want a step up from %v", s.Rate, rates[throttledCalls])
-			}
-			// The backoff doubles: the n-th wait is at least half of base×2^(n-1).
-			var backoffs []time.Duration
-			for _, d := range clock.slept {
-				if d >= DefaultBackoffBase/2 {
-					backoffs = append(backoffs, d)
-				}
-			}
-			if len(backoffs) != throttledCalls {
-				t.Fatalf("backoffs = %v, want %d of them", backoffs, throttledCalls)
-			}
-			for n, d := range backoffs {
-				if lo, hi := DefaultBackoffBase<<n/2, DefaultBackoffBase<<n; d < lo || d > hi {
-					t.Errorf("backoff %d = %v, want %v to %v", n+1, d, lo, hi)
-				}
-			}
+			synctest.Test(t, func(t *testing.T) { testThrottling(t, code) })
 		})
 	}
 }
 
-func TestLookupUnprocessed(t *testing.T) {
-	tests := []struct {
-		name        string
-		maxAttempts int
-		// answer answers call n (0, 1, ...) for the IDs asked.
-		answer     func(n int, ids []string) *athena.BatchGetQueryExecutionOutput
-		wantErrors map[string]string // ID -> lookup_error; the others must be found
-		wantCalls  int
-	}{
+// testThrottling throttles the first calls with code and checks the limiter's rate and the
+// backoff between the attempts, on synctest's clock.
+func testThrottling(t *testing.T, code string) {
+	const throttledCalls = 4
+	var e *Engine
+	var rates []float64
+	var sent []time.Time
+	f := &fakeAthena{}
+	f.batchGet = func(n int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+		rates = append(rates, e.Totals().Rate)
+		sent = append(sent, time.Now())
+		if n < throttledCalls {
+			return nil, fmt.Errorf("operation error Athena: BatchGetQueryExecution: %w", apiError(code))
+		}
+		return found(ids), nil
+	}
+	e = newTestEngine(f, func(o *Options) { o.Rate = 100 })
+	ids := makeIDs(30)
+	rows, s, err := e.Lookup(context.Background(), ids)
+	if err != nil {
+		t.Fatalf("Lookup: %v", err)
+	}
+	checkRows(t, ids, rows)
+	if s.Throttled != throttledCalls || s.Retries != throttledCalls || s.Calls != throttledCalls+1 {
+		t.Errorf("Lookup() stats = %+v, want %d throttled, %d retries, %d calls", s, throttledCalls, throttledCalls, throttledCalls+1)
+	}
+	// Each throttled call halves the rate: the last attempt went out at 100/2^4.
+	if got, want := rates[throttledCalls], 100.0/16; got != want {
+		t.Errorf("rate at the successful call = %v, want %v (rates %v)", got, want, rates)
+	}
+	if r := e.Totals().Rate; r <= rates[throttledCalls] || r >= 100 {
+		t.Errorf("rate after one success = %v, want a step up from %v", r, rates[throttledCalls])
+	}
+	// The backoff doubles: the n-th wait is at least half of base×2^(n-1). The limiter has
+	// tokens to spare, so the time between two attempts is the backoff alone.
+	for n := range throttledCalls {
+		d := sent[n+1].Sub(sent[n])
+		if lo, hi := DefaultBackoffBase<<n/2, DefaultBackoffBase<<n; d < lo || d > hi {
+			t.Errorf("backoff %d = %v, want %v to %v", n+1, d, lo, hi)
+		}
+	}
+}
+
+// unprocessedTest is a Lookup of the IDs a, b and c against an Athena that leaves some of them
+// unprocessed.
+type unprocessedTest struct {
+	name        string
+	maxAttempts int
+	// answer answers call n (0, 1, ...) for the IDs asked.
+	answer     func(n int, ids []string) *athena.BatchGetQueryExecutionOutput
+	wantErrors map[string]string // ID -> lookup_error; the others must be found
+	wantCalls  int
+	// retried are the IDs a call after the first may ask for: only those not done yet.
+	retried []string
+}
+
+func (tt unprocessedTest) run(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeAthena{batchGet: func(n int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+			return tt.answer(n, ids), nil
+		}}
+		e := newTestEngine(f, func(o *Options) { o.MaxAttempts = tt.maxAttempts })
+		ids := []string{"a", "b", "c"}
+		rows, _, err := e.Lookup(context.Background(), ids)
+		if err != nil {
+			t.Fatalf("Lookup: %v", err)
+		}
+		checkRows(t, ids, rows)
+		for _, r := range rows {
+			want := tt.wantErrors[r.QueryID]
+			if r.LookupError != want {
+				t.Errorf("row %s: LookupError = %q, want %q", r.QueryID, r.LookupError, want)
+			}
+			if want == "" && r.Status != "SUCCEEDED" {
+				t.Errorf("row %s: Status = %q, want SUCCEEDED", r.QueryID, r.Status)
+			}
+		}
+		if got := len(f.calls); got != tt.wantCalls {
+			t.Errorf("calls = %d (%v), want %d", got, f.calls, tt.wantCalls)
+		}
+		for _, c := range f.calls[1:] {
+			for _, id := range c {
+				if !slices.Contains(tt.retried, id) {
+					t.Errorf("retry asked for %s, want only %v", id, tt.retried)
+				}
+			}
+		}
+	})
+}
+
+// without answers every ID asked but those in left, and nothing for those.
+func without(ids []string, left ...string) *athena.BatchGetQueryExecutionOutput {
+	return found(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(left, id) }))
+}
+
+func TestLookupUnprocessedTransient(t *testing.T) {
+	for _, tt := range []unprocessedTest{
 		{
 			name: "transient then found",
 			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
+				if n > 0 {
+					return found(ids)
+				}
+				out := without(ids, "b")
+				out.UnprocessedQueryExecutionIds = []types.UnprocessedQueryExecutionId{unprocessed("b", "InternalServerException")}
+				return out
+			},
+			wantCalls: 2, retried: []string{"b"},
+		},
+		{
+			name: "transient that never clears", maxAttempts: 3,
+			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
+				out := without(ids, "c")
+				out.UnprocessedQueryExecutionIds = []types.UnprocessedQueryExecutionId{unprocessed("c", "ThrottlingException")}
+				return out
+			},
+			wantErrors: map[string]string{"c": "ThrottlingException"}, wantCalls: 3, retried: []string{"c"},
+		},
+		{
+			name: "left out every time", maxAttempts: 2,
+			answer:     func(n int, ids []string) *athena.BatchGetQueryExecutionOutput { return without(ids, "a") },
+			wantErrors: map[string]string{"a": CodeMissing}, wantCalls: 2, retried: []string{"a"},
+		},
+		{
+			name: "left out once",
+			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
 				if n == 0 {
-					out := found(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "b" }))
-					out.UnprocessedQueryExecutionIds = []types.UnprocessedQueryExecutionId{unprocessed("b", "InternalServerException")}
-					return out
+					return without(ids, "a")
 				}
 				return found(ids)
 			},
-			wantCalls: 2,
+			wantCalls: 2, retried: []string{"a"},
 		},
+		{
+			name: "no error code", maxAttempts: 2,
+			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
+				out := without(ids, "c")
+				out.UnprocessedQueryExecutionIds = []types.UnprocessedQueryExecutionId{unprocessed("c", "")}
+				return out
+			},
+			wantErrors: map[string]string{"c": CodeUnknown}, wantCalls: 2, retried: []string{"c"},
+		},
+	} {
+		t.Run(tt.name, tt.run)
+	}
+}
+
+func TestLookupUnprocessedPermanent(t *testing.T) {
+	for _, tt := range []unprocessedTest{
 		{
 			name: "permanent",
 			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
@@ -249,19 +318,7 @@ func TestLookupUnprocessed(t *testing.T) {
 				out.UnprocessedQueryExecutionIds = []types.UnprocessedQueryExecutionId{unprocessed("b", "InvalidRequestException")}
 				return out
 			},
-			wantErrors: map[string]string{"b": "InvalidRequestException"},
-			wantCalls:  1,
-		},
-		{
-			name:        "transient that never clears",
-			maxAttempts: 3,
-			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
-				out := found(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "c" }))
-				out.UnprocessedQueryExecutionIds = []types.UnprocessedQueryExecutionId{unprocessed("c", "ThrottlingException")}
-				return out
-			},
-			wantErrors: map[string]string{"c": "ThrottlingException"},
-			wantCalls:  3,
+			wantErrors: map[string]string{"b": "InvalidRequestException"}, wantCalls: 1,
 		},
 		{
 			name: "found and unprocessed, and one not asked for",
@@ -272,79 +329,13 @@ func TestLookupUnprocessed(t *testing.T) {
 			},
 			wantCalls: 1,
 		},
-		{
-			name:        "left out every time",
-			maxAttempts: 2,
-			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
-				return found(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "a" }))
-			},
-			wantErrors: map[string]string{"a": CodeMissing},
-			wantCalls:  2,
-		},
-		{
-			name: "left out once",
-			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
-				if n == 0 {
-					return found(ids[1:])
-				}
-				return found(ids)
-			},
-			wantCalls: 2,
-		},
-		{
-			name:        "no error code",
-			maxAttempts: 2,
-			answer: func(n int, ids []string) *athena.BatchGetQueryExecutionOutput {
-				out := found([]string{"a", "b"})
-				out.UnprocessedQueryExecutionIds = []types.UnprocessedQueryExecutionId{unprocessed("c", "")}
-				return out
-			},
-			wantErrors: map[string]string{"c": CodeUnknown},
-			wantCalls:  2,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeAthena{batchGet: func(n int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
-				return tt.answer(n, ids), nil
-			}}
-			e := newTestEngine(f, newFakeClock(), func(o *Options) {
-				if tt.maxAttempts > 0 {
-					o.MaxAttempts = tt.maxAttempts
-				}
-			})
-			ids := []string{"a", "b", "c"}
-			rows, err := e.Lookup(context.Background(), ids)
-			if err != nil {
-				t.Fatalf("Lookup: %v", err)
-			}
-			checkRows(t, ids, rows)
-			for _, r := range rows {
-				want := tt.wantErrors[r.QueryID]
-				if r.LookupError != want {
-					t.Errorf("row %s: LookupError = %q, want %q", r.QueryID, r.LookupError, want)
-				}
-				if want == "" && r.Status != "SUCCEEDED" {
-					t.Errorf("row %s: Status = %q, want SUCCEEDED", r.QueryID, r.Status)
-				}
-			}
-			if got := len(f.calls); got != tt.wantCalls {
-				t.Errorf("calls = %d (%v), want %d", got, f.calls, tt.wantCalls)
-			}
-			// A retry asks only for the IDs still missing.
-			for _, c := range f.calls[1:] {
-				for _, id := range c {
-					if _, ok := tt.wantErrors[id]; !ok && tt.name != "transient then found" && tt.name != "left out once" {
-						t.Errorf("retry asked for %s, which was already done", id)
-					}
-				}
-			}
-		})
+	} {
+		t.Run(tt.name, tt.run)
 	}
 }
 
-func TestLookupPartialFailures(t *testing.T) {
-	t.Run("invalid IDs split their batch", func(t *testing.T) {
+func TestLookupSplitsInvalidBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
 		bad := map[string]bool{"bad-1": true, "bad-2": true}
 		f := &fakeAthena{batchGet: func(_ int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
 			for _, id := range ids {
@@ -354,10 +345,10 @@ func TestLookupPartialFailures(t *testing.T) {
 			}
 			return found(ids), nil
 		}}
-		e := newTestEngine(f, newFakeClock())
+		e := newTestEngine(f)
 		ids := makeIDs(150)
 		ids[7], ids[120] = "bad-1", "bad-2"
-		rows, err := e.Lookup(context.Background(), ids)
+		rows, s, err := e.Lookup(context.Background(), ids)
 		if err != nil {
 			t.Fatalf("Lookup: %v", err)
 		}
@@ -371,11 +362,13 @@ func TestLookupPartialFailures(t *testing.T) {
 				t.Errorf("row %s: LookupError = %q, want %q", r.QueryID, r.LookupError, want)
 			}
 		}
-		if s := e.Stats(); s.Splits == 0 || s.Found != 148 || s.UnprocessedPermanent != 2 {
-			t.Errorf("Stats() = %+v, want splits, 148 found, 2 permanent", s)
+		if s.Splits == 0 || s.Found != 148 || s.UnprocessedPermanent != 2 {
+			t.Errorf("Lookup() stats = %+v, want splits, 148 found, 2 permanent", s)
 		}
 	})
+}
 
+func TestLookupCallFailures(t *testing.T) {
 	tests := []struct {
 		name      string
 		err       func(n int) error // the error of call n, nil for success
@@ -400,48 +393,52 @@ func TestLookupPartialFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeAthena{batchGet: func(n int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
-				if err := tt.err(n); err != nil {
-					return nil, err
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeAthena{batchGet: func(n int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+					if err := tt.err(n); err != nil {
+						return nil, err
+					}
+					return found(ids), nil
+				}}
+				e := newTestEngine(f, func(o *Options) { o.MaxAttempts = 3 })
+				ids := makeIDs(10)
+				rows, s, err := e.Lookup(context.Background(), ids)
+				if tt.wantErr == "" {
+					if err != nil {
+						t.Fatalf("Lookup: %v", err)
+					}
+					checkRows(t, ids, rows)
+				} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Lookup error = %v, want one containing %q", err, tt.wantErr)
 				}
-				return found(ids), nil
-			}}
-			e := newTestEngine(f, newFakeClock(), func(o *Options) { o.MaxAttempts = 3 })
-			ids := makeIDs(10)
-			rows, err := e.Lookup(context.Background(), ids)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Lookup: %v", err)
+				if got := f.callCount(); got != tt.wantCalls || s.Calls != int64(tt.wantCalls) {
+					t.Errorf("calls = %d (stats %d), want %d", got, s.Calls, tt.wantCalls)
 				}
-				checkRows(t, ids, rows)
-			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Lookup error = %v, want one containing %q", err, tt.wantErr)
-			}
-			if got := f.callCount(); got != tt.wantCalls {
-				t.Errorf("calls = %d, want %d", got, tt.wantCalls)
-			}
+			})
 		})
 	}
+}
 
-	t.Run("one failing batch fails the lookup", func(t *testing.T) {
+func TestLookupOneFailingBatchFailsAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
 		f := &fakeAthena{batchGet: func(_ int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
 			if slices.Contains(ids, "poison") {
 				return nil, apiError("InternalServerException")
 			}
 			return found(ids), nil
 		}}
-		e := newTestEngine(f, newFakeClock(), func(o *Options) { o.MaxAttempts = 2 })
+		e := newTestEngine(f, func(o *Options) { o.MaxAttempts = 2 })
 		ids := makeIDs(200)
 		ids[199] = "poison"
-		if _, err := e.Lookup(context.Background(), ids); err == nil {
-			t.Fatal("Lookup succeeded, want an error")
+		if rows, _, err := e.Lookup(context.Background(), ids); err == nil || rows != nil {
+			t.Fatalf("Lookup() = %d rows, %v, want no rows and an error", len(rows), err)
 		}
 	})
 }
 
 func TestLookupDuplicateIDs(t *testing.T) {
-	e := newTestEngine(&fakeAthena{}, newFakeClock())
-	_, err := e.Lookup(context.Background(), []string{"a", "b", "a"})
+	e := newTestEngine(&fakeAthena{})
+	_, _, err := e.Lookup(context.Background(), []string{"a", "b", "a"})
 	if err == nil || !strings.Contains(err.Error(), `"a"`) {
 		t.Errorf("Lookup(a, b, a) error = %v, want one naming \"a\"", err)
 	}
@@ -449,36 +446,97 @@ func TestLookupDuplicateIDs(t *testing.T) {
 
 // TestConcurrencyShared checks that concurrent Lookup calls share one bound on calls in flight.
 func TestConcurrencyShared(t *testing.T) {
-	var mu sync.Mutex
-	inFlight, peak := 0, 0
-	f := &fakeAthena{batchGet: func(_ int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
-		mu.Lock()
-		inFlight++
-		peak = max(peak, inFlight)
-		mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-		return found(ids), nil
-	}}
-	e := New(f, func(o *Options) { o.Rate = 1e6; o.Burst = 1000; o.Concurrency = 3 })
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Go(func() {
-			ids := makeIDs(500)
-			for j := range ids {
-				ids[j] = fmt.Sprint(i, ids[j])
-			}
-			if _, err := e.Lookup(context.Background(), ids); err != nil {
-				t.Errorf("Lookup: %v", err)
-			}
-		})
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		inFlight, peak := 0, 0
+		f := &fakeAthena{batchGet: func(_ int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+			mu.Lock()
+			inFlight++
+			peak = max(peak, inFlight)
+			mu.Unlock()
+			// A call's latency, on synctest's clock: the calls in flight overlap.
+			time.Sleep(2 * time.Millisecond)
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			return found(ids), nil
+		}}
+		e := New(f, func(o *Options) { o.Rate = 1e6; o.Burst = 1000; o.Concurrency = 3 })
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Go(func() {
+				if _, _, err := e.Lookup(context.Background(), prefixed(fmt.Sprint(i), makeIDs(500))); err != nil {
+					t.Errorf("Lookup: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if peak != 3 {
+			t.Errorf("peak calls in flight = %d, want 3", peak)
+		}
+	})
+}
+
+func prefixed(prefix string, ids []string) []string {
+	for i := range ids {
+		ids[i] = prefix + ids[i]
 	}
-	wg.Wait()
-	if peak != 3 {
-		t.Errorf("peak calls in flight = %d, want 3", peak)
-	}
+	return ids
+}
+
+// TestLookupStatsPerCall runs two Lookup calls on one Engine at once, each with its own
+// unprocessed IDs: each call's Stats count only its own, and the totals both.
+func TestLookupStatsPerCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Both calls' first batches wait for each other, so that the calls overlap.
+		var arrived sync.WaitGroup
+		arrived.Add(2)
+		f := &fakeAthena{batchGet: func(n int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+			if n < 2 {
+				arrived.Done()
+				arrived.Wait()
+			}
+			// IDs starting with "u" come back unprocessed the first time they are asked for.
+			var left []string
+			for _, id := range ids {
+				if strings.HasPrefix(id, "u") && n < 2 {
+					left = append(left, id)
+				}
+			}
+			out := without(ids, left...)
+			for _, id := range left {
+				out.UnprocessedQueryExecutionIds = append(out.UnprocessedQueryExecutionIds, unprocessed(id, "InternalServerException"))
+			}
+			return out, nil
+		}}
+		e := newTestEngine(f)
+		calls := [][]string{{"a1", "u1"}, {"a2", "u2", "u3", "u4"}}
+		got := make([]Stats, len(calls))
+		var wg sync.WaitGroup
+		for i, ids := range calls {
+			wg.Go(func() {
+				var err error
+				if _, got[i], err = e.Lookup(context.Background(), ids); err != nil {
+					t.Errorf("Lookup(%v): %v", ids, err)
+				}
+			})
+		}
+		wg.Wait()
+		want := []Stats{
+			{Calls: 2, Found: 2, UnprocessedTransient: 1},
+			{Calls: 2, Found: 4, UnprocessedTransient: 3},
+		}
+		var total Stats
+		for i := range calls {
+			if got[i] != want[i] {
+				t.Errorf("Lookup(%v) stats = %+v, want %+v", calls[i], got[i], want[i])
+			}
+			total.Add(want[i])
+		}
+		if e.Totals().Stats != total {
+			t.Errorf("Totals() = %+v, want %+v", e.Totals().Stats, total)
+		}
+	})
 }
 
 func TestLookupCanceled(t *testing.T) {
@@ -487,8 +545,8 @@ func TestLookupCanceled(t *testing.T) {
 		cancel()
 		return nil, context.Canceled
 	}}
-	e := newTestEngine(f, newFakeClock())
-	if _, err := e.Lookup(ctx, makeIDs(120)); !errors.Is(err, context.Canceled) {
+	e := newTestEngine(f)
+	if _, _, err := e.Lookup(ctx, makeIDs(120)); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lookup error = %v, want context.Canceled", err)
 	}
 }

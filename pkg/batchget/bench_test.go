@@ -77,7 +77,7 @@ func BenchmarkFanout(b *testing.B) {
 					o.Concurrency = max(DefaultConcurrency, int(math.Ceil(float64(bc.quota)*0.15*2)))
 				})
 				start := time.Now()
-				rows, err := e.Lookup(context.Background(), ids)
+				rows, _, err := e.Lookup(context.Background(), ids)
 				elapsed += time.Since(start)
 				if err != nil {
 					b.Fatalf("Lookup: %v", err)

@@ -13,8 +13,6 @@ import (
 // clients within a few calls, and additive recovery avoids throttling again at once.
 type adaptiveLimiter struct {
 	lim      *rate.Limiter
-	now      func() time.Time
-	sleep    func(context.Context, time.Duration) error
 	max, min float64
 	step     float64
 	factor   float64
@@ -27,8 +25,6 @@ type adaptiveLimiter struct {
 func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 	return &adaptiveLimiter{
 		lim:     rate.NewLimiter(rate.Limit(o.Rate), o.Burst),
-		now:     o.Now,
-		sleep:   o.Sleep,
 		max:     o.Rate,
 		min:     min(o.MinRate, o.Rate),
 		step:    o.RecoveryStep,
@@ -37,17 +33,17 @@ func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 	}
 }
 
-// wait blocks until the limiter allows one more call. It reserves against the injected clock and
-// sleeps with the injected sleep, so that tests run the real limiter without real waiting.
+// wait blocks until the limiter allows one more call, or until ctx is done. Unlike
+// rate.Limiter.Wait it does not give up early on a delay past ctx's deadline: the caller sees
+// only the context's own error, never one it would take for a transient failure.
 func (l *adaptiveLimiter) wait(ctx context.Context) error {
-	now := l.now()
-	r := l.lim.ReserveN(now, 1)
-	d := r.DelayFrom(now)
+	r := l.lim.Reserve()
+	d := r.Delay()
 	if d <= 0 {
 		return nil
 	}
-	if err := l.sleep(ctx, d); err != nil {
-		r.CancelAt(l.now())
+	if err := sleep(ctx, d); err != nil {
+		r.Cancel()
 		return err
 	}
 	return nil
@@ -62,7 +58,7 @@ func (l *adaptiveLimiter) throttled(sent time.Time) {
 	if !l.lastDecrease.IsZero() && !sent.After(l.lastDecrease) {
 		return
 	}
-	l.lastDecrease = l.now()
+	l.lastDecrease = time.Now()
 	l.current = max(l.min, l.current*l.factor)
 	l.lim.SetLimitAt(l.lastDecrease, rate.Limit(l.current))
 }
@@ -75,7 +71,7 @@ func (l *adaptiveLimiter) succeeded() {
 		return
 	}
 	l.current = min(l.max, l.current+l.step)
-	l.lim.SetLimitAt(l.now(), rate.Limit(l.current))
+	l.lim.SetLimit(rate.Limit(l.current))
 }
 
 // rate is the current rate in calls per second.

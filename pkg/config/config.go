@@ -54,17 +54,6 @@ const (
 	DefaultLateDays = 2
 	// MaxLateDays bounds the re-checks: each one is a scan of the day's CloudTrail folders.
 	MaxLateDays = 14
-	// DefaultLookupRate leaves headroom under BatchGetQueryExecution's default quota of 20 calls/s.
-	DefaultLookupRate = 15.0
-	// DefaultLookupConcurrency bounds the calls in flight; at 50-150 ms a call, 8 workers sustain
-	// well over the default rate.
-	DefaultLookupConcurrency = 8
-	// DefaultLookupPartSize is the number of query IDs per output part: 10,000 rows is about 5 MB
-	// of CSV, small enough to hold while a part is looked up, large enough to keep parts few.
-	DefaultLookupPartSize = 10000
-	// DefaultLookupMaxAttempts is how often one batch is tried before its IDs are written with
-	// a lookup error (unprocessed) or the invocation fails (whole-call errors).
-	DefaultLookupMaxAttempts = 8
 )
 
 // Shared holds the settings both functions use.
@@ -100,22 +89,29 @@ type Extract struct {
 	LateDays int
 }
 
-// Lookup holds the settings of the lookup function.
+// Lookup holds the settings of the lookup function. Its tuning settings (Rate, Concurrency,
+// PartSize, MaxAttempts) are 0 when their variable is unset: the lookup and batchget packages
+// own the defaults (lookup.DefaultPartSize, batchget.DefaultRate, ...), so that each is defined
+// once.
 type Lookup struct {
 	Shared
 	// AccountID is the account the function runs in: its own queries are looked up with its
 	// own credentials.
 	AccountID string
 	// RoleName, when set, is the role the function assumes in another account
-	// (arn:aws:iam::<account>:role/<RoleName>) to look up that account's queries; without it
-	// they are written with lookup_error OtherAccount.
+	// (arn:<Partition>:iam::<account>:role/<RoleName>) to look up that account's queries;
+	// without it they are written with lookup_error OtherAccount.
 	RoleName string
 	// Partition is the ARN partition of the function's account and of the role ARNs: aws,
 	// aws-cn, aws-us-gov, ...
-	Partition   string
-	Rate        float64
+	Partition string
+	// Rate is the most BatchGetQueryExecution calls per second in one account and region.
+	Rate float64
+	// Concurrency bounds those calls in flight.
 	Concurrency int
-	PartSize    int
+	// PartSize is the number of query IDs per athena_api_output part.
+	PartSize int
+	// MaxAttempts is how often a call, or an unprocessed ID, is tried.
 	MaxAttempts int
 }
 
@@ -185,6 +181,7 @@ func (p *problems) list(name string, validate func(string) error) []string {
 	return out
 }
 
+// float reads an optional number from lo to hi; def when the variable is unset.
 func (p *problems) float(name string, def, lo, hi float64) float64 {
 	raw := strings.TrimSpace(p.getenv(name))
 	if raw == "" {
@@ -198,17 +195,28 @@ func (p *problems) float(name string, def, lo, hi float64) float64 {
 	return v
 }
 
-func (p *problems) int(name string, def, lo, hi int) int {
+// int reads an optional whole number from lo to hi; 0 when the variable is unset, for the
+// package that uses it to default.
+func (p *problems) int(name string, lo, hi int) int {
 	raw := strings.TrimSpace(p.getenv(name))
 	if raw == "" {
-		return def
+		return 0
 	}
 	v, err := strconv.Atoi(raw)
 	if err != nil || v < lo || v > hi {
 		p.errs = append(p.errs, fmt.Errorf("%s %q: want a whole number from %d to %d", name, raw, lo, hi))
-		return def
+		return 0
 	}
 	return v
+}
+
+// intOr reads an optional whole number from lo to hi, def when the variable is unset: for a
+// setting whose zero is a valid choice, not "the default".
+func (p *problems) intOr(name string, def, lo, hi int) int {
+	if strings.TrimSpace(p.getenv(name)) == "" {
+		return def
+	}
+	return p.int(name, lo, hi)
 }
 
 func (p *problems) bool(name string) bool {
@@ -256,7 +264,7 @@ func LoadExtract(getenv Getenv) (Extract, error) {
 		Regions:          p.list(EnvRegions, ValidateRegion),
 		PricePerTB:       p.float(EnvPricePerTB, DefaultPricePerTB, 0, 1000),
 		LookupFunction:   p.required(EnvLookupFunction),
-		LateDays:         p.int(EnvLateDays, DefaultLateDays, 0, MaxLateDays),
+		LateDays:         p.intOr(EnvLateDays, DefaultLateDays, 0, MaxLateDays),
 	}
 	p.check(EnvDatabase, c.Database, ValidateDatabase)
 	p.check(EnvWorkgroup, c.Workgroup, ValidateWorkgroup)
@@ -280,10 +288,10 @@ func LoadLookup(getenv Getenv) (Lookup, error) {
 		AccountID:   p.required(EnvAccountID),
 		RoleName:    strings.TrimSpace(getenv(EnvLookupRoleName)),
 		Partition:   p.required(EnvPartition),
-		Rate:        p.float(EnvLookupRate, DefaultLookupRate, 0.1, 10000),
-		Concurrency: p.int(EnvLookupConcurrency, DefaultLookupConcurrency, 1, 256),
-		PartSize:    p.int(EnvLookupPartSize, DefaultLookupPartSize, 50, 1000000),
-		MaxAttempts: p.int(EnvLookupMaxAttempts, DefaultLookupMaxAttempts, 1, 50),
+		Rate:        p.float(EnvLookupRate, 0, 0.1, 10000),
+		Concurrency: p.int(EnvLookupConcurrency, 1, 256),
+		PartSize:    p.int(EnvLookupPartSize, 50, 1000000),
+		MaxAttempts: p.int(EnvLookupMaxAttempts, 1, 50),
 	}
 	p.check(EnvAccountID, c.AccountID, ValidateAccountID)
 	p.check(EnvLookupRoleName, c.RoleName, ValidateRoleName)

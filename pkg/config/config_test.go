@@ -63,8 +63,14 @@ func TestLoadLookup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadLookup: %v", err)
 	}
-	if c.Rate != DefaultLookupRate || c.Concurrency != DefaultLookupConcurrency || c.PartSize != DefaultLookupPartSize || c.MaxAttempts != DefaultLookupMaxAttempts {
-		t.Errorf("LoadLookup defaults = %+v", c)
+	// Unset tuning variables stay 0: the lookup and batchget packages own their defaults.
+	if c.Rate != 0 || c.Concurrency != 0 || c.PartSize != 0 || c.MaxAttempts != 0 {
+		t.Errorf("LoadLookup(no tuning variables) = %+v, want the tuning settings 0", c)
+	}
+	c, err = LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvAccountID: "123456789012", EnvPartition: "aws",
+		EnvLookupRate: "2.5", EnvLookupConcurrency: "3", EnvLookupPartSize: "500", EnvLookupMaxAttempts: "4"}))
+	if err != nil || c.Rate != 2.5 || c.Concurrency != 3 || c.PartSize != 500 || c.MaxAttempts != 4 {
+		t.Errorf("LoadLookup(tuning variables) = %+v, %v, want rate 2.5, concurrency 3, part size 500, 4 attempts", c, err)
 	}
 	_, err = LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvLookupRate: "0", EnvLookupPartSize: "10", EnvLookupRoleName: "role/with/path"}))
 	for _, want := range []string{EnvLookupRate, EnvLookupPartSize, EnvAccountID + " is required", EnvLookupRoleName} {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 	athenatypes "github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -164,18 +165,19 @@ func (f *fakeS3) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, _
 	return &s3.DeleteObjectsOutput{}, nil
 }
 
-func (f *fakeS3) Upload(ctx context.Context, bucket, key string, body io.Reader) error {
-	b, err := io.ReadAll(body)
+func (f *fakeS3) UploadObject(ctx context.Context, in *transfermanager.UploadObjectInput, _ ...func(*transfermanager.Options)) (*transfermanager.UploadObjectOutput, error) {
+	b, err := io.ReadAll(in.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	key := aws.ToString(in.Key)
 	f.mu.Lock()
-	f.put(bucket, key, b)
+	f.put(aws.ToString(in.Bucket), key, b)
 	f.mu.Unlock()
 	if f.onUpload != nil {
 		f.onUpload(key)
 	}
-	return nil
+	return &transfermanager.UploadObjectOutput{}, nil
 }
 
 // objectsUnder returns the objects whose key starts with prefix, by key.
@@ -205,31 +207,53 @@ func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...fu
 }
 
 // fakeAthena answers as one account's Athena in one region: every ID is found, with
-// "account/region" as its catalog, unless err says otherwise.
+// "account/region" as its catalog, unless err says otherwise. An ID starting with "gone-" is
+// unprocessed for good; one starting with "busy-" is unprocessed with a transient code the
+// first time it is asked for.
 type fakeAthena struct {
 	where place
 	err   error
+	// onCall, when set, runs at the start of each call.
+	onCall func(ids []string)
 
 	mu    sync.Mutex
 	calls [][]string
+	asks  map[string]int
 }
 
 func (f *fakeAthena) BatchGetQueryExecution(ctx context.Context, in *athena.BatchGetQueryExecutionInput, _ ...func(*athena.Options)) (*athena.BatchGetQueryExecutionOutput, error) {
+	if f.onCall != nil {
+		f.onCall(in.QueryExecutionIds)
+	}
 	f.mu.Lock()
 	f.calls = append(f.calls, slices.Clone(in.QueryExecutionIds))
+	if f.asks == nil {
+		f.asks = map[string]int{}
+	}
+	firstAsk := map[string]bool{}
+	for _, id := range in.QueryExecutionIds {
+		f.asks[id]++
+		firstAsk[id] = f.asks[id] == 1
+	}
 	f.mu.Unlock()
 	if f.err != nil {
 		return nil, f.err
 	}
 	out := &athena.BatchGetQueryExecutionOutput{}
 	for _, id := range in.QueryExecutionIds {
-		if strings.HasPrefix(id, "gone-") {
-			out.UnprocessedQueryExecutionIds = append(out.UnprocessedQueryExecutionIds, athenatypes.UnprocessedQueryExecutionId{
-				QueryExecutionId: aws.String(id), ErrorCode: aws.String("InvalidRequestException"),
-			})
+		code := ""
+		switch {
+		case strings.HasPrefix(id, "gone-"):
+			code = "InvalidRequestException"
+		case strings.HasPrefix(id, "busy-") && firstAsk[id]:
+			code = "InternalServerException"
+		default:
+			out.QueryExecutions = append(out.QueryExecutions, executionIn(id, f.where.String()))
 			continue
 		}
-		out.QueryExecutions = append(out.QueryExecutions, executionIn(id, f.where.String()))
+		out.UnprocessedQueryExecutionIds = append(out.UnprocessedQueryExecutionIds, athenatypes.UnprocessedQueryExecutionId{
+			QueryExecutionId: aws.String(id), ErrorCode: aws.String(code),
+		})
 	}
 	return out, nil
 }

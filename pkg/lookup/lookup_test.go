@@ -7,21 +7,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/athenausage/athena-usage/pkg/events"
 	"io"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/apioutput"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 )
@@ -42,7 +45,9 @@ type env struct {
 	lambda *fakeLambda
 	athena map[place]*fakeAthena
 	// errs makes every call of an account's clients fail, for clients made after it is set.
-	errs    map[string]error
+	errs map[string]error
+	// onCall, when set before the first lookup, runs at the start of every Athena call.
+	onCall  func(ids []string)
 	handler *Handler
 	key     string
 }
@@ -62,6 +67,7 @@ func newEnvConfig(t *testing.T, rows []queryRow, partSize int, cfgFn func(*confi
 	cfg := config.Lookup{
 		Shared:      config.Shared{Region: "us-east-1", DataBucket: testBucket, DataPrefix: testPrefix},
 		AccountID:   testAccount,
+		Partition:   "aws",
 		Rate:        1e6,
 		Concurrency: 4,
 		PartSize:    partSize,
@@ -81,7 +87,7 @@ func newEnvConfig(t *testing.T, rows []queryRow, partSize int, cfgFn func(*confi
 		Athena: func(account, region string) batchget.BatchGetter {
 			mu.Lock()
 			defer mu.Unlock()
-			f := &fakeAthena{where: place{account, region}, err: e.errs[account]}
+			f := &fakeAthena{where: place{account, region}, err: e.errs[account], onCall: e.onCall}
 			e.athena[f.where] = f
 			return f
 		},
@@ -229,31 +235,13 @@ func runAll(t *testing.T, e *env, ev events.Lookup, start func() (context.Contex
 	return nil
 }
 
-// clock is a fake clock for the handler's deadline checks; uploads move it on.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestHandleContinuation(t *testing.T) {
+	synctest.Test(t, testHandleContinuation)
+}
+
+// testHandleContinuation runs a day through invocations with little time each, on synctest's
+// clock, and checks that together they write what one invocation writes.
+func testHandleContinuation(t *testing.T) {
 	rows := dayRows(47, "us-east-1", "eu-west-1")
 	const partSize = 5
 
@@ -263,38 +251,30 @@ func TestHandleContinuation(t *testing.T) {
 	}
 	want := oneShot.parts()
 
-	// Each part takes a minute of fake time and an invocation has six minutes, with a margin of
-	// three: every invocation gets through a few parts and hands the rest on.
-	c := &clock{}
-	e := newEnv(t, rows, partSize, func(o *Options) { o.Now = c.Now })
-	e.s3.onUpload = func(string) { c.advance(time.Minute) }
+	// Each upload takes a minute, and an invocation has five and a half with the default
+	// margin of three: it starts two parts at once and two more a minute later, and then,
+	// with 3.5 minutes left and parts taking a minute, hands the rest on.
+	e := newEnv(t, rows, partSize)
+	e.s3.onUpload = func(string) { time.Sleep(time.Minute) }
 	// An earlier run had more IDs: its higher parts must go, but only once the day is done.
 	for n := range 14 {
 		e.s3.put(testBucket, athenasql.PartKey(testPrefix, testDayTime, n), []byte("stale\n"))
 	}
 	results := runAll(t, e, e.event(), func() (context.Context, context.CancelFunc) {
-		deadline := time.Now().Add(time.Hour)
-		c.set(deadline.Add(-6 * time.Minute))
-		return context.WithDeadline(context.Background(), deadline)
+		return context.WithTimeout(context.Background(), 5*time.Minute+30*time.Second)
 	})
 
-	if len(results) < 3 {
-		t.Fatalf("%d invocations, want the day split into at least 3: %+v", len(results), results)
-	}
 	diffParts(t, e.parts(), want)
 	next, ids := 0, 0
 	for i, r := range results {
-		if r.FirstPart != next || r.Parts == 0 {
-			t.Errorf("invocation %d: %+v, want it to start at part %d and write some", i, r, next)
+		if last := i == len(results)-1; r.FirstPart != next || r.Parts != min(4, 10-next) || r.Continued == last || (r.StaleParts > 0) != last {
+			t.Errorf("invocation %d: %+v, want it to write parts %d to %d, and only the last to finish the day and delete stale parts", i, r, next, min(next+4, 10)-1)
 		}
 		next += r.Parts
 		ids += r.IDs
-		if last := i == len(results)-1; r.Continued == last || (r.StaleParts > 0) != last {
-			t.Errorf("invocation %d: %+v, want only the last to finish the day and delete stale parts", i, r)
-		}
 	}
-	if ids != len(distinctIDs(rows)) || results[len(results)-1].StaleParts != 4 {
-		t.Errorf("invocations wrote %d IDs and deleted %d stale parts, want %d and 4", ids, results[len(results)-1].StaleParts, len(distinctIDs(rows)))
+	if len(results) != 3 || ids != len(distinctIDs(rows)) || results[len(results)-1].StaleParts != 4 {
+		t.Errorf("%d invocations wrote %d IDs and deleted %d stale parts, want 3, %d and 4", len(results), ids, results[len(results)-1].StaleParts, len(distinctIDs(rows)))
 	}
 	// Continued invocations read the header and then from their offset, of the same version.
 	for _, in := range e.s3.gets[1:] {
@@ -365,93 +345,103 @@ func accountRows(n int) []queryRow {
 	return rows
 }
 
-func TestHandleAccounts(t *testing.T) {
+// accountsTest handles a day of accountRows(40), with or without a role to assume in the
+// other accounts.
+type accountsTest struct {
+	role string
+	// wantClients are the (account, region) pairs a client is made for.
+	wantClients []place
+}
+
+func TestHandleAccountsWithRole(t *testing.T) {
+	accountsTest{
+		role: "athena-usage-lookup",
+		wantClients: []place{
+			{testAccount, "eu-west-1"}, {testAccount, "us-east-1"},
+			{"444455556666", "eu-west-1"}, {"444455556666", "us-east-1"},
+			{"777788889999", "eu-west-1"}, {"777788889999", "us-east-1"},
+		},
+	}.run(t)
+}
+
+func TestHandleAccountsWithoutRole(t *testing.T) {
+	accountsTest{wantClients: []place{{testAccount, "eu-west-1"}, {testAccount, "us-east-1"}}}.run(t)
+}
+
+func (tt accountsTest) run(t *testing.T) {
 	rows := accountRows(40)
-	others := []string{"444455556666", "777788889999"}
 	whereOf := map[string]place{}
 	for _, r := range rows {
 		whereOf[r.id] = place{cmp.Or(r.account, testAccount), cmp.Or(r.region, "us-east-1")}
 	}
-	tests := []struct {
-		name string
-		role string
-		// wantClients are the (account, region) pairs a client is made for.
-		wantClients []place
-	}{
-		{
-			name: "with a role, other accounts looked up as it",
-			role: "athena-usage-lookup",
-			wantClients: []place{
-				{testAccount, "eu-west-1"}, {testAccount, "us-east-1"},
-				{"444455556666", "eu-west-1"}, {"444455556666", "us-east-1"},
-				{"777788889999", "eu-west-1"}, {"777788889999", "us-east-1"},
-			},
-		},
-		{
-			name:        "without a role, other accounts not called",
-			wantClients: []place{{testAccount, "eu-west-1"}, {testAccount, "us-east-1"}},
-		},
+	var logs bytes.Buffer
+	e := newEnvConfig(t, rows, 7, func(c *config.Lookup) { c.RoleName = tt.role }, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	res, err := e.handler.Handle(context.Background(), e.event())
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			e := newEnvConfig(t, rows, 7, func(c *config.Lookup) { c.RoleName = tt.role }, func(o *Options) {
-				o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			})
-			res, err := e.handler.Handle(context.Background(), e.event())
-			if err != nil {
-				t.Fatalf("Handle: %v", err)
-			}
 
-			skipped := 0
-			where := func(id string) string {
-				w := whereOf[id]
-				if w.account != testAccount && tt.role == "" {
-					return LookupErrorOtherAccount
-				}
-				return w.String()
-			}
-			for _, r := range rows {
-				if where(r.id) == LookupErrorOtherAccount {
-					skipped++
-				}
-			}
-			// Every ID once, in ID order, each row from its own account and region's client.
-			diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 7, where))
-			want := Result{Day: testDay, Parts: 6, IDs: 40, LookupErrors: skipped, OtherAccount: skipped}
-			if res != want {
-				t.Errorf("Handle() = %+v, want %+v", res, want)
-			}
+	skipped := 0
+	where := func(id string) string {
+		w := whereOf[id]
+		if w.account != testAccount && tt.role == "" {
+			return LookupErrorOtherAccount
+		}
+		return w.String()
+	}
+	for _, r := range rows {
+		if where(r.id) == LookupErrorOtherAccount {
+			skipped++
+		}
+	}
+	// Every ID once, in ID order, each row from its own account and region's client.
+	diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 7, where))
+	want := Result{Day: testDay, Parts: 6, IDs: 40, LookupErrors: skipped, OtherAccount: skipped}
+	if res != want {
+		t.Errorf("Handle() = %+v, want %+v", res, want)
+	}
+	tt.checkClients(t, e, whereOf, 40-skipped)
+	tt.checkWarnings(t, logs.String())
+}
 
-			got := slices.SortedFunc(maps.Keys(e.athena), func(a, b place) int { return cmp.Compare(a.String(), b.String()) })
-			if !slices.Equal(got, tt.wantClients) {
-				t.Errorf("Athena clients made for %v, want %v", got, tt.wantClients)
+// checkClients checks which Athena clients were made, and that each was asked, once each, for
+// the IDs of its own account and region only.
+func (tt accountsTest) checkClients(t *testing.T, e *env, whereOf map[string]place, wantAsked int) {
+	t.Helper()
+	got := slices.SortedFunc(maps.Keys(e.athena), func(a, b place) int { return cmp.Compare(a.String(), b.String()) })
+	if !slices.Equal(got, tt.wantClients) {
+		t.Errorf("Athena clients made for %v, want %v", got, tt.wantClients)
+	}
+	asked := 0
+	for pl, f := range e.athena {
+		for _, id := range f.asked() {
+			asked++
+			if whereOf[id] != pl {
+				t.Errorf("the client of %s was asked for %s, which ran in %s", pl, id, whereOf[id])
 			}
-			asked := 0
-			for pl, f := range e.athena {
-				for _, id := range f.asked() {
-					asked++
-					if whereOf[id] != pl {
-						t.Errorf("the client of %s was asked for %s, which ran in %s", pl, id, whereOf[id])
-					}
-				}
-			}
-			if asked != 40-skipped {
-				t.Errorf("Athena was asked for %d IDs, want %d (each looked-up ID once)", asked, 40-skipped)
-			}
+		}
+	}
+	if asked != wantAsked {
+		t.Errorf("Athena was asked for %d IDs, want %d (each looked-up ID once)", asked, wantAsked)
+	}
+}
 
-			// One warning per skipped account, however many parts had its IDs.
-			for _, account := range others {
-				n := strings.Count(logs.String(), config.EnvLookupRoleName+" is not set")
-				mentions := strings.Count(logs.String(), "account="+account)
-				if tt.role == "" && (mentions != 1 || n != len(others)) {
-					t.Errorf("logs mention account %s %d times in %d warnings, want once in one warning per account:\n%s", account, mentions, n, logs.String())
-				}
-				if tt.role != "" && (mentions != 0 || n != 0) {
-					t.Errorf("with a role, logs warn %d times about account %s, want none", mentions, account)
-				}
-			}
-		})
+// checkWarnings checks that without a role the logs warn once per other account, however many
+// parts had its IDs, and that with one they don't.
+func (tt accountsTest) checkWarnings(t *testing.T, logs string) {
+	t.Helper()
+	others := []string{"444455556666", "777788889999"}
+	n := strings.Count(logs, config.EnvLookupRoleName+" is not set")
+	for _, account := range others {
+		mentions := strings.Count(logs, "account="+account)
+		if tt.role == "" && (mentions != 1 || n != len(others)) {
+			t.Errorf("logs mention account %s %d times in %d warnings, want once in one warning per account:\n%s", account, mentions, n, logs)
+		}
+		if tt.role != "" && (mentions != 0 || n != 0) {
+			t.Errorf("with a role, logs warn %d times about account %s, want none", mentions, account)
+		}
 	}
 }
 
@@ -468,18 +458,43 @@ func TestHandleLookupErrors(t *testing.T) {
 	}
 }
 
-func TestHandleFailures(t *testing.T) {
-	tests := []struct {
-		name    string
-		csv     string
-		athena  error
-		event   func(events.Lookup) events.Lookup
-		wantErr string
-	}{
+// failureTest handles a day that must fail: the error must contain wantErr, and nothing may be
+// written or invoked.
+type failureTest struct {
+	name    string
+	csv     string
+	athena  error
+	event   func(events.Lookup) events.Lookup
+	wantErr string
+}
+
+func (tt failureTest) run(t *testing.T) {
+	e := newEnv(t, nil, 5)
+	e.s3.put(testBucket, e.key, []byte(tt.csv))
+	if tt.athena != nil {
+		e.handler.clients.Athena = func(account, region string) batchget.BatchGetter {
+			return &fakeAthena{where: place{account, region}, err: tt.athena}
+		}
+	}
+	ev := e.event()
+	if tt.event != nil {
+		ev = tt.event(ev)
+	}
+	_, err := e.handler.Handle(context.Background(), ev)
+	if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+		t.Fatalf("Handle() error = %v, want one containing %q", err, tt.wantErr)
+	}
+	if len(e.lambda.calls) != 0 || len(e.parts()) != 0 {
+		t.Errorf("after a failure: %d invocations, parts %v, want none", len(e.lambda.calls), e.parts())
+	}
+}
+
+func TestHandleBadCSV(t *testing.T) {
+	for _, tt := range []failureTest{
 		{
 			name:    "header without query_id",
 			csv:     "\"id\",\"account_id\",\"aws_region\"\n\"a\",\"123456789012\",\"us-east-1\"\n",
-			wantErr: `no column "query_id"`,
+			wantErr: `s3://usage-data/athena-usage/athena_queries/dt=2025-03-04/queries.csv: header: no column "query_id"`,
 		},
 		{
 			name:    "header without aws_region",
@@ -491,15 +506,11 @@ func TestHandleFailures(t *testing.T) {
 			csv:     "\"query_id\",\"aws_region\"\n\"a\",\"us-east-1\"\n",
 			wantErr: `no column "account_id"`,
 		},
-		{
-			name:    "empty file",
-			csv:     "",
-			wantErr: "file is empty",
-		},
+		{name: "empty file", csv: "", wantErr: "file is empty"},
 		{
 			name:    "not sorted",
 			csv:     "\"query_id\",\"account_id\",\"aws_region\"\n\"b\",,\"us-east-1\"\n\"a\",,\"us-east-1\"\n",
-			wantErr: `line 3: query_id "a" comes after "b"`,
+			wantErr: `read IDs of s3://usage-data/athena-usage/athena_queries/dt=2025-03-04/queries.csv: line 3: query_id "a" comes after "b"`,
 		},
 		{
 			name:    "wrong number of fields",
@@ -509,52 +520,38 @@ func TestHandleFailures(t *testing.T) {
 		{
 			name:    "bad region",
 			csv:     "\"query_id\",\"account_id\",\"aws_region\"\n\"a\",,\"attacker.example.com/\"\n",
-			wantErr: "query a: region",
+			wantErr: "part 0: query a: region",
 		},
 		{
 			name:    "bad account",
 			csv:     "\"query_id\",\"account_id\",\"aws_region\"\n\"a\",\"1234:role/x\",\"us-east-1\"\n",
-			wantErr: "query a: account ID",
+			wantErr: "part 0: query a: account ID",
 		},
+	} {
+		t.Run(tt.name, tt.run)
+	}
+}
+
+func TestHandleFailures(t *testing.T) {
+	for _, tt := range []failureTest{
 		{
 			name:    "Athena denies access",
 			csv:     string(athenaCSV(dayRows(3))),
 			athena:  &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "no"},
-			wantErr: "AccessDeniedException",
+			wantErr: "part 0: look up 3 IDs of account 123456789012 in us-east-1: batch get query executions: api error AccessDeniedException: no",
 		},
 		{
 			name:    "missing object",
-			csv:     "",
 			event:   func(ev events.Lookup) events.Lookup { ev.Key = "missing/athena_queries/dt=" + testDay + "/queries.csv"; return ev },
-			wantErr: "NoSuchKey",
+			wantErr: "get s3://usage-data/missing/athena_queries/dt=" + testDay + "/queries.csv: api error NoSuchKey",
 		},
 		{
 			name:    "invalid event",
 			event:   func(ev events.Lookup) events.Lookup { ev.Day = "2025-3-4"; ev.Part = -1; return ev },
 			wantErr: "part: -1",
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, nil, 5)
-			e.s3.put(testBucket, e.key, []byte(tt.csv))
-			if tt.athena != nil {
-				e.handler.clients.Athena = func(account, region string) batchget.BatchGetter {
-					return &fakeAthena{where: place{account, region}, err: tt.athena}
-				}
-			}
-			ev := e.event()
-			if tt.event != nil {
-				ev = tt.event(ev)
-			}
-			_, err := e.handler.Handle(context.Background(), ev)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Handle() error = %v, want one containing %q", err, tt.wantErr)
-			}
-			if len(e.lambda.calls) != 0 || len(e.parts()) != 0 {
-				t.Errorf("after a failure: %d invocations, parts %v, want none", len(e.lambda.calls), e.parts())
-			}
-		})
+	} {
+		t.Run(tt.name, tt.run)
 	}
 }
 
@@ -791,22 +788,79 @@ func TestIDReaderOffsets(t *testing.T) {
 	}
 }
 
+// TestUploadFailure checks the error of a failed upload, which names the object once, and that
+// Handle leaves logging it to its caller.
 func TestUploadFailure(t *testing.T) {
-	e := newEnv(t, dayRows(3), 5)
-	e.handler.clients.Uploader = failingUploader{}
+	var logs bytes.Buffer
+	e := newEnv(t, dayRows(3), 5, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	e.handler.clients.Uploader = failingUploader{err: errors.New("SlowDown")}
 	_, err := e.handler.Handle(context.Background(), e.event())
-	if err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("Handle() error = %v, want the upload's", err)
+	want := "part 0: upload s3://" + testBucket + "/" + athenasql.PartKey(testPrefix, testDayTime, 0) + ": SlowDown"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Handle() error = %v, want %s", err, want)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("Handle logged an error, want it left to the caller:\n%s", logs.String())
 	}
 }
 
-// failingUploader reads a little of the body, then fails.
-type failingUploader struct{}
+// failingUploader reads a little of the body, then fails with err.
+type failingUploader struct{ err error }
 
-func (failingUploader) Upload(ctx context.Context, bucket, key string, body io.Reader) error {
+func (u failingUploader) UploadObject(ctx context.Context, in *transfermanager.UploadObjectInput, _ ...func(*transfermanager.Options)) (*transfermanager.UploadObjectOutput, error) {
 	// The upload fails either way: what the read returns, error included, does not matter.
-	_, _ = body.Read(make([]byte, 10))
-	return fmt.Errorf("disk full")
+	_, _ = in.Body.Read(make([]byte, 10))
+	return nil, u.err
+}
+
+// TestHandleOverlappingInvocations runs two invocations of one Handler at once, for two days
+// whose IDs are looked up by one engine: each result counts its own unprocessed IDs only.
+func TestHandleOverlappingInvocations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		days := []struct {
+			day             string
+			ids             []string
+			wantUnprocessed int64
+		}{
+			{"2025-03-04", []string{"a-1", "busy-1", "z-1"}, 1},
+			{"2025-03-05", []string{"a-2", "busy-2", "busy-3", "busy-4"}, 3},
+		}
+		e := newEnv(t, nil, 10)
+		// The first call of each invocation waits for the other's, so that the two overlap.
+		var arrived sync.WaitGroup
+		arrived.Add(len(days))
+		var calls atomic.Int32
+		e.onCall = func([]string) {
+			if calls.Add(1) <= int32(len(days)) {
+				arrived.Done()
+				arrived.Wait()
+			}
+		}
+		results := make([]Result, len(days))
+		var wg sync.WaitGroup
+		for i, d := range days {
+			day, _ := config.ParseDay(d.day)
+			var rows []queryRow
+			for _, id := range d.ids {
+				rows = append(rows, queryRow{id: id, account: testAccount, region: "us-east-1"})
+			}
+			key := athenasql.QueriesKey(testPrefix, day)
+			e.s3.replace(testBucket, key, athenaCSV(rows))
+			wg.Go(func() {
+				var err error
+				if results[i], err = e.handler.Handle(context.Background(), events.Lookup{Day: d.day, Bucket: testBucket, Key: key}); err != nil {
+					t.Errorf("Handle(%s): %v", d.day, err)
+				}
+			})
+		}
+		wg.Wait()
+		for i, d := range days {
+			want := Result{Day: d.day, Parts: 1, IDs: len(d.ids), Unprocessed: d.wantUnprocessed}
+			if results[i] != want {
+				t.Errorf("Handle(%s) = %+v, want %+v", d.day, results[i], want)
+			}
+		}
+	})
 }
 
 func TestHandleOtherAccountRefused(t *testing.T) {

@@ -11,83 +11,42 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 )
 
-// objectStore is the S3 calls the handler makes: reading the day's IDs, checking that they
-// are still the current version, and listing and deleting parts an earlier run left.
-type objectStore interface {
-	GetObject(ctx context.Context, params *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-	HeadObject(ctx context.Context, params *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
-	ListObjectsV2(ctx context.Context, params *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
-	DeleteObjects(ctx context.Context, params *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
-}
-
-var _ objectStore = (*s3.Client)(nil)
-
-// uploader writes one object from a stream of unknown length.
-type uploader interface {
-	Upload(ctx context.Context, bucket, key string, body io.Reader) error
-}
-
-// invoker starts the lookup function again, asynchronously, for the rest of a day.
-type invoker interface {
-	Invoke(ctx context.Context, params *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
-}
-
-var _ invoker = (*lambda.Client)(nil)
-
-// Uploader uploads parts with the S3 transfer manager, which streams a body of unknown length
-// in multipart chunks (or one PutObject when it is small), so no part is built in memory.
-type Uploader struct {
-	tm *transfermanager.Client
-}
-
-// NewUploader returns an Uploader that uses tm.
-func NewUploader(tm *transfermanager.Client) *Uploader { return &Uploader{tm: tm} }
-
-// Upload writes body to bucket/key.
-func (u *Uploader) Upload(ctx context.Context, bucket, key string, body io.Reader) error {
-	_, err := u.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket: aws.String(bucket),
-		Key:    aws.String(key),
-		Body:   body,
-	})
-	if err != nil {
-		return fmt.Errorf("upload s3://%s/%s: %w", bucket, key, err)
-	}
-	return nil
-}
-
-var _ uploader = (*Uploader)(nil)
-
 // errSuperseded means the object is no longer the version the day's first invocation read.
 var errSuperseded = errors.New("object changed since the day's first invocation")
 
-// stillCurrent returns errSuperseded unless bucket/key still has the ETag etag: a rerun of the
-// day replaced the object, and its parts are the newer run's to write. It costs one HEAD.
-func stillCurrent(ctx context.Context, store objectStore, bucket, key, etag string) error {
-	if etag == "" {
-		// Nothing to compare with: S3 always sends an ETag, so only a stand-in that sends
-		// none gets here.
-		return nil
+// headerBytes is how much of the object a continuation reads for the header: the header of
+// the extract's 15 columns is a few hundred bytes.
+const headerBytes = 64 << 10
+
+// readObjectHeader reads the header of bucket/key with a small ranged GET; its errors name the
+// object.
+func readObjectHeader(ctx context.Context, store ObjectStore, bucket, key, etag string) (header, error) {
+	in := &s3.GetObjectInput{
+		Bucket: aws.String(bucket),
+		Key:    aws.String(key),
+		Range:  aws.String(fmt.Sprintf("bytes=0-%d", headerBytes-1)),
 	}
-	out, err := store.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), IfMatch: aws.String(etag)})
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
+	}
+	out, err := store.GetObject(ctx, in)
 	if err != nil {
 		if isPreconditionFailed(err) {
-			return errSuperseded
+			return header{}, errSuperseded
 		}
-		return fmt.Errorf("head s3://%s/%s: %w", bucket, key, err)
+		return header{}, fmt.Errorf("get header of s3://%s/%s: %w", bucket, key, err)
 	}
-	// A store that ignores If-Match on HEAD still tells the ETag.
-	if got := aws.ToString(out.ETag); got != "" && got != etag {
-		return errSuperseded
+	defer out.Body.Close()
+	h, err := readHeader(out.Body)
+	if err != nil {
+		return header{}, fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
 	}
-	return nil
+	return h, nil
 }
 
 // maxResumes is how often a broken download is picked up again where it stopped. The stream
@@ -100,7 +59,7 @@ const maxResumes = 5
 // bytes all come from one version of the object.
 type objectReader struct {
 	ctx         context.Context
-	s3          objectStore
+	s3          ObjectStore
 	bucket, key string
 	etag        string
 	pos         int64
@@ -110,14 +69,19 @@ type objectReader struct {
 }
 
 // openObject starts reading bucket/key at offset; etag, when set, must match the object's.
-func openObject(ctx context.Context, store objectStore, bucket, key, etag string, offset int64) (*objectReader, error) {
+func openObject(ctx context.Context, store ObjectStore, bucket, key, etag string, offset int64) (*objectReader, error) {
 	r := &objectReader{ctx: ctx, s3: store, bucket: bucket, key: key, etag: etag, pos: offset}
 	if err := r.open(); err != nil {
-		return nil, err
+		if errors.Is(err, errSuperseded) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	return r, nil
 }
 
+// open GETs the object from r.pos on. Its errors don't name the object: the reader's user
+// does, once, since Read's errors come through a CSV reader that cannot.
 func (r *objectReader) open() error {
 	in := &s3.GetObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.key)}
 	if r.pos > 0 {
@@ -132,7 +96,7 @@ func (r *objectReader) open() error {
 		if isPreconditionFailed(err) {
 			return errSuperseded
 		}
-		return fmt.Errorf("get s3://%s/%s: %w", r.bucket, r.key, err)
+		return err
 	}
 	if r.etag == "" {
 		r.etag = aws.ToString(out.ETag)
@@ -148,14 +112,14 @@ func (r *objectReader) Read(p []byte) (int, error) {
 		r.pos += int64(n)
 		if err == nil || err == io.EOF || r.ctx.Err() != nil || r.resumes >= maxResumes || r.etag == "" {
 			if err != nil && err != io.EOF {
-				err = fmt.Errorf("read s3://%s/%s at byte %d: %w", r.bucket, r.key, r.pos, err)
+				err = fmt.Errorf("at byte %d: %w", r.pos, err)
 			}
 			return n, err
 		}
 		r.body.Close()
 		r.resumes++
 		if oerr := r.open(); oerr != nil {
-			return n, oerr
+			return n, fmt.Errorf("resume at byte %d: %w", r.pos, oerr)
 		}
 		if n > 0 {
 			return n, nil
@@ -175,29 +139,26 @@ func isPreconditionFailed(err error) bool {
 	return errors.As(err, &status) && status.HTTPStatusCode() == 412
 }
 
-// headerBytes is how much of the object a continuation reads for the header: the header of
-// the extract's 15 columns is a few hundred bytes.
-const headerBytes = 64 << 10
-
-// readObjectHeader reads the header of bucket/key with a small ranged GET.
-func readObjectHeader(ctx context.Context, store objectStore, bucket, key, etag string) (header, error) {
-	in := &s3.GetObjectInput{
-		Bucket: aws.String(bucket),
-		Key:    aws.String(key),
-		Range:  aws.String(fmt.Sprintf("bytes=0-%d", headerBytes-1)),
+// stillCurrent returns errSuperseded unless bucket/key still has the ETag etag: a rerun of the
+// day replaced the object, and its parts are the newer run's to write. It costs one HEAD.
+func stillCurrent(ctx context.Context, store ObjectStore, bucket, key, etag string) error {
+	if etag == "" {
+		// Nothing to compare with: S3 always sends an ETag, so only a stand-in that sends
+		// none gets here.
+		return nil
 	}
-	if etag != "" {
-		in.IfMatch = aws.String(etag)
-	}
-	out, err := store.GetObject(ctx, in)
+	out, err := store.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), IfMatch: aws.String(etag)})
 	if err != nil {
 		if isPreconditionFailed(err) {
-			return header{}, errSuperseded
+			return errSuperseded
 		}
-		return header{}, fmt.Errorf("get header of s3://%s/%s: %w", bucket, key, err)
+		return fmt.Errorf("head s3://%s/%s: %w", bucket, key, err)
 	}
-	defer out.Body.Close()
-	return readHeader(out.Body)
+	// A store that ignores If-Match on HEAD still tells the ETag.
+	if got := aws.ToString(out.ETag); got != "" && got != etag {
+		return errSuperseded
+	}
+	return nil
 }
 
 // partPattern matches the name of an output part under the day's prefix.
@@ -208,7 +169,7 @@ const maxDeleteKeys = 1000
 
 // deleteParts deletes the parts numbered from or above first under prefix and returns how many.
 // Other objects under the prefix are left alone.
-func deleteParts(ctx context.Context, store objectStore, bucket, prefix string, first int) (int, error) {
+func deleteParts(ctx context.Context, store ObjectStore, bucket, prefix string, first int) (int, error) {
 	var stale []s3types.ObjectIdentifier
 	pages := s3.NewListObjectsV2Paginator(store, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	for pages.HasMorePages() {

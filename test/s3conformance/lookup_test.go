@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/athenausage/athena-usage/pkg/events"
 	"io"
 	"log/slog"
 	"maps"
@@ -19,6 +18,7 @@ import (
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/events"
 	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
@@ -184,7 +184,7 @@ func newDay(t *testing.T, s *store, optFns ...func(*lookup.Options)) *day {
 	}}, optFns...)
 	h, err := lookup.New(cfg, lookup.Clients{
 		S3:       d.rec,
-		Uploader: lookup.NewUploader(transfermanager.New(s.client)),
+		Uploader: transfermanager.New(s.client),
 		Lambda:   d.lambda,
 		Athena:   func(_, region string) batchget.BatchGetter { return &fakeAthena{region: region} },
 	}, opts...)
@@ -202,7 +202,19 @@ func (d *day) event() events.Lookup {
 // handle runs one invocation, as Lambda would, with an hour to go.
 func (d *day) handle(t *testing.T, ev events.Lookup) lookup.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	return d.handleWithin(t, ev, time.Hour)
+}
+
+// handleLate runs one invocation with a minute to go, less than the default safety margin:
+// it writes its first part, which always starts, and hands the rest of the day on.
+func (d *day) handleLate(t *testing.T, ev events.Lookup) lookup.Result {
+	t.Helper()
+	return d.handleWithin(t, ev, time.Minute)
+}
+
+func (d *day) handleWithin(t *testing.T, ev events.Lookup, timeout time.Duration) lookup.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	res, err := d.handler.Handle(ctx, ev)
 	if err != nil {
@@ -304,8 +316,7 @@ func TestLookupContinuation(t *testing.T) {
 	data, _ := athenaCSV(rows)
 	ids := distinct(rows)
 	forEachTarget(t, func(t *testing.T, s *store) {
-		// A margin above the invocation's hour leaves time for the first part only.
-		d := newDay(t, s, func(o *lookup.Options) { o.SafetyMargin = 2 * time.Hour })
+		d := newDay(t, s)
 		s.put(t, d.key, data)
 		// An earlier run with more IDs left parts 3 and 4; they go once the day is done.
 		for n := 3; n <= 4; n++ {
@@ -314,7 +325,7 @@ func TestLookupContinuation(t *testing.T) {
 
 		ev := d.event()
 		for n := range 3 {
-			res := d.handle(t, ev)
+			res := d.handleLate(t, ev)
 			gets := d.rec.takeGets()
 			calls := d.lambda.take()
 			last := n == 2
@@ -369,9 +380,9 @@ func TestLookupSuperseded(t *testing.T) {
 	data, _ := athenaCSV(rows)
 	newer, _ := athenaCSV(dayRows(2400, "eu-west-1"))
 	forEachTarget(t, func(t *testing.T, s *store) {
-		d := newDay(t, s, func(o *lookup.Options) { o.SafetyMargin = 2 * time.Hour })
+		d := newDay(t, s)
 		s.put(t, d.key, data)
-		if res := d.handle(t, d.event()); !res.Continued {
+		if res := d.handleLate(t, d.event()); !res.Continued {
 			t.Fatalf("Handle() = %+v, want a continuation", res)
 		}
 		calls := d.lambda.take()
@@ -383,7 +394,7 @@ func TestLookupSuperseded(t *testing.T) {
 
 		// A rerun of the extract rewrote the day in between.
 		s.put(t, d.key, newer)
-		res := d.handle(t, next)
+		res := d.handleLate(t, next)
 		if !res.Superseded || res.Parts != 0 || res.Continued {
 			t.Errorf("continuation after the object changed: Handle() = %+v, want superseded, nothing written", res)
 		}

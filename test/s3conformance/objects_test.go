@@ -25,10 +25,11 @@ const (
 	tmThreshold = 16 << 20
 )
 
-// upload streams src to key through lookup.Uploader from an io.Pipe, as the handler does: the
-// uploader never sees the length, nor a body it can seek.
+// upload streams src to key through the transfer manager from an io.Pipe, as the lookup
+// handler does with its lookup.Uploader: the uploader never sees the length, nor a body it can
+// seek.
 func upload(ctx context.Context, s *store, key string, src io.Reader) error {
-	up := lookup.NewUploader(transfermanager.New(s.client))
+	var up lookup.Uploader = transfermanager.New(s.client)
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
@@ -36,7 +37,7 @@ func upload(ctx context.Context, s *store, key string, src io.Reader) error {
 		_, err := io.CopyBuffer(pw, src, make([]byte, 100_003))
 		pw.CloseWithError(err)
 	}()
-	err := up.Upload(ctx, s.bucket, key, pr)
+	_, err := up.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: pr})
 	// Unblocks the copy if the upload stopped reading early.
 	pr.CloseWithError(io.ErrClosedPipe)
 	<-done
