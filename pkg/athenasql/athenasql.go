@@ -44,6 +44,7 @@ const (
 	UsageDailyView          = "athena_usage_daily"
 	queriesDir              = QueriesTable + "/"
 	apiOutputDir            = APIOutputTable + "/"
+	stateDir                = "athena_usage_state/"
 	cloudTrailProjectionFmt = "2006/01/02"
 )
 
@@ -273,6 +274,12 @@ func APIOutputDayPrefix(dataPrefix string, day time.Time) string {
 // PartKey is the key of part n of a day's athena_api_output.
 func PartKey(dataPrefix string, day time.Time, n int) string {
 	return fmt.Sprintf("%spart-%05d.csv", APIOutputDayPrefix(dataPrefix, day), n)
+}
+
+// LookupManifestKey is the key of the lookup's manifest of a day (events.LookupManifest). It is
+// outside both tables' locations, so that Athena never reads it as data.
+func LookupManifestKey(dataPrefix string, day time.Time) string {
+	return dataPrefix + stateDir + "dt=" + day.Format(config.DayLayout) + "/lookup.json"
 }
 
 // Report groupings: what a report line is per, and the view column that holds it.

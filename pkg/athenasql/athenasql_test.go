@@ -155,6 +155,7 @@ func TestKeys(t *testing.T) {
 		{QueriesKey("", day), "athena_queries/dt=2024-03-05/queries.csv"},
 		{PartKey("usage/", day, 0), "usage/athena_api_output/dt=2024-03-05/part-00000.csv"},
 		{PartKey("", day, 123), "athena_api_output/dt=2024-03-05/part-00123.csv"},
+		{LookupManifestKey("usage/", day), "usage/athena_usage_state/dt=2024-03-05/lookup.json"},
 		{APIOutputDayPrefix("", day), "athena_api_output/dt=2024-03-05/"},
 	}
 	for _, tt := range tests {

@@ -64,7 +64,7 @@ func TestExtractDays(t *testing.T) {
 }
 
 func TestLookupValidate(t *testing.T) {
-	good := Lookup{Day: lookupDay, Bucket: "usage-data", Key: "usage/athena_queries/dt=" + lookupDay + "/queries.csv", Part: 2, Offset: 300, ETag: `"e1"`}
+	good := Lookup{Day: lookupDay, Bucket: "usage-data", Key: "usage/athena_queries/dt=" + lookupDay + "/queries.csv", Part: 2, Offset: 300, ETag: `"e1"`, FirstID: "q-1"}
 	tests := []struct {
 		name    string
 		event   func(Lookup) Lookup
@@ -75,7 +75,8 @@ func TestLookupValidate(t *testing.T) {
 		{"bad bucket", func(e Lookup) Lookup { e.Bucket = "Bad_Bucket"; return e }, []string{"bucket:"}},
 		{"no key", func(e Lookup) Lookup { e.Key = ""; return e }, []string{"key:"}},
 		{"no prefix", func(e Lookup) Lookup { e.Key = "athena_queries/dt=" + lookupDay + "/queries.csv"; return e }, nil},
-		{"first part", func(e Lookup) Lookup { e.Part, e.Offset, e.ETag = 0, 0, ""; return e }, nil},
+		{"first part", func(e Lookup) Lookup { e.Part, e.Offset, e.ETag, e.FirstID = 0, 0, "", ""; return e }, nil},
+		{"first ID for part 0", func(e Lookup) Lookup { e.Part, e.Offset, e.ETag = 0, 0, ""; return e }, []string{"first_id:"}},
 		{"another day's key", func(e Lookup) Lookup { e.Key = "usage/athena_queries/dt=2025-03-05/queries.csv"; return e }, []string{"key:", "not the athena_queries object of day " + lookupDay}},
 		{"key with the day elsewhere", func(e Lookup) Lookup { e.Key = "athena_queries/dt=" + lookupDay + "/queries.csv.bak"; return e }, []string{"key:"}},
 		{"negative part", func(e Lookup) Lookup { e.Part = -1; return e }, []string{"part: -1"}},
@@ -83,6 +84,7 @@ func TestLookupValidate(t *testing.T) {
 		{"offset for part 0", func(e Lookup) Lookup { e.Part = 0; return e }, []string{"offset: 300 for part 0"}},
 		{"part without offset", func(e Lookup) Lookup { e.Part, e.Offset = 99999, 0; return e }, []string{"part: 99999 without"}},
 		{"part without etag", func(e Lookup) Lookup { e.ETag = ""; return e }, []string{"part: 2 without"}},
+		{"part without first ID", func(e Lookup) Lookup { e.FirstID = ""; return e }, []string{"part: 2 without"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,9 +160,9 @@ func load(t *testing.T, name string, v any) {
 }
 
 func TestLookupJSON(t *testing.T) {
-	cont := Lookup{Day: "2025-03-04", Bucket: "b-1", Key: "k", Part: 3, Offset: 12345, ETag: `"abc"`}
+	cont := Lookup{Day: "2025-03-04", Bucket: "b-1", Key: "k", Part: 3, Offset: 12345, ETag: `"abc"`, FirstID: "q-7"}
 	b, _ := json.Marshal(cont)
-	if got := string(b); got != `{"day":"2025-03-04","bucket":"b-1","key":"k","part":3,"offset":12345,"etag":"\"abc\""}` {
+	if got := string(b); got != `{"day":"2025-03-04","bucket":"b-1","key":"k","part":3,"offset":12345,"etag":"\"abc\"","first_id":"q-7"}` {
 		t.Errorf("json.Marshal(%+v) = %s", cont, got)
 	}
 }
@@ -168,7 +170,7 @@ func TestLookupJSON(t *testing.T) {
 func TestUnknownFieldsRefused(t *testing.T) {
 	tests := []struct {
 		name, in, want string
-		v          any
+		v              any
 	}{
 		{"extract typo", `{"date":"2024-03-05"}`, `unknown field "date"`, &Extract{}},
 		{"extract trailing data", `{"day":"2024-03-05"} {}`, "after top-level value", &Extract{}},
@@ -185,4 +187,41 @@ func TestUnknownFieldsRefused(t *testing.T) {
 	// Every field of EventBridge's scheduled event is its own.
 	var e Extract
 	load(t, "extract-schedule.json", &e)
+}
+
+func TestLookupManifestBinds(t *testing.T) {
+	m := LookupManifest{
+		Day: lookupDay, Key: "k", ETag: `"e1"`,
+		From:   Position{Part: 2, Offset: 300, FirstID: "q-2"},
+		Next:   &Position{Part: 4, Offset: 900, FirstID: "q-4"},
+		Before: LookupTotals{Parts: 2, IDs: 10},
+		Done:   LookupTotals{Parts: 4, IDs: 20},
+	}
+	next := Lookup{Day: lookupDay, Bucket: "b", Key: "k", Part: 4, Offset: 900, ETag: `"e1"`, FirstID: "q-4"}
+	tests := []struct {
+		name   string
+		edit   func(*Lookup)
+		want   LookupTotals
+		wantOK bool
+	}{
+		{"next", func(*Lookup) {}, m.Done, true},
+		{"retry of the writer", func(e *Lookup) { e.Part, e.Offset, e.FirstID = 2, 300, "q-2" }, m.Before, true},
+		{"another part", func(e *Lookup) { e.Part = 99999 }, LookupTotals{}, false},
+		{"another offset", func(e *Lookup) { e.Offset++ }, LookupTotals{}, false},
+		{"another first ID", func(e *Lookup) { e.FirstID = "q-5" }, LookupTotals{}, false},
+		{"another ETag", func(e *Lookup) { e.ETag = `"e2"` }, LookupTotals{}, false},
+		{"another day", func(e *Lookup) { e.Day = "2024-03-06" }, LookupTotals{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := next
+			tt.edit(&ev)
+			if got, ok := m.Binds(ev); got != tt.want || ok != tt.wantOK {
+				t.Errorf("Binds(%+v) = %+v, %v, want %+v, %v", ev, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+	if complete := (LookupManifest{ETag: `"e1"`, Complete: true}); !complete.CompleteFor(`"e1"`) || complete.CompleteFor(`"e2"`) || m.CompleteFor(`"e1"`) {
+		t.Errorf("CompleteFor: want true only for a complete manifest's own ETag")
+	}
 }

@@ -26,6 +26,9 @@ type Lookup struct {
 	// ETag is the object's ETag when the day's first invocation read it: a continuation only
 	// reads the same version, since its Offset means nothing in another.
 	ETag string `json:"etag,omitempty"`
+	// FirstID is the first query ID of Part, read at Offset: with the day's manifest it binds a
+	// continuation to the invocation that handed it over.
+	FirstID string `json:"first_id,omitempty"`
 }
 
 // UnmarshalJSON decodes an event and refuses fields it does not know.
@@ -59,8 +62,10 @@ func (e Lookup) Validate() (time.Time, error) {
 		errs = append(errs, fmt.Errorf("offset: %d is negative", e.Offset))
 	case e.Part == 0 && e.Offset != 0:
 		errs = append(errs, fmt.Errorf("offset: %d for part 0, which starts at the top of the object", e.Offset))
-	case e.Part > 0 && (e.Offset == 0 || e.ETag == ""):
-		errs = append(errs, fmt.Errorf("part: %d without the offset and etag of the invocation that handed it over", e.Part))
+	case e.Part > 0 && (e.Offset == 0 || e.ETag == "" || e.FirstID == ""):
+		errs = append(errs, fmt.Errorf("part: %d without the offset, etag and first_id of the invocation that handed it over", e.Part))
+	case e.Part == 0 && e.FirstID != "":
+		errs = append(errs, fmt.Errorf("first_id: %q for part 0, which starts at the top of the object", e.FirstID))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return time.Time{}, fmt.Errorf("invalid event: %w", err)

@@ -110,6 +110,14 @@ const LookupErrorOtherAccount = "OtherAccount"
 // them up failed for good and the failure carried no error code of its own.
 const LookupErrorOtherAccountFailed = "OtherAccountFailed"
 
+// LookupErrorInvalidAccount and LookupErrorInvalidRegion are the lookup_error of a query whose
+// account_id or aws_region in the CSV is not a valid one: it cannot be looked up anywhere, and
+// failing the lookup for it would fail the day on every retry.
+const (
+	LookupErrorInvalidAccount = "InvalidAccount"
+	LookupErrorInvalidRegion  = "InvalidRegion"
+)
+
 // Handler handles lookup events. It keeps one batchget engine per account and region across
 // invocations, since quotas are per account and region, so that a warm function keeps what its
 // limiters learned about them.

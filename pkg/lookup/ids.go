@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/athenausage/athena-usage/pkg/config"
 )
 
 // Columns of the athena_queries CSV that the lookup reads; it finds them by name.
@@ -79,6 +81,10 @@ type idReader struct {
 	// names interns account IDs and region names, of which there are few, so that IDs don't
 	// each hold a copy.
 	names map[string]string
+	// invalid, when set, is told of the first record of each account or region that is not
+	// valid.
+	invalid func(column, value, id string, line int)
+	checked map[string]bool
 }
 
 // newIDReader reads IDs from r, which starts at byte base of the object. At base 0, r starts
@@ -128,7 +134,27 @@ func (r *idReader) next() (idRecord, error) {
 		// Fields share the record's memory; a copy of the ID doesn't keep the whole line alive.
 		id = strings.Clone(id)
 		r.prev = id
-		return idRecord{id: id, account: r.intern(rec[r.h.account]), region: r.intern(rec[r.h.region]), offset: offset}, nil
+		account, region := r.intern(rec[r.h.account]), r.intern(rec[r.h.region])
+		r.check(ColumnAccount, account, id, config.ValidateAccountID)
+		r.check(ColumnRegion, region, id, config.ValidateRegion)
+		return idRecord{id: id, account: account, region: region, offset: offset}, nil
+	}
+}
+
+// check validates a non-empty value of column the first time it is seen, and tells r.invalid
+// about it if it is not valid. An empty value is the function's own account or region.
+func (r *idReader) check(column, value, id string, validate func(string) error) {
+	k := column + "\x00" + value
+	if value == "" || r.invalid == nil || r.checked[k] {
+		return
+	}
+	if r.checked == nil {
+		r.checked = map[string]bool{}
+	}
+	r.checked[k] = true
+	if validate(value) != nil {
+		line, _ := r.c.FieldPos(r.h.id)
+		r.invalid(column, value, id, line)
 	}
 }
 

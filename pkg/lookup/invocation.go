@@ -39,6 +39,8 @@ type invocation struct {
 	obj   *objectReader
 	parts *partReader
 	etag  string
+	// before is what the day's earlier invocations wrote, from the manifest.
+	before events.LookupTotals
 
 	// mu guards what the parts in flight add up: the result, the time the written parts took
 	// together, and the IDs written with LookupErrorOtherAccount by account.
@@ -51,6 +53,13 @@ type invocation struct {
 // run opens the day's object, writes parts while time allows, then finishes the day or hands
 // the rest of it to a new invocation.
 func (inv *invocation) run(ctx context.Context) error {
+	if inv.ev.Part > 0 {
+		before, err := inv.bind(ctx)
+		if err != nil {
+			return err
+		}
+		inv.before = before
+	}
 	if err := inv.open(ctx); err != nil {
 		return err
 	}
@@ -90,8 +99,18 @@ func (inv *invocation) open(ctx context.Context) error {
 		obj.Close()
 		return fmt.Errorf("s3://%s/%s: %w", ev.Bucket, ev.Key, err)
 	}
+	ids.invalid = inv.logInvalid
 	inv.obj, inv.etag = obj, obj.etag
 	inv.parts = &partReader{r: ids, size: inv.h.cfg.PartSize, n: ev.Part}
+	if ev.Part > 0 {
+		// The manifest said where the part starts; the object must say the same.
+		first, err := ids.next()
+		if err != nil || first.id != ev.FirstID {
+			obj.Close()
+			return fmt.Errorf("%w: the record at byte %d of s3://%s/%s is not query %q (%q, %v)", errRejected, ev.Offset, ev.Bucket, ev.Key, ev.FirstID, first.id, err)
+		}
+		inv.parts.peeked = &first
+	}
 	return nil
 }
 
@@ -205,7 +224,7 @@ func (inv *invocation) writePart(ctx context.Context, p part) error {
 // LookupErrorOtherAccount, without a call, when there is no role to assume there; it counts
 // them by account.
 func (inv *invocation) lookUp(ctx context.Context, p part) ([]apioutput.Row, map[string]int, error) {
-	byPlace, engines, err := inv.places(p)
+	byPlace, engines, invalid, err := inv.places(p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -214,6 +233,15 @@ func (inv *invocation) lookUp(ctx context.Context, p part) ([]apioutput.Row, map
 	g, ctx := errgroup.WithContext(ctx)
 	for pl, pos := range byPlace {
 		engine := engines[pl]
+		if code := invalid[pl]; code != "" {
+			for _, i := range pos {
+				rows[i] = apioutput.Unprocessed(p.ids[i], code)
+			}
+			inv.mu.Lock()
+			inv.res.InvalidPlace += len(pos)
+			inv.mu.Unlock()
+			continue
+		}
 		if engine == nil {
 			for _, i := range pos {
 				rows[i] = apioutput.Unprocessed(p.ids[i], LookupErrorOtherAccount)
@@ -235,30 +263,49 @@ func (inv *invocation) lookUp(ctx context.Context, p part) ([]apioutput.Row, map
 // places groups a part's IDs, by position, by where they ran. It finds each place's engine
 // before any lookup starts, so that no error returns while lookups run; nil for an account
 // without a role.
-func (inv *invocation) places(p part) (map[place][]int, map[place]*batchget.Engine, error) {
+func (inv *invocation) places(p part) (map[place][]int, map[place]*batchget.Engine, map[place]string, error) {
 	cfg := inv.h.cfg
 	byPlace := map[place][]int{}
 	engines := map[place]*batchget.Engine{}
+	invalid := map[place]string{}
 	for i, id := range p.ids {
 		pl := place{account: cmp.Or(p.accounts[i], cfg.AccountID), region: cmp.Or(p.regions[i], cfg.Region)}
 		pos, seen := byPlace[pl]
 		if !seen {
 			// Both come from the CSV: the account becomes part of a role ARN, the region of
-			// an endpoint's host name.
-			if err := errors.Join(config.ValidateAccountID(pl.account), config.ValidateRegion(pl.region)); err != nil {
-				return nil, nil, fmt.Errorf("query %s: %w", id, err)
-			}
-			if pl.account == cfg.AccountID || cfg.RoleName != "" {
+			// an endpoint's host name. An invalid one is written as a lookup error (the
+			// reader logged it) rather than failing the day on every retry.
+			if code := invalidPlace(pl); code != "" {
+				invalid[pl] = code
+			} else if pl.account == cfg.AccountID || cfg.RoleName != "" {
 				e, err := inv.h.engine(pl)
 				if err != nil {
-					return nil, nil, fmt.Errorf("query %s: %w", id, err)
+					return nil, nil, nil, fmt.Errorf("query %s: %w", id, err)
 				}
 				engines[pl] = e
 			}
 		}
 		byPlace[pl] = append(pos, i)
 	}
-	return byPlace, engines, nil
+	return byPlace, engines, invalid, nil
+}
+
+// invalidPlace returns the lookup_error of a place whose account or region is not valid, or "".
+func invalidPlace(pl place) string {
+	switch {
+	case config.ValidateAccountID(pl.account) != nil:
+		return LookupErrorInvalidAccount
+	case config.ValidateRegion(pl.region) != nil:
+		return LookupErrorInvalidRegion
+	}
+	return ""
+}
+
+// logInvalid logs, once per value and invocation, an account or region of the CSV that is not
+// valid, naming the first query and line that carry it.
+func (inv *invocation) logInvalid(column, value, id string, line int) {
+	inv.log.Warn("query written with lookup_error: its "+column+" is not valid",
+		"column", column, "value", value, "query_id", id, "line", line, "key", inv.ev.Key)
 }
 
 // lookUpIn looks up the IDs at positions pos of part p, which all ran in pl, into rows.
@@ -352,6 +399,9 @@ func (inv *invocation) finishDay(ctx context.Context) error {
 		return err
 	}
 	inv.res.StaleParts = n
+	if err := inv.writeManifest(ctx, nil); err != nil {
+		return err
+	}
 	inv.log.InfoContext(ctx, "day done", "parts", inv.parts.n, "stale_parts_deleted", n, "result", inv.res, "engines", inv.h.engineTotals())
 	return nil
 }
@@ -363,9 +413,14 @@ func (inv *invocation) continueAt(ctx context.Context, p part) error {
 		return fmt.Errorf("continue at part %d: no function name (not in Lambda, and Options.FunctionName is empty)", p.n)
 	}
 	ev := inv.ev
-	ev.Part, ev.Offset, ev.ETag = p.n, p.offset, inv.etag
+	ev.Part, ev.Offset, ev.ETag, ev.FirstID = p.n, p.offset, inv.etag, p.ids[0]
 	payload, err := json.Marshal(ev)
 	if err != nil {
+		return fmt.Errorf("continue at part %d: %w", p.n, err)
+	}
+	// Written before the invoke, so that the continuation finds what it must match; if the
+	// invoke fails, Lambda's retry of this event still matches the manifest's From.
+	if err := inv.writeManifest(ctx, &events.Position{Part: p.n, Offset: p.offset, FirstID: p.ids[0]}); err != nil {
 		return fmt.Errorf("continue at part %d: %w", p.n, err)
 	}
 	_, err = inv.h.clients.Lambda.Invoke(ctx, &lambda.InvokeInput{

@@ -15,6 +15,9 @@ type Result struct {
 	// OtherAccount is the number of those lookup errors that are queries of another account,
 	// not looked up because no role to assume there is configured (LookupErrorOtherAccount).
 	OtherAccount int `json:"other_account,omitempty"`
+	// InvalidPlace is the number of those lookup errors that are queries whose account or
+	// region in the CSV is not valid (LookupErrorInvalidAccount, LookupErrorInvalidRegion).
+	InvalidPlace int `json:"invalid_place,omitempty"`
 	// Unprocessed counts the IDs Athena returned unprocessed with a transient code, once per time.
 	Unprocessed int64 `json:"unprocessed"`
 	// Continued is true when the rest of the day was handed to a new invocation.
