@@ -6,7 +6,9 @@ package extract
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -24,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 // DefaultMargin is the time an invocation keeps in hand before starting another day: one
@@ -38,12 +42,22 @@ type Runner interface {
 
 var _ Runner = (*athenaquery.Runner)(nil)
 
-// Copier copies the extraction's result object to the day's partition: an *s3.Client.
-type Copier interface {
+// ObjectStore copies the extraction's result object to the day's partition, after checking
+// (HeadObject, and GetObject of the lookup's manifest) whether the partition already holds it:
+// an *s3.Client.
+type ObjectStore interface {
 	CopyObject(ctx context.Context, params *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+	HeadObject(ctx context.Context, params *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	GetObject(ctx context.Context, params *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
-var _ Copier = (*s3.Client)(nil)
+var _ ObjectStore = (*s3.Client)(nil)
+
+// MetadataSourceETag is the user metadata (x-amz-meta-source-etag) of a day's athena_queries
+// object that holds the ETag of the result object it was copied from. A copy's own ETag need not
+// be its source's (a multipart source's is not), so the source's is recorded to tell a new result
+// with the same content.
+const MetadataSourceETag = "source-etag"
 
 // Invoker invokes the lookup function, and this one to continue a range: a *lambda.Client.
 type Invoker interface {
@@ -68,7 +82,7 @@ type Options struct {
 type Handler struct {
 	cfg    config.Extract
 	runner Runner
-	s3     Copier
+	s3     ObjectStore
 	lambda Invoker
 	opts   Options
 	log    *slog.Logger
@@ -76,7 +90,7 @@ type Handler struct {
 
 // New returns a Handler that runs the statements with runner, saves the day's partition with s3
 // and invokes functions with lambda.
-func New(cfg config.Extract, runner Runner, s3 Copier, lambda Invoker, optFns ...func(*Options)) *Handler {
+func New(cfg config.Extract, runner Runner, s3 ObjectStore, lambda Invoker, optFns ...func(*Options)) *Handler {
 	var o Options
 	for _, fn := range optFns {
 		fn(&o)
@@ -110,6 +124,9 @@ type DayResult struct {
 	DataScannedBytes int64  `json:"data_scanned_bytes"`
 	// Queries is the S3 URI of the day's athena_queries object.
 	Queries string `json:"queries"`
+	// Unchanged is true when the extraction found what the day's partition already holds, and
+	// the lookup had finished the day for it: nothing was copied, and the lookup not invoked.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // Result is the extract function's output.
@@ -227,25 +244,99 @@ func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResu
 		return DayResult{}, fmt.Errorf("extraction %s result location: %w", aws.ToString(q.QueryExecutionId), err)
 	}
 	key := athenasql.QueriesKey(h.cfg.DataPrefix, day)
-	// A server-side copy to a fixed key: re-running the day replaces the partition.
-	_, err = h.s3.CopyObject(ctx, &s3.CopyObjectInput{
-		Bucket:     aws.String(h.cfg.DataBucket),
-		Key:        aws.String(key),
-		CopySource: aws.String(copySource(srcBucket, srcKey)),
-	})
+	unchanged, err := h.save(ctx, day, srcBucket, srcKey, key)
 	if err != nil {
-		return DayResult{}, fmt.Errorf("save %s partition: %w", athenasql.QueriesTable, err)
-	}
-	ev := events.Lookup{Day: name, Bucket: h.cfg.DataBucket, Key: key}
-	if err := h.invoke(ctx, h.cfg.LookupFunction, ev); err != nil {
 		return DayResult{}, err
 	}
-	dr := DayResult{Day: name, QueryID: aws.ToString(q.QueryExecutionId), Queries: "s3://" + h.cfg.DataBucket + "/" + key}
+	if !unchanged {
+		ev := events.Lookup{Day: name, Bucket: h.cfg.DataBucket, Key: key}
+		if err := h.invoke(ctx, h.cfg.LookupFunction, ev); err != nil {
+			return DayResult{}, err
+		}
+	}
+	dr := DayResult{Day: name, QueryID: aws.ToString(q.QueryExecutionId), Queries: "s3://" + h.cfg.DataBucket + "/" + key, Unchanged: unchanged}
 	if q.Statistics != nil {
 		dr.DataScannedBytes = aws.ToInt64(q.Statistics.DataScannedInBytes)
 	}
-	h.log.InfoContext(ctx, "day extracted", "day", name, "query_id", dr.QueryID, "data_scanned_bytes", dr.DataScannedBytes, "queries", dr.Queries)
+	h.log.InfoContext(ctx, "day extracted", "day", name, "query_id", dr.QueryID, "data_scanned_bytes", dr.DataScannedBytes, "queries", dr.Queries, "unchanged", unchanged)
 	return dr, nil
+}
+
+// save copies the extraction's result to the day's partition, key, unless the partition already
+// holds a copy of it (the same source ETag) and the lookup's manifest says the day is complete for
+// that copy: then a re-check that found nothing new writes nothing and costs the lookup nothing.
+func (h *Handler) save(ctx context.Context, day time.Time, srcBucket, srcKey, key string) (unchanged bool, err error) {
+	src, err := h.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(srcBucket), Key: aws.String(srcKey)})
+	if err != nil {
+		return false, fmt.Errorf("head s3://%s/%s: %w", srcBucket, srcKey, err)
+	}
+	srcETag := aws.ToString(src.ETag)
+	if unchanged, err := h.holds(ctx, day, key, srcETag); err != nil || unchanged {
+		return unchanged, err
+	}
+	// A server-side copy to a fixed key: re-running the day replaces the partition.
+	_, err = h.s3.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket:            aws.String(h.cfg.DataBucket),
+		Key:               aws.String(key),
+		CopySource:        aws.String(copySource(srcBucket, srcKey)),
+		MetadataDirective: s3types.MetadataDirectiveReplace,
+		ContentType:       src.ContentType,
+		Metadata:          map[string]string{MetadataSourceETag: srcETag},
+	})
+	if err != nil {
+		return false, fmt.Errorf("save %s partition: %w", athenasql.QueriesTable, err)
+	}
+	return false, nil
+}
+
+// holds reports whether the day's partition, key, is a copy of the result with ETag srcETag that
+// the lookup finished the day for.
+func (h *Handler) holds(ctx context.Context, day time.Time, key, srcETag string) (bool, error) {
+	bucket := h.cfg.DataBucket
+	dst, err := h.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("head s3://%s/%s: %w", bucket, key, err)
+	}
+	if srcETag == "" || metadata(dst.Metadata, MetadataSourceETag) != srcETag {
+		return false, nil
+	}
+	mkey := athenasql.LookupManifestKey(h.cfg.DataPrefix, day)
+	out, err := h.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(mkey)})
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get s3://%s/%s: %w", bucket, mkey, err)
+	}
+	defer out.Body.Close()
+	var m events.LookupManifest
+	if err := json.NewDecoder(io.LimitReader(out.Body, 1<<20)).Decode(&m); err != nil {
+		// A manifest that cannot be read proves nothing: the day is looked up again.
+		h.log.WarnContext(ctx, "unreadable lookup manifest; the day is looked up again", "key", mkey, "err", err)
+		return false, nil
+	}
+	return m.Key == key && m.CompleteFor(aws.ToString(dst.ETag)), nil
+}
+
+// metadata returns the user metadata name of an object, whatever the case of its key: S3 sends
+// the names as x-amz-meta-* headers, which are not case sensitive.
+func metadata(md map[string]string, name string) string {
+	for k, v := range md {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// isNotFound reports whether err is S3's answer for a missing key: NotFound to a HEAD, NoSuchKey
+// to a GET. Without s3:ListBucket on the bucket, S3 answers 403 instead, which is an error here.
+func isNotFound(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NotFound" || apiErr.ErrorCode() == "NoSuchKey")
 }
 
 func (h *Handler) invoke(ctx context.Context, function string, payload any) error {

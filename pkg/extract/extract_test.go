@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
+	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 )
 
 type fakeRunner struct {
@@ -36,16 +38,62 @@ func (f *fakeRunner) Run(_ context.Context, q athenaquery.Query) (*types.QueryEx
 	return f.runFn(q)
 }
 
+// fakeS3 answers for the results bucket with an ETag made of each key (srcETag), and keeps
+// what is copied to or put in other buckets.
 type fakeS3 struct {
-	mu     sync.Mutex
-	copies []*s3.CopyObjectInput
+	mu      sync.Mutex
+	copies  []*s3.CopyObjectInput
+	objects map[string]fakeObject // "bucket/key"
+}
+
+type fakeObject struct {
+	etag     string
+	metadata map[string]string
+	body     []byte
+}
+
+// srcETag is the ETag the fake gives a result object.
+func srcETag(key string) string { return `"src-` + key + `"` }
+
+func (f *fakeS3) put(bucket, key string, o fakeObject) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.objects == nil {
+		f.objects = map[string]fakeObject{}
+	}
+	f.objects[bucket+"/"+key] = o
 }
 
 func (f *fakeS3) CopyObject(_ context.Context, in *s3.CopyObjectInput, _ ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.copies = append(f.copies, in)
+	f.mu.Unlock()
+	_, key, _ := strings.Cut(aws.ToString(in.CopySource), "/")
+	f.put(aws.ToString(in.Bucket), aws.ToString(in.Key), fakeObject{etag: `"copy-of-` + key + `"`, metadata: in.Metadata})
 	return &s3.CopyObjectOutput{}, nil
+}
+
+func (f *fakeS3) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if aws.ToString(in.Bucket) == "usage-results" {
+		return &s3.HeadObjectOutput{ETag: aws.String(srcETag(aws.ToString(in.Key)))}, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.objects[aws.ToString(in.Bucket)+"/"+aws.ToString(in.Key)]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "NotFound", Message: "Not Found"}
+	}
+	return &s3.HeadObjectOutput{ETag: aws.String(o.etag), Metadata: o.metadata}, nil
+}
+
+func (f *fakeS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.objects[aws.ToString(in.Bucket)+"/"+aws.ToString(in.Key)]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "NoSuchKey", Message: aws.ToString(in.Key)}
+	}
+	return &s3.GetObjectOutput{ETag: aws.String(o.etag), Body: io.NopCloser(bytes.NewReader(o.body))}, nil
 }
 
 type fakeInvoker struct {
@@ -352,5 +400,62 @@ func TestNewFromConfig(t *testing.T) {
 		if !ok || c.Options().UsePathStyle != pathStyle {
 			t.Errorf("NewFromConfig(S3PathStyle %v) S3 client = %T, want an *s3.Client with UsePathStyle %v", pathStyle, h.s3, pathStyle)
 		}
+	}
+}
+
+// TestHandleDayUnchanged extracts a day twice with the same result: the second run copies and
+// invokes nothing once the lookup's manifest says the day is complete for the first copy, and
+// does both again when it does not, or when the result changed.
+func TestHandleDayUnchanged(t *testing.T) {
+	day := time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
+	queriesKey := athenasql.QueriesKey("usage/", day)
+	manifestKey := athenasql.LookupManifestKey("usage/", day)
+	tests := []struct {
+		name          string
+		manifest      *events.LookupManifest // nil: none
+		sourceChanged bool
+		wantUnchanged bool
+	}{
+		{"complete", &events.LookupManifest{Key: queriesKey, Complete: true}, false, true},
+		{"no manifest", nil, false, false},
+		{"incomplete", &events.LookupManifest{Key: queriesKey, Next: &events.Position{Part: 1}}, false, false},
+		{"complete for another copy", &events.LookupManifest{Key: queriesKey, ETag: `"older"`, Complete: true}, false, false},
+		{"result changed", &events.LookupManifest{Key: queriesKey, Complete: true}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, inv := &fakeS3{}, &fakeInvoker{}
+			h := newHandler(&fakeRunner{runFn: succeed}, s, inv)
+			if _, err := h.Handle(context.Background(), events.Extract{Day: "2024-03-05"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.copies[0].Metadata[MetadataSourceETag]; got != srcETag(strings.TrimPrefix(aws.ToString(s.copies[0].CopySource), "usage-results/")) || s.copies[0].MetadataDirective != "REPLACE" {
+				t.Errorf("copy metadata = %v (%s), want the source's ETag, replaced", s.copies[0].Metadata, s.copies[0].MetadataDirective)
+			}
+			if m := tt.manifest; m != nil {
+				if m.ETag == "" {
+					m.ETag = s.objects["usage-data/"+queriesKey].etag
+				}
+				body, _ := json.Marshal(m)
+				s.put("usage-data", manifestKey, fakeObject{body: body})
+			}
+			if tt.sourceChanged {
+				o := s.objects["usage-data/"+queriesKey]
+				o.metadata = map[string]string{MetadataSourceETag: `"another"`}
+				s.put("usage-data", queriesKey, o)
+			}
+			res, err := h.Handle(context.Background(), events.Extract{Day: "2024-03-05"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantCopies := 2
+			if tt.wantUnchanged {
+				wantCopies = 1
+			}
+			if res.Days[0].Unchanged != tt.wantUnchanged || len(s.copies) != wantCopies || len(inv.invokes) != wantCopies {
+				t.Errorf("second Handle() = %+v with %d copies and %d invokes in all, want unchanged %v and %d of each",
+					res.Days[0], len(s.copies), len(inv.invokes), tt.wantUnchanged, wantCopies)
+			}
+		})
 	}
 }

@@ -50,9 +50,9 @@ var neededActions = map[string][]string{
 	"LookupFunction": {
 		"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
 		"athena:BatchGetQueryExecution",
-		// GetObject and HeadObject of the day's IDs; the transfer manager's uploads (PutObject,
-		// or a multipart upload, aborted when it fails); ListObjectsV2 and DeleteObjects of the
-		// stale parts.
+		// GetObject and HeadObject of the day's IDs, its manifest and an earlier run's parts;
+		// the transfer manager's uploads (PutObject, or a multipart upload, aborted when it
+		// fails); ListObjectsV2 and DeleteObjects of the stale parts.
 		"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket", "s3:DeleteObject",
 		"sts:AssumeRole", "lambda:InvokeFunction",
 	},
@@ -179,13 +179,20 @@ func (s *stack) extractAccess() ([]access, []error) {
 			yes(a, s3ARN(bucket, ""))
 		}
 	}
-	// The target of its copy, which it neither reads nor lists; nor does any of its queries.
+	// The target of its copy, which it HEADs first, with the lookup's manifest, to skip an
+	// unchanged day (ListBucket makes a missing key's HEAD 404 rather than 403). It neither
+	// writes the manifest nor touches the parts.
 	queries := s3ARN(cfg.DataBucket, "/"+athenasql.QueriesKey(cfg.DataPrefix, sampleDay))
 	yes("s3:PutObject", queries)
-	no("s3:GetObject", queries)
+	yes("s3:GetObject", queries)
 	no("s3:AbortMultipartUpload", queries)
-	no("s3:ListBucket", s3ARN(cfg.DataBucket, ""))
-	no("s3:PutObject", s3ARN(cfg.DataBucket, "/"+athenasql.PartKey(cfg.DataPrefix, sampleDay, 0)))
+	manifest := s3ARN(cfg.DataBucket, "/"+athenasql.LookupManifestKey(cfg.DataPrefix, sampleDay))
+	yes("s3:GetObject", manifest)
+	no("s3:PutObject", manifest)
+	yes("s3:ListBucket", s3ARN(cfg.DataBucket, ""))
+	part := s3ARN(cfg.DataBucket, "/"+athenasql.PartKey(cfg.DataPrefix, sampleDay, 0))
+	no("s3:PutObject", part)
+	no("s3:GetObject", part)
 
 	lookupARN := cfg.LookupFunction
 	if !strings.HasPrefix(lookupARN, "arn:") {
@@ -251,7 +258,12 @@ func (s *stack) lookupAccess() ([]access, []error) {
 	for _, a := range []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"} {
 		yes(a, part)
 	}
-	no("s3:GetObject", part)
+	// An earlier run's parts, whose final rows it reuses.
+	yes("s3:GetObject", part)
+	manifest := s3ARN(cfg.DataBucket, "/"+athenasql.LookupManifestKey(cfg.DataPrefix, sampleDay))
+	yes("s3:GetObject", manifest)
+	yes("s3:PutObject", manifest)
+	no("s3:DeleteObject", manifest)
 	// It lists a day's parts, and nothing else of the bucket.
 	bucket := s3ARN(cfg.DataBucket, "")
 	want = append(want,
