@@ -129,9 +129,35 @@ func localQueries(o *athenaquery.Options) {
 	o.FirstPoll, o.MaxPoll = 10*time.Millisecond, 200*time.Millisecond
 }
 
-// RunDay runs the pipeline for one UTC day, as the daily schedule would.
+// RunDay runs the pipeline for one UTC day, as a manual run of that day would.
 func (p *Pipeline) RunDay(ctx context.Context, day time.Time) (DayRun, error) {
 	run := DayRun{Day: day.Format(config.DayLayout)}
+	res, lookups, err := p.run(ctx, events.Extract{Day: run.Day})
+	if len(res.Days) == 1 {
+		run.Extract = res.Days[0]
+	}
+	run.Lookups = lookups
+	return run, err
+}
+
+// ScheduleRun is what one firing of the daily schedule did.
+type ScheduleRun struct {
+	// Extract is the extract's result: the previous day and the days it re-checked.
+	Extract extract.Result
+	// Lookups are the lookup invocations the extract asked for, and their continuations.
+	Lookups []lookup.Result
+}
+
+// RunSchedule runs the pipeline as the daily schedule fires at at: the extraction of the day
+// before and the re-checks of the late-delivery days before that, then their lookups.
+func (p *Pipeline) RunSchedule(ctx context.Context, at time.Time) (ScheduleRun, error) {
+	ev := events.Extract{DetailType: "Scheduled Event", Time: at.UTC().Format(time.RFC3339)}
+	res, lookups, err := p.run(ctx, ev)
+	return ScheduleRun{Extract: res, Lookups: lookups}, err
+}
+
+// run runs the extract handler for ev, then the lookup invocations it asked for.
+func (p *Pipeline) run(ctx context.Context, ev events.Extract) (extract.Result, []lookup.Result, error) {
 	// Each run is a new invocation with its own request ID, as in Lambda: the extract derives
 	// its query tokens from it, so a rerun queries afresh instead of being handed the last run's
 	// execution.
@@ -140,33 +166,31 @@ func (p *Pipeline) RunDay(ctx context.Context, day time.Time) (DayRun, error) {
 		InvokedFunctionArn: "arn:aws:lambda:" + Region + ":" + AccountID + ":function:" + ExtractFunc,
 	})
 	ectx, cancel := context.WithTimeout(ctx, lambdaTimeout)
-	res, err := p.extract.Handle(ectx, events.Extract{Day: run.Day})
+	res, err := p.extract.Handle(ectx, ev)
 	cancel()
 	if err != nil {
-		return run, fmt.Errorf("extract: %w", err)
+		return res, nil, fmt.Errorf("extract: %w", err)
 	}
-	if len(res.Days) == 1 {
-		run.Extract = res.Days[0]
-	}
+	var lookups []lookup.Result
 	for {
 		inv, ok := p.queue.pop()
 		if !ok {
-			return run, nil
+			return res, lookups, nil
 		}
 		if inv.function != LookupFunction {
-			return run, fmt.Errorf("extract invoked %s, want %s", inv.function, LookupFunction)
+			return res, lookups, fmt.Errorf("extract invoked %s, want %s", inv.function, LookupFunction)
 		}
 		var ev events.Lookup
 		if err := json.Unmarshal(inv.payload, &ev); err != nil {
-			return run, fmt.Errorf("lookup event: %w", err)
+			return res, lookups, fmt.Errorf("lookup event: %w", err)
 		}
 		lctx, cancel := context.WithTimeout(ctx, lambdaTimeout)
 		lr, err := p.lookup.Handle(lctx, ev)
 		cancel()
 		if err != nil {
-			return run, fmt.Errorf("lookup part %d: %w", ev.Part, err)
+			return res, lookups, fmt.Errorf("lookup %s part %d: %w", ev.Day, ev.Part, err)
 		}
-		run.Lookups = append(run.Lookups, lr)
+		lookups = append(lookups, lr)
 	}
 }
 

@@ -180,6 +180,20 @@ func (f *fakeS3) UploadObject(ctx context.Context, in *transfermanager.UploadObj
 	return &transfermanager.UploadObjectOutput{}, nil
 }
 
+// queryGets returns the GetObject calls of the day's athena_queries object: the handler also
+// reads its manifest and an earlier run's parts.
+func (e *env) queryGets() []*s3.GetObjectInput {
+	e.s3.mu.Lock()
+	defer e.s3.mu.Unlock()
+	var out []*s3.GetObjectInput
+	for _, in := range e.s3.gets {
+		if aws.ToString(in.Key) == e.key {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 // objectsUnder returns the objects whose key starts with prefix, by key.
 func (f *fakeS3) objectsUnder(bucket, prefix string) map[string]string {
 	f.mu.Lock()

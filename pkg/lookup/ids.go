@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/athenausage/athena-usage/pkg/apioutput"
 	"github.com/athenausage/athena-usage/pkg/config"
 )
 
@@ -185,6 +186,8 @@ type part struct {
 	// filled: the function's own) and region.
 	accounts []string
 	regions  []string
+	// reused holds, where its QueryID is set, an earlier run's final row of the ID.
+	reused []apioutput.Row
 }
 
 func (p *part) add(rec idRecord) {

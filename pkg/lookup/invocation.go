@@ -41,6 +41,8 @@ type invocation struct {
 	etag  string
 	// before is what the day's earlier invocations wrote, from the manifest.
 	before events.LookupTotals
+	// old streams an earlier run's parts, whose final rows are reused.
+	old *oldRows
 
 	// mu guards what the parts in flight add up: the result, the time the written parts took
 	// together, and the IDs written with LookupErrorOtherAccount by account.
@@ -102,6 +104,10 @@ func (inv *invocation) open(ctx context.Context) error {
 	ids.invalid = inv.logInvalid
 	inv.obj, inv.etag = obj, obj.etag
 	inv.parts = &partReader{r: ids, size: inv.h.cfg.PartSize, n: ev.Part}
+	// Parts before ev.Part were already replaced by this run's earlier invocations.
+	inv.old = &oldRows{store: store, bucket: inv.h.cfg.DataBucket, next: ev.Part, key: func(n int) string {
+		return athenasql.PartKey(inv.h.cfg.DataPrefix, inv.day, n)
+	}}
 	if ev.Part > 0 {
 		// The manifest said where the part starts; the object must say the same.
 		first, err := ids.next()
@@ -133,6 +139,11 @@ func (inv *invocation) writeParts(ctx context.Context) (*part, error) {
 			break
 		}
 		if !ok {
+			break
+		}
+		if err := inv.old.reuse(ctx, &p); err != nil {
+			readErr = fmt.Errorf("part %d: earlier rows: %w", p.n, err)
+			cancel()
 			break
 		}
 		select {
@@ -229,6 +240,9 @@ func (inv *invocation) lookUp(ctx context.Context, p part) ([]apioutput.Row, map
 		return nil, nil, err
 	}
 	rows := make([]apioutput.Row, len(p.ids))
+	if p.reused != nil {
+		copy(rows, p.reused)
+	}
 	var other map[string]int
 	g, ctx := errgroup.WithContext(ctx)
 	for pl, pos := range byPlace {
@@ -269,6 +283,9 @@ func (inv *invocation) places(p part) (map[place][]int, map[place]*batchget.Engi
 	engines := map[place]*batchget.Engine{}
 	invalid := map[place]string{}
 	for i, id := range p.ids {
+		if p.reused != nil && p.reused[i].QueryID != "" {
+			continue
+		}
 		pl := place{account: cmp.Or(p.accounts[i], cfg.AccountID), region: cmp.Or(p.regions[i], cfg.Region)}
 		pos, seen := byPlace[pl]
 		if !seen {

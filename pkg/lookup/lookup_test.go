@@ -166,8 +166,8 @@ func TestHandleWritesParts(t *testing.T) {
 	if res != want {
 		t.Errorf("Handle() = %+v, want %+v", res, want)
 	}
-	if len(e.s3.gets) != 1 || e.s3.gets[0].Range != nil {
-		t.Errorf("GetObject calls = %d (first range %v), want one GET of the whole object", len(e.s3.gets), aws.ToString(e.s3.gets[0].Range))
+	if len(e.queryGets()) != 1 || e.queryGets()[0].Range != nil {
+		t.Errorf("GetObject calls = %d (first range %v), want one GET of the whole object", len(e.queryGets()), aws.ToString(e.queryGets()[0].Range))
 	}
 	if len(e.lambda.calls) != 0 {
 		t.Errorf("Invoke calls = %d, want none", len(e.lambda.calls))
@@ -629,8 +629,8 @@ func TestHandleSupersededWhileWriting(t *testing.T) {
 			if want := (Result{Day: testDay, Parts: tt.wantParts, IDs: len(written), Superseded: true}); res != want {
 				t.Errorf("Handle() = %+v, want %+v", res, want)
 			}
-			if len(e.s3.gets) != tt.wantGets {
-				t.Errorf("GetObject calls = %d, want %d", len(e.s3.gets), tt.wantGets)
+			if len(e.queryGets()) != tt.wantGets {
+				t.Errorf("GetObject calls = %d, want %d", len(e.queryGets()), tt.wantGets)
 			}
 			want := wantParts(t, written, 5, usEast1)
 			want[stale] = "an earlier run's\n"
@@ -691,8 +691,8 @@ func TestHandleResumesBrokenDownload(t *testing.T) {
 		t.Fatalf("Handle: %v", err)
 	}
 	diffParts(t, e.parts(), wantParts(t, distinctIDs(rows), 8, usEast1))
-	if len(e.s3.gets) != 2 || aws.ToString(e.s3.gets[1].Range) != "bytes=777-" || e.s3.gets[1].IfMatch == nil {
-		t.Errorf("GETs = %d, second range %q, want a resume at bytes=777- with If-Match", len(e.s3.gets), aws.ToString(e.s3.gets[len(e.s3.gets)-1].Range))
+	if len(e.queryGets()) != 2 || aws.ToString(e.queryGets()[1].Range) != "bytes=777-" || e.queryGets()[1].IfMatch == nil {
+		t.Errorf("GETs = %d, second range %q, want a resume at bytes=777- with If-Match", len(e.queryGets()), aws.ToString(e.queryGets()[len(e.queryGets())-1].Range))
 	}
 }
 
