@@ -104,7 +104,7 @@ sql-grammar: ## parse every SQL statement sent to Athena with Trino and Hive gra
 
 .PHONY: bench
 bench: ## run each benchmark once; they print their own figures
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./pkg/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./pkg/... ./test/bench
 
 .PHONY: fmt
 fmt: ## rewrite the Go files with gofmt
