@@ -63,11 +63,12 @@ func ReportInitError(ctx context.Context, api string, initErr error) error {
 }
 
 // ExitInit ends a function that could not start: it logs err once, reports it to the Runtime
-// API at api (see ReportInitError) and exits with status 1.
+// API at api (see ReportInitError) and exits with status 1. It logs first: once the Runtime API
+// has the error, Lambda may stop the process, and a line written after that would be lost.
 func ExitInit(log *slog.Logger, api string, err error) {
-	if rerr := ReportInitError(context.Background(), api, err); rerr != nil {
-		err = fmt.Errorf("%w (and the runtime API was not told: %w)", err, rerr)
-	}
 	log.Error("function cannot start", KeyErrorMessage, err.Error(), "errorType", InitErrorType)
+	if rerr := ReportInitError(context.Background(), api, err); rerr != nil {
+		log.Warn("the runtime API was not told why the function cannot start", KeyErrorMessage, rerr.Error())
+	}
 	os.Exit(1)
 }
