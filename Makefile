@@ -19,6 +19,9 @@ GOTESTSUM_VERSION := v1.13.0
 GOLANGCI_LINT_VERSION := v2.15.0
 GOTESTSUM := $(GOBIN)/gotestsum-$(GOTESTSUM_VERSION)
 GOLANGCI_LINT := $(GOBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# golangci-lint holds a machine-wide lock; a second run (another work tree, lint-import-rule)
+# waits for it instead of failing with "parallel golangci-lint is running".
+GOLANGCI_LINT_RUN := $(GOLANGCI_LINT) run --allow-serial-runners
 
 # Lambda's provided.al2023 runtime on Graviton runs one static binary named bootstrap.
 # lambda.norpc drops the RPC shim that only the old go1.x runtime needed.
@@ -130,7 +133,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go mod tidy, go vet, golangci-lint, the import 
 		if [ -n "$$out" ]; then echo "gofmt needed (run make fmt):" >&2; echo "$$out" >&2; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 	$(GO) vet ./...
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT_RUN) ./...
 	@$(MAKE) --no-print-directory lint-import-rule check-deps
 	@command -v $(CFN_LINT) >/dev/null || { echo "$(CFN_LINT) not found; pip install cfn-lint" >&2; exit 1; }
 	$(CFN_LINT) template.yaml
@@ -147,7 +150,7 @@ lint-import-rule: $(GOLANGCI_LINT) ## prove depguard rejects an import of local/
 	@trap 'rm -rf $(IMPORT_RULE_PROBE_DIR)' EXIT; mkdir -p $(IMPORT_RULE_PROBE_DIR); \
 		printf '%s\n' '// Package probe is written and removed by make lint-import-rule.' 'package probe' '' \
 			'import _ "$(MODULE)/local/synth"' > $(IMPORT_RULE_PROBE); \
-		if out=$$($(GOLANGCI_LINT) run --enable-only depguard ./$(IMPORT_RULE_PROBE_DIR)/ 2>&1); then \
+		if out=$$($(GOLANGCI_LINT_RUN) --enable-only depguard ./$(IMPORT_RULE_PROBE_DIR)/ 2>&1); then \
 			echo "lint-import-rule: depguard accepted $(IMPORT_RULE_PROBE) importing local/synth" >&2; exit 1; fi; \
 		if ! grep -qE '$(IMPORT_RULE_PROBE):.*import .*$(MODULE)/local/synth.* is not allowed from list .product.*\(depguard\)' <<<"$$out"; then \
 			echo "lint-import-rule: golangci-lint failed, but not with depguard's message:" >&2; echo "$$out" >&2; exit 1; fi; \
