@@ -1,6 +1,8 @@
 # athena-usage: every command a person needs is a target here; `make help` lists them.
 
 SHELL := /bin/bash
+# Every recipe line stops at the first failing command, unset variable or failing pipeline stage.
+.SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
 GO ?= go
@@ -17,6 +19,9 @@ GOTESTSUM_VERSION := v1.13.0
 GOLANGCI_LINT_VERSION := v2.15.0
 GOTESTSUM := $(GOBIN)/gotestsum-$(GOTESTSUM_VERSION)
 GOLANGCI_LINT := $(GOBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# golangci-lint holds a machine-wide lock; a second run (another work tree, lint-import-rule)
+# waits for it instead of failing with "parallel golangci-lint is running".
+GOLANGCI_LINT_RUN := $(GOLANGCI_LINT) run --allow-serial-runners
 
 # Lambda's provided.al2023 runtime on Graviton runs one static binary named bootstrap.
 # lambda.norpc drops the RPC shim that only the old go1.x runtime needed.
@@ -34,6 +39,21 @@ TESTFLAGS ?= $(if $(RACE),-race,)
 # keeps the `go test -json` events, which .ci/run counts for its closing line.
 TEST_JSON ?=
 GOTEST = $(if $(wildcard $(GOTESTSUM)),$(GOTESTSUM) --format pkgname $(if $(TEST_JSON),--jsonfile $(TEST_JSON)) --,$(GO) test)
+# Keeping the events needs gotestsum.
+TEST_JSON_TOOL = $(if $(TEST_JSON),$(GOTESTSUM))
+
+# The tests that need real components: the S3 conformance suite's MinIO subtests. Its other
+# target (the embedded stand-in) runs in `make test`, so only the minio subtests run here and
+# every test runs once. The integration build tag must appear nowhere else (test-integration
+# checks), or its tests would run in neither target.
+INTEGRATION_PKGS := ./test/s3conformance
+INTEGRATION_RUN := /^minio$$
+
+# DEMO_DIR=DIR: `make demo` writes there (the command's default is demo-state/), and
+# `make browser-check` checks the report of the demo already there instead of running its own
+# into build/demo, so that CI runs the demo once.
+DEMO_DIR ?=
+DEMO_DAYS := --from 2025-03-03 --to 2025-03-05
 
 .PHONY: help
 help: ## list the targets
@@ -60,8 +80,8 @@ build: ## build both bootstraps into build/<function>/ (linux/arm64) and check t
 	@$(MAKE) --no-print-directory check-bootstraps
 
 .PHONY: check-bootstraps
-check-bootstraps: ## check the built bootstraps: size, CGO_ENABLED=0, no DuckDB
-	@set -e; for f in $(FUNCTIONS); do \
+check-bootstraps: ## check the built bootstraps: size, CGO_ENABLED=0, linux/arm64
+	@for f in $(FUNCTIONS); do \
 		bin=build/$$f/bootstrap; \
 		test -f $$bin || { echo "$$bin: missing; run make build" >&2; exit 1; }; \
 		size=$$(wc -c < $$bin); \
@@ -72,28 +92,29 @@ check-bootstraps: ## check the built bootstraps: size, CGO_ENABLED=0, no DuckDB
 			echo "$$bin: not built with CGO_ENABLED=0" >&2; exit 1; fi; \
 		if ! grep -qE '^[[:space:]]+build[[:space:]]+GOARCH=arm64$$' <<<"$$info"; then \
 			echo "$$bin: not built for GOARCH=arm64" >&2; exit 1; fi; \
-		if grep -qi duckdb <<<"$$info"; then \
-			echo "$$bin: links DuckDB:" >&2; grep -i duckdb <<<"$$info" >&2; exit 1; fi; \
-		echo "$$bin: $$size bytes, CGO_ENABLED=0, linux/arm64, no DuckDB"; \
+		echo "$$bin: $$size bytes, CGO_ENABLED=0, linux/arm64"; \
 	done
 
 .PHONY: test
-test: ## run the unit tests with the race detector (RACE= without)
+test: $(TEST_JSON_TOOL) ## run all the tests, the Lambda binaries in the emulator included, with the race detector (RACE= without)
 	$(GOTEST) $(TESTFLAGS) ./...
 
 .PHONY: test-integration
-test-integration: $(GOTESTSUM) ## against real components: MinIO, the built Lambda binaries, headless Chromium
+test-integration: $(TEST_JSON_TOOL) ## against real components: S3 conformance on MinIO, then browser-check
+	@tagged=$$({ grep -rlE --include='*.go' '^//go:build .*\bintegration\b' cmd functions local pkg test || true; } | xargs -r -n1 dirname | sort -u | sed 's|^|./|'); \
+		extra=$$(comm -23 <(echo "$$tagged") <(printf '%s\n' $(INTEGRATION_PKGS) | sort)); \
+		if [ -n "$$extra" ]; then echo "integration-tagged files outside INTEGRATION_PKGS ($(INTEGRATION_PKGS)): $$extra" >&2; exit 1; fi
 	scripts/minio.sh build
 	scripts/minio.sh start
-	@set -a; . .cache/minio.env; set +a; \
-		$(GOTEST) -tags integration $(TESTFLAGS) ./test/...; status=$$?; \
-		scripts/minio.sh stop; exit $$status
+	@trap 'scripts/minio.sh stop' EXIT; set -a; . .cache/minio.env; set +a; \
+		echo "$(GOTEST) -tags integration $(TESTFLAGS) -run '$(INTEGRATION_RUN)' $(INTEGRATION_PKGS)"; \
+		$(GOTEST) -tags integration $(TESTFLAGS) -run '$(INTEGRATION_RUN)' $(INTEGRATION_PKGS)
 	@$(MAKE) --no-print-directory browser-check
 
 .PHONY: browser-check
-browser-check: ## render the HTML report of a demo run and check it in headless Chromium
-	$(GO) run ./cmd/athena-usage demo --dir build/demo > /dev/null
-	$(GO) run ./cmd/athena-usage local report --dir build/demo/state --from 2025-03-03 --to 2025-03-05 \
+browser-check: ## render a demo's HTML report and check it in headless Chromium (DEMO_DIR=DIR: the demo run there)
+	$(if $(DEMO_DIR),,$(GO) run ./cmd/athena-usage demo --dir build/demo > /dev/null)
+	$(GO) run ./cmd/athena-usage local report --dir $(or $(DEMO_DIR),build/demo)/state $(DEMO_DAYS) \
 		--format html --out build/report.html
 	scripts/browser-check.sh build/report.html build/report.png
 	scripts/browser-check.sh --self-test
@@ -104,24 +125,54 @@ sql-grammar: ## parse every SQL statement sent to Athena with Trino and Hive gra
 
 .PHONY: bench
 bench: ## run each benchmark once; they print their own figures
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./pkg/... ./test/bench
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./...
 
 .PHONY: fmt
 fmt: ## rewrite the Go files with gofmt
 	gofmt -w $$($(GO) list -f '{{.Dir}}' ./...)
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## gofmt check, go vet, golangci-lint and cfn-lint
+lint: $(GOLANGCI_LINT) ## gofmt, go mod tidy, go vet, golangci-lint, the import rule and cfn-lint
 	@out=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); \
 		if [ -n "$$out" ]; then echo "gofmt needed (run make fmt):" >&2; echo "$$out" >&2; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 	$(GO) vet ./...
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT_RUN) ./...
+	@$(MAKE) --no-print-directory lint-import-rule check-deps
 	@command -v $(CFN_LINT) >/dev/null || { echo "$(CFN_LINT) not found; pip install cfn-lint" >&2; exit 1; }
 	$(CFN_LINT) template.yaml
 
+# The import rule: pkg/ and functions/ are the product and never import the local stack, the
+# test harnesses, DuckDB or gofakes3. depguard (.golangci.yml) enforces it file by file.
+MODULE := github.com/athenausage/athena-usage
+# The probe is a package of its own, so that nothing imports it (no cycle, whatever it imports).
+IMPORT_RULE_PROBE_DIR := pkg/zz_importrule_probe
+IMPORT_RULE_PROBE := $(IMPORT_RULE_PROBE_DIR)/probe.go
+
+.PHONY: lint-import-rule
+lint-import-rule: $(GOLANGCI_LINT) ## prove depguard rejects an import of local/ from pkg/
+	@trap 'rm -rf $(IMPORT_RULE_PROBE_DIR)' EXIT; mkdir -p $(IMPORT_RULE_PROBE_DIR); \
+		printf '%s\n' '// Package probe is written and removed by make lint-import-rule.' 'package probe' '' \
+			'import _ "$(MODULE)/local/synth"' > $(IMPORT_RULE_PROBE); \
+		if out=$$($(GOLANGCI_LINT_RUN) --enable-only depguard ./$(IMPORT_RULE_PROBE_DIR)/ 2>&1); then \
+			echo "lint-import-rule: depguard accepted $(IMPORT_RULE_PROBE) importing local/synth" >&2; exit 1; fi; \
+		if ! grep -qE '$(IMPORT_RULE_PROBE):.*import .*$(MODULE)/local/synth.* is not allowed from list .product.*\(depguard\)' <<<"$$out"; then \
+			echo "lint-import-rule: golangci-lint failed, but not with depguard's message:" >&2; echo "$$out" >&2; exit 1; fi; \
+		echo "lint-import-rule: depguard rejects pkg/ importing local/: $$(grep -m1 -o 'import .*(depguard)' <<<"$$out")"
+
+.PHONY: check-deps
+check-deps: ## the product's dependency graph: no DuckDB or gofakes3; the Lambdas link only pkg/
+	@deps=$$($(GO) list -deps -test ./pkg/... ./functions/...); \
+		bad=$$(grep -E '^github\.com/(duckdb|johannesboyne/gofakes3)(/|$$)' <<<"$$deps" || true); \
+		if [ -n "$$bad" ]; then echo "pkg/ or functions/ depend on:" >&2; echo "$$bad" >&2; exit 1; fi; \
+		own=$$($(GO) list -deps -f '{{.ImportPath}}' ./functions/... | grep -E '^$(MODULE)(/|$$)'); \
+		stray=$$(grep -vE '^$(MODULE)/(pkg|functions)/' <<<"$$own" || true); \
+		if [ -n "$$stray" ]; then echo "functions/ link first-party packages outside pkg/:" >&2; echo "$$stray" >&2; exit 1; fi; \
+		echo "check-deps: pkg/ and functions/ without DuckDB or gofakes3; functions/ link $$(wc -l <<<"$$own") first-party packages, all under pkg/ or functions/"
+
 .PHONY: demo
-demo: ## run the end-to-end demo on the local Athena and S3 stand-ins
-	$(GO) run ./cmd/athena-usage demo
+demo: ## run the end-to-end demo on the local Athena and S3 stand-ins (into DEMO_DIR, default demo-state/)
+	$(GO) run ./cmd/athena-usage demo $(if $(DEMO_DIR),--dir $(DEMO_DIR))
 
 .PHONY: deploy
 deploy: ## build with SAM and deploy the stack, asking for the parameters (see docs/deploy.md)

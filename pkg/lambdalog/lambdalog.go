@@ -64,13 +64,13 @@ func ReportInitError(ctx context.Context, api string, initErr error) error {
 	return nil
 }
 
-// ExitInit ends a function that could not start: it logs err, reports it to the Runtime API at
-// api (see ReportInitError) and exits with status 1. The log line comes first: once told, Lambda
-// may end the process at any moment.
+// ExitInit ends a function that could not start: it logs err once, reports it to the Runtime
+// API at api (see ReportInitError) and exits with status 1. It logs first: once the Runtime API
+// has the error, Lambda may stop the process, and a line written after that would be lost.
 func ExitInit(log *slog.Logger, api string, err error) {
 	log.Error("function cannot start", KeyErrorMessage, err.Error(), "errorType", InitErrorType)
 	if rerr := ReportInitError(context.Background(), api, err); rerr != nil {
-		log.Error("runtime API not told why the function cannot start", KeyErrorMessage, rerr.Error())
+		log.Warn("the runtime API was not told why the function cannot start", KeyErrorMessage, rerr.Error())
 	}
 	os.Exit(1)
 }

@@ -311,15 +311,42 @@ func heatChart(cells []Cell) (chart, error) {
 
 	users, userOf := rank(withData, func(c Cell) string { return c.User }, MaxChartRows, "users")
 	dbs, dbOf := rank(withData, func(c Cell) string { return c.Database }, maxHeatColumns, "databases")
+	h := newHeatGrid(withData, len(users), len(dbs), userOf, dbOf)
+	p, height := heatPlot(h, users, dbs)
+	svg, err := toSVG(p, heatWidth, height, title)
+	if err != nil {
+		return ch, err
+	}
+	ch.SVG = svg
+	ch.Caption = "Each cell is one user's average data scanned per query in one database, in MB; " +
+		"darker cells scanned more (log colour scale); n/a: no statistics. Users and databases with the most queries first."
+	if len(userOf) > MaxChartRows+1 {
+		ch.Caption += fmt.Sprintf(" The other %d users are shown together.", len(userOf)-MaxChartRows)
+	}
+	if len(dbOf) > maxHeatColumns+1 {
+		ch.Caption += fmt.Sprintf(" The other %d databases are shown together.", len(dbOf)-maxHeatColumns)
+	}
+	ch.Scale = &scale{
+		Gradient: template.CSS(fmt.Sprintf("linear-gradient(to right, %s, %s, %s)",
+			css(heatStops[0]), css(heatStops[1]), css(heatStops[2]))),
+		Low:  "0 MB",
+		High: mbLabel(h.max) + " MB",
+	}
+	return ch, nil
+}
+
+// newHeatGrid averages cells into rows users by cols databases, at the rows and columns that
+// userOf and dbOf give them, with the first user in the top row.
+func newHeatGrid(cells []Cell, rows, cols int, userOf, dbOf map[string]int) *heatGrid {
 	type acc struct {
 		queries, weight int64
 		sum             float64
 	}
-	grid := make([][]acc, len(users))
+	grid := make([][]acc, rows)
 	for i := range grid {
-		grid[i] = make([]acc, len(dbs))
+		grid[i] = make([]acc, cols)
 	}
-	for _, c := range withData {
+	for _, c := range cells {
 		a := &grid[userOf[c.User]][dbOf[c.Database]]
 		a.queries += c.Queries
 		// Folded cells ("other") average their parts weighted by queries.
@@ -328,14 +355,14 @@ func heatChart(cells []Cell) (chart, error) {
 			a.weight += c.Queries
 		}
 	}
-	h := &heatGrid{rows: len(users), cols: len(dbs)}
-	h.value = make([][]float64, len(users))
-	h.state = make([][]cellState, len(users))
-	for i := range users {
-		r := len(users) - 1 - i // the busiest user on top
-		h.value[r] = make([]float64, len(dbs))
-		h.state[r] = make([]cellState, len(dbs))
-		for j := range dbs {
+	h := &heatGrid{rows: rows, cols: cols}
+	h.value = make([][]float64, rows)
+	h.state = make([][]cellState, rows)
+	for i := range rows {
+		r := rows - 1 - i // the busiest user on top
+		h.value[r] = make([]float64, cols)
+		h.state[r] = make([]cellState, cols)
+		for j := range cols {
 			a := grid[i][j]
 			switch {
 			case a.queries == 0:
@@ -348,7 +375,12 @@ func heatChart(cells []Cell) (chart, error) {
 			}
 		}
 	}
+	return h
+}
 
+// heatPlot lays h out with the users as row labels and the databases as column labels, and
+// returns the plot and the height it needs.
+func heatPlot(h *heatGrid, users, dbs []string) (*plot.Plot, vg.Length) {
 	p := newPlot()
 	p.Add(h)
 	rowNames := labels(users)
@@ -381,26 +413,7 @@ func heatChart(cells []Cell) (chart, error) {
 		}
 		height += vg.Points(float64(longest) * 2.6)
 	}
-	svg, err := toSVG(p, heatWidth, height, title)
-	if err != nil {
-		return ch, err
-	}
-	ch.SVG = svg
-	ch.Caption = "Each cell is one user's average data scanned per query in one database, in MB; " +
-		"darker cells scanned more (log colour scale); n/a: no statistics. Users and databases with the most queries first."
-	if len(userOf) > MaxChartRows+1 {
-		ch.Caption += fmt.Sprintf(" The other %d users are shown together.", len(userOf)-MaxChartRows)
-	}
-	if len(dbOf) > maxHeatColumns+1 {
-		ch.Caption += fmt.Sprintf(" The other %d databases are shown together.", len(dbOf)-maxHeatColumns)
-	}
-	ch.Scale = &scale{
-		Gradient: template.CSS(fmt.Sprintf("linear-gradient(to right, %s, %s, %s)",
-			css(heatStops[0]), css(heatStops[1]), css(heatStops[2]))),
-		Low:  "0 MB",
-		High: mbLabel(h.max) + " MB",
-	}
-	return ch, nil
+	return p, height
 }
 
 // rank orders the distinct names of cells by their total queries (ties by name) and maps every

@@ -462,6 +462,9 @@ func TestAsyncInvoke(t *testing.T) {
 	resp.Body.Close()
 	id = resp.Header.Get("X-Amzn-Requestid")
 	decodeEcho(t, invoke(t, f, `{}`))
+	// The emulator logs the failure after it has released the environment to the invoke above;
+	// Close waits for the async invocation to have logged.
+	f.Close()
 	if want := "async invocation " + id + " failed: "; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr = %q, want %q", stderr.String(), want)
 	}
