@@ -84,6 +84,9 @@ type Options struct {
 	// Latency per operation; the "" entry applies to operations without their own.
 	Latency map[string]Latency
 	Faults  Faults
+	// Generated, when set, makes the execution of an ID that is not stored, if it is one
+	// (ok): benchmarks look up a million IDs without holding a million executions.
+	Generated func(id string) (q types.QueryExecution, ok bool)
 	// Seed seeds the random numbers behind latency ranges and faults, for reproducible runs.
 	Seed int64
 	// Now is the clock for execution times; defaults to time.Now.
