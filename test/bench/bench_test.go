@@ -118,7 +118,9 @@ func runCase(b *testing.B, bc benchCase) {
 	var wg sync.WaitGroup
 	var coCalls, coThrottled atomic.Int64
 	if bc.cotenant > 0 {
-		wg.Go(func() { cotenant(ctx, client(batchget.WithoutSDKRetries), bc.quota*bc.cotenant, &coCalls, &coThrottled) })
+		wg.Go(func() {
+			cotenant(ctx, client(batchget.WithoutSDKRetries), bc.quota*bc.cotenant, &coCalls, &coThrottled)
+		})
 	}
 	var peak atomic.Uint64
 	runtime.GC()

@@ -103,7 +103,9 @@ type checkingUploader struct {
 	err    error
 }
 
-func newCheckingUploader(ids int) *checkingUploader { return &checkingUploader{seen: make([]bool, ids)} }
+func newCheckingUploader(ids int) *checkingUploader {
+	return &checkingUploader{seen: make([]bool, ids)}
+}
 
 func (u *checkingUploader) UploadObject(_ context.Context, in *transfermanager.UploadObjectInput, _ ...func(*transfermanager.Options)) (*transfermanager.UploadObjectOutput, error) {
 	r := apioutput.NewReader(in.Body)
