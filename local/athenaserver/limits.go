@@ -81,14 +81,22 @@ func (f Faults) applies(op string) bool {
 
 // limits applies quotas, latency and faults to each call.
 type limits struct {
-	quotas  map[string]*rate.Limiter
-	other   *rate.Limiter
+	// quotas are the quota of each operation; buckets holds one token bucket per account,
+	// region and operation, made on first use, as Athena's quotas are per account and region.
+	quotas  map[string]Quota
 	latency map[string]Latency
 	faults  Faults
 
-	mu  sync.Mutex
-	rng *rand.Rand
+	mu      sync.Mutex
+	rng     *rand.Rand
+	buckets map[bucketKey]*rate.Limiter
 }
+
+// bucketKey names one quota's token bucket.
+type bucketKey struct{ account, region, op string }
+
+// Caller is the account and region a call is made in, which pick its quota's bucket.
+type Caller struct{ Account, Region string }
 
 func newLimits(o Options) *limits {
 	l := &limits{
@@ -99,21 +107,34 @@ func newLimits(o Options) *limits {
 	if o.DisableQuotas {
 		return l
 	}
-	qs := DefaultQuotas()
+	l.quotas = DefaultQuotas()
 	for op, q := range o.Quotas {
-		qs[op] = q
+		l.quotas[op] = q
 	}
-	l.quotas = make(map[string]*rate.Limiter, len(qs))
-	for op, q := range qs {
-		l.quotas[op] = rate.NewLimiter(rate.Limit(q.Rate), q.Burst)
-	}
-	l.other = rate.NewLimiter(rate.Limit(DefaultOtherQuota.Rate), DefaultOtherQuota.Burst)
+	l.buckets = map[bucketKey]*rate.Limiter{}
 	return l
+}
+
+// bucket returns the token bucket of op in the caller's account and region.
+func (l *limits) bucket(c Caller, op string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := bucketKey{c.Account, c.Region, op}
+	b, ok := l.buckets[k]
+	if !ok {
+		q, ok := l.quotas[op]
+		if !ok {
+			q = DefaultOtherQuota
+		}
+		b = rate.NewLimiter(rate.Limit(q.Rate), q.Burst)
+		l.buckets[k] = b
+	}
+	return b
 }
 
 // admit waits out the call's latency, then takes a token from its bucket and rolls the dice for
 // injected faults. A nil result lets the call through.
-func (l *limits) admit(ctx context.Context, op string) *apiError {
+func (l *limits) admit(ctx context.Context, c Caller, op string) *apiError {
 	if d := l.delay(op); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -123,14 +144,8 @@ func (l *limits) admit(ctx context.Context, op string) *apiError {
 			return internalError("request cancelled")
 		}
 	}
-	if l.quotas != nil {
-		lim, ok := l.quotas[op]
-		if !ok {
-			lim = l.other
-		}
-		if !lim.Allow() {
-			return throttled(op)
-		}
+	if l.quotas != nil && !l.bucket(c, op).Allow() {
+		return throttled(op)
 	}
 	if l.faults.applies(op) {
 		if l.roll(l.faults.Throttle) {

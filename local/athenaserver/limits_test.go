@@ -92,3 +92,23 @@ func TestQueueTime(t *testing.T) {
 		t.Errorf("TotalExecutionTimeInMillis = %d, less than the queue time %d", total, queue)
 	}
 }
+
+// TestQuotaPerAccountAndRegion checks that each account and region has its own bucket, as
+// Athena's quotas do: one caller using up its quota does not throttle another.
+func TestQuotaPerAccountAndRegion(t *testing.T) {
+	l := newLimits(Options{Quotas: map[string]Quota{OpBatchGetQueryExecution: {Rate: 0.001, Burst: 1}}})
+	a := Caller{Account: "111111111111", Region: "us-east-1"}
+	for _, tt := range []struct {
+		c         Caller
+		throttled bool
+	}{
+		{a, false},
+		{a, true},
+		{Caller{Account: "222222222222", Region: "us-east-1"}, false},
+		{Caller{Account: a.Account, Region: "eu-west-1"}, false},
+	} {
+		if got := l.admit(context.Background(), tt.c, OpBatchGetQueryExecution) != nil; got != tt.throttled {
+			t.Errorf("admit(%+v) throttled = %v, want %v", tt.c, got, tt.throttled)
+		}
+	}
+}

@@ -162,6 +162,11 @@ func (s *Server) batchGetQueryExecution(_ context.Context, body []byte) (any, *a
 		}
 		seen[id] = true
 		e, ok := s.execs[id]
+		if !ok && s.opts.Generated != nil {
+			if q, gen := s.opts.Generated(id); gen {
+				e, ok = &execution{q: q}, true
+			}
+		}
 		switch {
 		case !ok:
 			out.UnprocessedQueryExecutionIDs = append(out.UnprocessedQueryExecutionIDs, wireUnprocessed{

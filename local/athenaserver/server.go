@@ -84,6 +84,9 @@ type Options struct {
 	// Latency per operation; the "" entry applies to operations without their own.
 	Latency map[string]Latency
 	Faults  Faults
+	// Generated, when set, makes the execution of an ID that is not stored, if it is one
+	// (ok): benchmarks look up a million IDs without holding a million executions.
+	Generated func(id string) (q types.QueryExecution, ok bool)
 	// Seed seeds the random numbers behind latency ranges and faults, for reproducible runs.
 	Seed int64
 	// Now is the clock for execution times; defaults to time.Now.
@@ -271,7 +274,7 @@ func (s *Server) serve(r *http.Request) (op string, out any, aerr *apiError) {
 	if closed {
 		return op, nil, internalError("the Athena stand-in is shut down")
 	}
-	if aerr := s.lim.admit(r.Context(), op); aerr != nil {
+	if aerr := s.lim.admit(r.Context(), s.caller(r), op); aerr != nil {
 		return op, nil, aerr
 	}
 	out, aerr = handle(r.Context(), body)
@@ -294,6 +297,29 @@ func (s *Server) handler(op string) (func(context.Context, []byte) (any, *apiErr
 		return s.getQueryResults, true
 	}
 	return nil, false
+}
+
+// sessionTokenPrefix starts the session tokens that name their account (SessionToken).
+const sessionTokenPrefix = "local-session-account-"
+
+// SessionToken is the session token a local STS stand-in hands out for a role in account, so
+// that the stand-in can tell the account a call is made in, as AWS tells it from the credentials.
+func SessionToken(account string) string { return sessionTokenPrefix + account }
+
+// caller is the account and region a call is made in: the region of its SigV4 credential scope
+// (Credential=KEY/DATE/REGION/athena/aws4_request) and the account its session token names,
+// each defaulting to the Server's own.
+func (s *Server) caller(r *http.Request) Caller {
+	c := Caller{Account: s.opts.AccountID, Region: s.opts.Region}
+	if acct, ok := strings.CutPrefix(r.Header.Get("X-Amz-Security-Token"), sessionTokenPrefix); ok && acct != "" {
+		c.Account = acct
+	}
+	if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
+		if scope := strings.Split(strings.SplitN(cred, ",", 2)[0], "/"); len(scope) == 5 && scope[2] != "" {
+			c.Region = scope[2]
+		}
+	}
+	return c
 }
 
 // CallCounts count the calls of one operation by how they were answered.

@@ -23,6 +23,7 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 		dir   string
 		opts  synth.Options
 		start string
+		sim   standIn
 	)
 	cmd := &cobra.Command{
 		Use:   "demo [--dir DIR] [--users N] [--days D] [--queries-per-day Q] [--seed S]",
@@ -42,6 +43,10 @@ The directory keeps everything: the generated input, the local stack's state (us
 				return err
 			}
 			opts.Start = s
+			ao, err := sim.options()
+			if err != nil {
+				return err
+			}
 			if err := prepareDemoDir(dir); err != nil {
 				return err
 			}
@@ -66,6 +71,7 @@ The directory keeps everything: the generated input, the local stack's state (us
 				to:         last,
 				price:      config.DefaultPricePerTB,
 				partSize:   lookup.DefaultPartSize,
+				athena:     ao,
 			}
 			st, set, err := run.run(cmd.Context(), p, stderr)
 			if err != nil {
@@ -103,6 +109,7 @@ The directory keeps everything: the generated input, the local stack's state (us
 	f.IntVar(&opts.QueriesPerDay, "queries-per-day", synth.DefaultQueriesPerDay, "queries started per day")
 	f.Int64Var(&opts.Seed, "seed", 1, "random seed: the same seed gives the same data")
 	f.StringVar(&start, "start", synth.DefaultStart.Format(config.DayLayout), "first UTC day of the synthetic data")
+	sim.register(f)
 	return cmd
 }
 

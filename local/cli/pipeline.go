@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/athenausage/athena-usage/local/athenaserver"
 	"github.com/athenausage/athena-usage/local/pipeline"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/report"
@@ -64,6 +65,7 @@ type pipelineRun struct {
 	from, to   time.Time
 	price      float64
 	partSize   int
+	athena     athenaserver.Options
 }
 
 // run starts the stack over the state directory, ingests the CloudTrail files and the history,
@@ -74,7 +76,7 @@ func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*pip
 		return nil, set, fmt.Errorf("state directory: %w", err)
 	}
 	p.stage("starting the local stack in %s", r.state)
-	st, err := pipeline.Start(ctx, pipeline.Options{Dir: r.state, Logger: quietLogger()})
+	st, err := pipeline.Start(ctx, pipeline.Options{Dir: r.state, Athena: r.athena, Logger: quietLogger()})
 	if err != nil {
 		return nil, set, err
 	}

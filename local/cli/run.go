@@ -14,6 +14,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		r        pipelineRun
 		from, to string
+		sim      standIn
 	)
 	cmd := &cobra.Command{
 		Use:   "run --cloudtrail DIR --history FILE --day YYYY-MM-DD [--to YYYY-MM-DD] --dir STATE",
@@ -50,6 +51,9 @@ The state directory keeps the tables, views and results; run 'local report' on i
 			if r.from, r.to, err = window("day", from, "to", to); err != nil {
 				errs = append(errs, err)
 			}
+			if r.athena, err = sim.options(); err != nil {
+				errs = append(errs, err)
+			}
 			if err := errors.Join(errs...); err != nil {
 				return err
 			}
@@ -71,5 +75,6 @@ The state directory keeps the tables, views and results; run 'local report' on i
 	f.StringVar(&r.state, "dir", "", "state directory (created if missing)")
 	f.Float64Var(&r.price, "price-per-tb", config.DefaultPricePerTB, "price in USD per TB scanned")
 	f.IntVar(&r.partSize, "part-size", lookup.DefaultPartSize, "query IDs per athena_api_output part")
+	sim.register(f)
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 
 func newServeCmd(stdout, _ io.Writer) *cobra.Command {
 	var state, addr string
+	var sim standIn
 	cmd := &cobra.Command{
 		Use:   "serve --dir STATE [--addr 127.0.0.1:PORT]",
 		Short: "Serve the local Athena and S3 endpoints until interrupted",
@@ -35,9 +36,13 @@ through its endpoint-URL setting; S3 needs path-style addressing.`,
 			if err != nil {
 				return err
 			}
+			ao, err := sim.options()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			st, err := pipeline.Start(ctx, pipeline.Options{Dir: state, AthenaAddr: athenaAddr, S3Addr: s3Addr, Logger: quietLogger()})
+			st, err := pipeline.Start(ctx, pipeline.Options{Dir: state, Athena: ao, AthenaAddr: athenaAddr, S3Addr: s3Addr, Logger: quietLogger()})
 			if err != nil {
 				return err
 			}
@@ -59,6 +64,7 @@ Serving until interrupted (Ctrl-C).
 		},
 	}
 	cmd.Flags().StringVar(&state, "dir", "", "state directory (created if missing)")
+	sim.register(cmd.Flags())
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "Athena's listen address; S3 takes the next port (port 0: any free ports)")
 	return cmd
 }

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/athenausage/athena-usage/local/athenaserver"
 	"github.com/athenausage/athena-usage/local/s3server"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -118,11 +120,21 @@ func (srv *invokeServer) assumeRole(w http.ResponseWriter, r *http.Request) {
 	var out assumeRoleResponse
 	out.Credentials.AccessKeyID = s3server.AccessKeyID
 	out.Credentials.SecretAccessKey = s3server.SecretAccessKey
-	out.Credentials.SessionToken = "local-session"
+	// The token names the role's account, so that the Athena stand-in charges its calls to that
+	// account's quota.
+	out.Credentials.SessionToken = athenaserver.SessionToken(accountOf(role))
 	out.Credentials.Expiration = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	out.AssumedRoleARN = role + "/" + r.PostForm.Get("RoleSessionName")
 	w.Header().Set("Content-Type", "text/xml")
 	_ = xml.NewEncoder(w).Encode(out) // a client that went away has no use for the error
+}
+
+// accountOf is the account in a role ARN (arn:partition:iam::ACCOUNT:role/NAME), or "".
+func accountOf(roleARN string) string {
+	if f := strings.Split(roleARN, ":"); len(f) >= 6 {
+		return f[4]
+	}
+	return ""
 }
 
 // AssumedRoles returns the ARN of every role assumed so far, in order.

@@ -31,23 +31,29 @@ const MaxBatchSize = 50
 
 // Defaults of Options.
 const (
-	// DefaultRate leaves headroom under BatchGetQueryExecution's default quota of 20 calls/s
-	// (burst 40) for other clients of the account, such as the console.
-	DefaultRate = 15.0
+	// DefaultRate is the most calls per second when Options.Rate is zero: no limit of ours in
+	// practice, the limiter finds the account's quota (Athena's default is 20/s; raised quotas
+	// go to a few hundred).
+	DefaultRate = 10000.0
+	// DefaultStartRate is the rate before the limiter knows the quota: under Athena's default
+	// quota of 20 calls/s, so that an account at the default is not throttled while probing.
+	DefaultStartRate = 10.0
+	// DefaultHeadroom is the share of the quota the limiter leaves free for other clients of the
+	// account (the console, other tools): it settles at (1-Headroom) × the quota it finds.
+	DefaultHeadroom = 0.05
+	// DefaultProbe is how fast, per second, the rate probes above the quota it found, to find a
+	// raised quota or one a co-tenant gave back: at 5 %/s each probe costs a few throttled calls
+	// (the quota's burst hides it for a while), about one probe every 10 s.
+	DefaultProbe = 0.05
 	// DefaultBurst lets a few calls start at once without eating into the quota's own burst.
 	DefaultBurst = 5
 	// DefaultMinRate is the floor the limiter backs off to: it keeps making progress however
 	// hard the account's quota is contended.
 	DefaultMinRate = 1.0
-	// DefaultDecreaseFactor multiplies the rate after throttling.
-	DefaultDecreaseFactor = 0.5
-	// DefaultRecoverySteps is how many successful calls bring the rate from zero back to Rate:
-	// RecoveryStep defaults to Rate / DefaultRecoverySteps.
-	DefaultRecoverySteps = 50
-	// DefaultConcurrency bounds the calls in flight. By Little's law a rate of R calls/s at a
-	// latency of L needs R×L calls in flight: 15/s at up to 150 ms is about 2.3, so 8 leaves room
-	// for slow calls.
-	DefaultConcurrency = 8
+	// DefaultConcurrency bounds the calls in flight. Within it the engine keeps rate × latency
+	// × 2 in flight (Little's law, see minConcurrency): 200 calls/s at 150 ms needs 60, so 128
+	// serves quotas up to about 400/s at that latency.
+	DefaultConcurrency = 128
 	// DefaultMaxAttempts is how often a call, or an unprocessed ID, is tried before giving up.
 	DefaultMaxAttempts = 8
 	// DefaultBackoffBase is the first retry's backoff; it doubles with each attempt.
@@ -56,20 +62,26 @@ const (
 	DefaultBackoffMax = 5 * time.Second
 )
 
-// Options tune an Engine. A zero field takes its Default* value (RecoveryStep: Rate /
-// DefaultRecoverySteps).
+// minConcurrency is the fewest calls in flight Little's law may leave: latency estimates are
+// noisy at low rates, and a few calls in flight cost nothing.
+const minConcurrency = 4
+
+// Options tune an Engine. A zero field takes its Default* value.
 type Options struct {
-	// Rate is the most calls per second, and the rate the limiter recovers to after throttling.
+	// Rate is the most calls per second, whatever quota the limiter finds: an explicit cap.
 	Rate float64
+	// StartRate is the rate before the limiter knows the quota.
+	StartRate float64
+	// Headroom is the share of the quota left free for other clients, from 0 to 0.5.
+	Headroom float64
+	// Probe is the rate's growth per second above the quota found, from 0 to 1.
+	Probe float64
 	// Burst is how many calls the limiter lets start at once.
 	Burst int
 	// MinRate is the floor the limiter backs off to.
 	MinRate float64
-	// DecreaseFactor multiplies the rate after throttling, from 0 to 1.
-	DecreaseFactor float64
-	// RecoveryStep is added to the rate, in calls/s, after each successful call.
-	RecoveryStep float64
-	// Concurrency bounds the calls in flight, shared by all concurrent Lookup calls.
+	// Concurrency bounds the calls in flight, shared by all concurrent Lookup calls; within it
+	// the engine keeps as many as the rate and the calls' latency need.
 	Concurrency int
 	// MaxAttempts is how often a call, or an unprocessed ID, is tried.
 	MaxAttempts int
@@ -144,7 +156,7 @@ type Engine struct {
 	client  BatchGetter
 	opts    Options
 	limiter *adaptiveLimiter
-	slots   chan struct{}
+	slots   *semaphore
 
 	mu     sync.Mutex
 	totals Stats
@@ -166,11 +178,14 @@ func New(client BatchGetter, optFns ...func(*Options)) *Engine {
 	if o.MinRate <= 0 {
 		o.MinRate = DefaultMinRate
 	}
-	if !(o.DecreaseFactor > 0 && o.DecreaseFactor < 1) {
-		o.DecreaseFactor = DefaultDecreaseFactor
+	if o.StartRate <= 0 {
+		o.StartRate = DefaultStartRate
 	}
-	if o.RecoveryStep <= 0 {
-		o.RecoveryStep = o.Rate / DefaultRecoverySteps
+	if !(o.Headroom > 0 && o.Headroom <= 0.5) {
+		o.Headroom = DefaultHeadroom
+	}
+	if !(o.Probe > 0 && o.Probe <= 1) {
+		o.Probe = DefaultProbe
 	}
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultConcurrency
@@ -188,7 +203,7 @@ func New(client BatchGetter, optFns ...func(*Options)) *Engine {
 		client:  client,
 		opts:    o,
 		limiter: newAdaptiveLimiter(o),
-		slots:   make(chan struct{}, o.Concurrency),
+		slots:   newSemaphore(o.Concurrency),
 	}
 }
 
@@ -280,8 +295,9 @@ func (l *lookup) round(ctx context.Context, pending []int) error {
 		l.codes[i] = ""
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	// Goroutines beyond the engine's slots would only wait for one.
-	g.SetLimit(l.engine.opts.Concurrency)
+	// A batch backing off after a throttle holds its goroutine but not a slot: twice the slots
+	// keep the slots busy after a burst of throttles.
+	g.SetLimit(2 * l.engine.opts.Concurrency)
 	for batch := range slices.Chunk(pending, MaxBatchSize) {
 		g.Go(func() error { return l.batch(ctx, batch) })
 	}
@@ -365,14 +381,14 @@ func (l *lookup) call(ctx context.Context, ids []string) (*athena.BatchGetQueryE
 	for attempt := 1; ; attempt++ {
 		out, sent, err := l.callOnce(ctx, in)
 		if err == nil {
-			e.limiter.succeeded()
+			e.limiter.done(sent, false)
 			return out, nil
 		}
 		kind, _ := classify(ctx, err)
 		switch kind {
 		case errThrottled:
 			l.counts.throttled.Add(1)
-			e.limiter.throttled(sent)
+			e.limiter.done(sent, true)
 		case errTransient:
 		default:
 			return nil, fmt.Errorf("batch get query executions: %w", err)
@@ -390,12 +406,13 @@ func (l *lookup) call(ctx context.Context, ids []string) (*athena.BatchGetQueryE
 // callOnce waits for a slot and the limiter, then calls; sent is when the call went out.
 func (l *lookup) callOnce(ctx context.Context, in *athena.BatchGetQueryExecutionInput) (out *athena.BatchGetQueryExecutionOutput, sent time.Time, err error) {
 	e := l.engine
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, time.Time{}, ctx.Err()
+	if err := e.slots.acquire(ctx); err != nil {
+		return nil, time.Time{}, err
 	}
-	defer func() { <-e.slots }()
+	defer func() {
+		e.slots.setLimit(e.limiter.inFlight())
+		e.slots.release()
+	}()
 	if err := e.limiter.wait(ctx); err != nil {
 		return nil, time.Time{}, err
 	}

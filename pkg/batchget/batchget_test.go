@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -188,12 +189,19 @@ func testThrottling(t *testing.T, code string) {
 	if s.Throttled != throttledCalls || s.Retries != throttledCalls || s.Calls != throttledCalls+1 {
 		t.Errorf("Lookup() stats = %+v, want %d throttled, %d retries, %d calls", s, throttledCalls, throttledCalls, throttledCalls+1)
 	}
-	// Each throttled call halves the rate: the last attempt went out at 100/2^4.
-	if got, want := rates[throttledCalls], 100.0/16; got != want {
+	// The throttled calls are one window's evidence: the rate falls once, by the most one window
+	// may cut, and not again before calls paced by the new rate come back.
+	start := min(DefaultStartRate, 100.0)
+	for n, r := range rates[:throttledCalls] {
+		if r != start {
+			t.Errorf("rate at throttled call %d = %v, want the start rate %v (rates %v)", n, r, start, rates)
+		}
+	}
+	if got, want := rates[throttledCalls], start*(1-maxDecrease)*(1-DefaultHeadroom); math.Abs(got-want) > 1e-9 {
 		t.Errorf("rate at the successful call = %v, want %v (rates %v)", got, want, rates)
 	}
-	if r := e.Totals().Rate; r <= rates[throttledCalls] || r >= 100 {
-		t.Errorf("rate after one success = %v, want a step up from %v", r, rates[throttledCalls])
+	if r := e.Totals().Rate; r < rates[throttledCalls] {
+		t.Errorf("rate after one success = %v, want no further cut from %v", r, rates[throttledCalls])
 	}
 	// The backoff doubles: the n-th wait is at least half of base×2^(n-1). The limiter has
 	// tokens to spare, so the time between two attempts is the backoff alone.

@@ -2,46 +2,80 @@ package batchget
 
 import (
 	"context"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
 )
 
-func TestAdaptiveLimiter(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l := newAdaptiveLimiter(Options{Rate: 16, Burst: 1, MinRate: 1, DecreaseFactor: 0.5, RecoveryStep: 4})
-		// step moves synctest's clock on, so that each call is sent after the last decrease.
-		step := func() time.Time {
-			time.Sleep(time.Millisecond)
-			return time.Now()
-		}
+func testLimiterOptions() Options {
+	return Options{Rate: 1000, StartRate: 10, Burst: 1, MinRate: 1, Headroom: 0.05, Probe: 0.05}
+}
 
-		sent := step()
-		step()
-		l.throttled(sent)
-		if got := l.rate(); got != 8 {
-			t.Fatalf("rate after one throttle = %v, want 8", got)
+// TestAdaptiveLimiterDecreasesOncePerWindow checks that a window of throttled calls cuts the rate
+// once, in proportion to the share throttled, and that calls sent before the cut don't cut again.
+func TestAdaptiveLimiterDecreasesOncePerWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptiveLimiter(testLimiterOptions())
+		sent := time.Now()
+		time.Sleep(100 * time.Millisecond)
+		// Every other call throttled: the window decides at its earlyThrottles-th throttle, 4
+		// of 7 calls, and keeps the headroom under what got through.
+		want := 10 * (1 - 4.0/7) * 0.95
+		for i := range windowCalls {
+			l.done(sent, i%2 == 0)
 		}
-		// A call sent before that decrease was paced by the old rate: no second decrease.
-		l.throttled(sent)
-		if got := l.rate(); got != 8 {
-			t.Errorf("rate after a throttle of an older call = %v, want 8", got)
+		if got := l.rate(); math.Abs(got-want) > 1e-9 {
+			t.Fatalf("rate after a window half throttled = %v, want %v", got, want)
 		}
-		for range 10 {
-			l.throttled(step())
+		// Calls sent before the cut were paced by the old rate.
+		for range windowCalls {
+			l.done(sent, true)
 		}
-		if got := l.rate(); got != 1 {
-			t.Errorf("rate after many throttles = %v, want the floor 1", got)
+		if got := l.rate(); math.Abs(got-want) > 1e-9 {
+			t.Errorf("rate after throttles of older calls = %v, want %v", got, want)
 		}
-		l.succeeded()
-		if got := l.rate(); got != 5 {
-			t.Errorf("rate after one success = %v, want 5", got)
+	})
+}
+
+// TestAdaptiveLimiterBackground checks that throttling which a lower rate does not cure is
+// learned as background and stops cutting the rate.
+func TestAdaptiveLimiterBackground(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptiveLimiter(testLimiterOptions())
+		for range 20 {
+			time.Sleep(200 * time.Millisecond)
+			sent := time.Now()
+			time.Sleep(200 * time.Millisecond)
+			// One call in eight throttled, window after window, whatever the rate.
+			for i := range 2 * windowCalls {
+				l.done(sent, i%8 == 0)
+			}
 		}
-		for range 10 {
-			l.succeeded()
+		if got := l.rate(); got < 3 {
+			t.Errorf("rate after 20 windows with 1/8 of calls throttled = %v, want no collapse (>= 3)", got)
 		}
-		if got := l.rate(); got != 16 {
-			t.Errorf("rate after many successes = %v, want the configured 16", got)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.background < 0.1 || l.background > 0.15 {
+			t.Errorf("background = %v, want about 1/8", l.background)
+		}
+	})
+}
+
+// TestAdaptiveLimiterProbes checks that the rate grows while calls succeed and wait for it.
+func TestAdaptiveLimiterProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptiveLimiter(testLimiterOptions())
+		for range 100 {
+			sent := time.Now()
+			if err := l.wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			l.done(sent, false)
+		}
+		if got := l.rate(); got <= 10 {
+			t.Errorf("rate after 100 calls that waited for it and succeeded = %v, want above the start rate 10", got)
 		}
 	})
 }
@@ -49,7 +83,7 @@ func TestAdaptiveLimiter(t *testing.T) {
 // TestAdaptiveLimiterPaces checks that the limiter really spaces calls at its rate.
 func TestAdaptiveLimiterPaces(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newAdaptiveLimiter(Options{Rate: 10, Burst: 1, MinRate: 1, DecreaseFactor: 0.5, RecoveryStep: 1})
+		l := newAdaptiveLimiter(testLimiterOptions())
 		start := time.Now()
 		for range 21 {
 			if err := l.wait(context.Background()); err != nil {
@@ -59,7 +93,7 @@ func TestAdaptiveLimiterPaces(t *testing.T) {
 		if got, want := time.Since(start), 2*time.Second; got != want {
 			t.Errorf("21 calls at 10/s, burst 1, took %v, want %v", got, want)
 		}
-		l.throttled(time.Now())
+		l.setRate(time.Now(), 5)
 		start = time.Now()
 		for range 10 {
 			if err := l.wait(context.Background()); err != nil {
@@ -67,7 +101,7 @@ func TestAdaptiveLimiterPaces(t *testing.T) {
 			}
 		}
 		if got, want := time.Since(start), 2*time.Second; got != want {
-			t.Errorf("10 calls after halving to 5/s took %v, want %v", got, want)
+			t.Errorf("10 calls after setting 5/s took %v, want %v", got, want)
 		}
 	})
 }
@@ -76,7 +110,9 @@ func TestAdaptiveLimiterPaces(t *testing.T) {
 // error and hands its reservation back.
 func TestAdaptiveLimiterCanceled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newAdaptiveLimiter(Options{Rate: 1, Burst: 1, MinRate: 1, DecreaseFactor: 0.5, RecoveryStep: 1})
+		o := testLimiterOptions()
+		o.StartRate = 1
+		l := newAdaptiveLimiter(o)
 		if err := l.wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,83 @@
+package batchget
+
+import (
+	"context"
+	"sync"
+)
+
+// semaphore bounds the calls in flight by a limit that can change while calls wait: the engine
+// sets it from the limiter's rate and the calls' latency (Little's law), within max.
+type semaphore struct {
+	max int
+
+	mu       sync.Mutex
+	limit    int
+	inFlight int
+	waiters  []chan struct{}
+}
+
+func newSemaphore(max int) *semaphore {
+	return &semaphore{max: max, limit: min(max, minConcurrency)}
+}
+
+// acquire waits for a slot, or until ctx is done.
+func (s *semaphore) acquire(ctx context.Context) error {
+	s.mu.Lock()
+	if s.inFlight < s.limit && len(s.waiters) == 0 {
+		s.inFlight++
+		s.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	s.waiters = append(s.waiters, ch)
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, w := range s.waiters {
+			if w == ch {
+				s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+				return ctx.Err()
+			}
+		}
+		// The slot was granted as the context ended: hand it on.
+		s.inFlight--
+		s.grant()
+		return ctx.Err()
+	}
+}
+
+// release frees a slot.
+func (s *semaphore) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
+	s.grant()
+}
+
+// setLimit sets the bound to n within [minConcurrency, max].
+func (s *semaphore) setLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = min(s.max, max(n, minConcurrency))
+	s.grant()
+}
+
+// grant hands free slots to waiters, first come first served. s.mu is held.
+func (s *semaphore) grant() {
+	for s.inFlight < s.limit && len(s.waiters) > 0 {
+		s.inFlight++
+		close(s.waiters[0])
+		s.waiters = s.waiters[1:]
+	}
+}
+
+// size is the current bound, for tests and logs.
+func (s *semaphore) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limit
+}

@@ -1,0 +1,197 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/athenausage/athena-usage/local/athenaserver"
+	"github.com/athenausage/athena-usage/local/sqlengine"
+	"github.com/athenausage/athena-usage/pkg/batchget"
+	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/events"
+	"github.com/athenausage/athena-usage/pkg/lookup"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/athena"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+const (
+	account = "123456789012"
+	region  = "us-east-1"
+)
+
+// latency is the issue's measured latency of BatchGetQueryExecution.
+var latency = athenaserver.Latency{Min: 50 * time.Millisecond, Max: 150 * time.Millisecond}
+
+// faults are issue 10's: 10 % of calls throttled at random, 5 % of IDs transiently unprocessed,
+// 1 % of calls answered with HTTP 500.
+var faults = athenaserver.Faults{Throttle: 0.10, Unprocessed: 0.05, ServerError: 0.01,
+	Operations: []string{athenaserver.OpBatchGetQueryExecution}}
+
+type benchCase struct {
+	name   string
+	quota  float64
+	ids    int
+	faults athenaserver.Faults
+	// cotenant is another client of the account calling at this share of the quota throughout.
+	cotenant float64
+}
+
+// BenchmarkLookup runs each case once; go test -bench . -benchtime 1x ./test/bench.
+func BenchmarkLookup(b *testing.B) {
+	for _, bc := range []benchCase{
+		{name: "quota20", quota: 20, ids: 30_000},    // 600 calls: 30 s at 20/s
+		{name: "quota200", quota: 200, ids: 200_000}, // 4,000 calls: 20 s at 200/s
+		{name: "quota20-faults", quota: 20, ids: 30_000, faults: faults},
+		{name: "quota200-faults", quota: 200, ids: 200_000, faults: faults},
+		{name: "cotenant", quota: 20, ids: 30_000, cotenant: 0.5},
+		{name: "1m", quota: 200, ids: 1_000_000}, // 20,000 calls: 100 s at 200/s
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				runCase(b, bc)
+			}
+		})
+	}
+}
+
+type stubS3 struct{}
+
+func (stubS3) PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	return nil, errors.New("the bench runs no queries")
+}
+
+func (stubS3) GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	return nil, errors.New("the bench runs no queries")
+}
+
+// runCase runs one case and prints its line.
+func runCase(b *testing.B, bc benchCase) {
+	srv, err := athenaserver.New(athenaserver.Options{
+		Engine: (*sqlengine.Engine)(nil), S3: stubS3{}, AccountID: account, Region: region,
+		Quotas:    map[string]athenaserver.Quota{athenaserver.OpBatchGetQueryExecution: {Rate: bc.quota, Burst: int(2 * bc.quota)}},
+		Latency:   map[string]athenaserver.Latency{"": latency},
+		Faults:    bc.faults,
+		Generated: generated,
+		Seed:      1,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	url, shutdown, err := srv.Listen("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = shutdown(context.Background()) }()
+	client := func(optFns ...func(*athena.Options)) *athena.Client {
+		return athena.New(athena.Options{
+			Region: region, BaseEndpoint: aws.String(url),
+			Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "secret", ""),
+		}, optFns...)
+	}
+
+	up := newCheckingUploader(bc.ids)
+	// The shipped defaults: no rate, no concurrency, as template.yaml deploys them.
+	h, err := lookup.New(config.Lookup{
+		Shared:    config.Shared{Region: region, DataBucket: "usage-data", DataPrefix: "athena-usage/"},
+		AccountID: account,
+	}, lookup.Clients{
+		S3: generatedS3{ids: bc.ids}, Uploader: up, Lambda: &noLambda{},
+		Athena: func(_, _ string) batchget.BatchGetter { return client(batchget.WithoutSDKRetries) },
+	}, func(o *lookup.Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var coCalls, coThrottled atomic.Int64
+	if bc.cotenant > 0 {
+		wg.Go(func() {
+			cotenant(ctx, client(batchget.WithoutSDKRetries), bc.quota*bc.cotenant, &coCalls, &coThrottled)
+		})
+	}
+	var peak atomic.Uint64
+	runtime.GC()
+	wg.Go(func() { watchHeap(ctx, &peak) })
+
+	start := time.Now()
+	res, err := h.Handle(ctx, events.Lookup{Day: "2025-03-04", Bucket: "usage-data", Key: "athena-usage/athena_queries/dt=2025-03-04/queries.csv"})
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		b.Fatalf("Handle: %v", err)
+	}
+	if up.err != nil {
+		b.Fatal(up.err)
+	}
+	counts := srv.Counts()[athenaserver.OpBatchGetQueryExecution]
+	calls := int64(counts.Calls) - coCalls.Load()
+	want := (bc.ids + batchget.MaxBatchSize - 1) / batchget.MaxBatchSize
+	fraction := float64(bc.ids) / elapsed.Seconds() / (bc.quota * batchget.MaxBatchSize)
+	fmt.Printf("bench: %s fraction=%.3f lost=%d dup=%d calls_ratio=%.3f heap_mb=%.1f\n",
+		bc.name, fraction, up.lost(), up.dup, float64(calls)/float64(want), float64(peak.Load())/(1<<20))
+	b.Logf("%s: %d IDs in %.1fs, %d parts, %d calls (%d throttled, %d server errors)",
+		bc.name, bc.ids, elapsed.Seconds(), res.Parts, calls, counts.Throttled-int(coThrottled.Load()), counts.ServerErrors)
+	if bc.cotenant > 0 {
+		ours := float64(calls-int64(counts.Throttled)+coThrottled.Load()) / elapsed.Seconds()
+		b.Logf("cotenant: it made %d calls at %.1f/s, %d throttled; ours got through at %.1f/s of the %.1f/s left to us",
+			coCalls.Load(), bc.quota*bc.cotenant, coThrottled.Load(), ours, bc.quota*(1-bc.cotenant))
+	}
+}
+
+// cotenant calls BatchGetQueryExecution at rate calls/s until ctx ends, as another client of
+// the account would, counting its calls and the throttled ones.
+func cotenant(ctx context.Context, c *athena.Client, rate float64, calls, throttled *atomic.Int64) {
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		wg.Go(func() {
+			_, err := c.BatchGetQueryExecution(ctx, &athena.BatchGetQueryExecutionInput{QueryExecutionIds: []string{queryID(i)}})
+			if ctx.Err() != nil {
+				return
+			}
+			calls.Add(1)
+			if batchget.ErrorCode(err) == "ThrottlingException" {
+				throttled.Add(1)
+			}
+		})
+	}
+}
+
+// watchHeap keeps the peak HeapAlloc until ctx ends.
+func watchHeap(ctx context.Context, peak *atomic.Uint64) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var m runtime.MemStats
+	for {
+		runtime.ReadMemStats(&m)
+		if m.HeapAlloc > peak.Load() {
+			peak.Store(m.HeapAlloc)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
