@@ -62,17 +62,17 @@ func (s *standIn) options() (athenaserver.Options, error) {
 
 // parseLatency reads "100ms" or "50ms-150ms".
 func parseLatency(v string) (athenaserver.Latency, error) {
-	lo, hi, isRange := strings.Cut(v, "-")
-	min, err := time.ParseDuration(lo)
-	if err != nil || min < 0 {
+	loText, hiText, isRange := strings.Cut(v, "-")
+	lo, err := time.ParseDuration(loText)
+	if err != nil || lo < 0 {
 		return athenaserver.Latency{}, fmt.Errorf("--latency %q: want a duration or MIN-MAX", v)
 	}
 	if !isRange {
-		return athenaserver.Latency{Min: min}, nil
+		return athenaserver.Latency{Min: lo}, nil
 	}
-	max, err := time.ParseDuration(hi)
-	if err != nil || max < min {
+	hi, err := time.ParseDuration(hiText)
+	if err != nil || hi < lo {
 		return athenaserver.Latency{}, fmt.Errorf("--latency %q: want MIN-MAX with MIN <= MAX", v)
 	}
-	return athenaserver.Latency{Min: min, Max: max}, nil
+	return athenaserver.Latency{Min: lo, Max: hi}, nil
 }

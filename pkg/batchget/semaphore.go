@@ -16,8 +16,8 @@ type semaphore struct {
 	waiters  []chan struct{}
 }
 
-func newSemaphore(max int) *semaphore {
-	return &semaphore{max: max, limit: min(max, minConcurrency)}
+func newSemaphore(ceiling int) *semaphore {
+	return &semaphore{max: ceiling, limit: min(ceiling, minConcurrency)}
 }
 
 // acquire waits for a slot, or until ctx is done.

@@ -113,7 +113,7 @@ func (inv *invocation) open(ctx context.Context) error {
 		first, err := ids.next()
 		if err != nil || first.id != ev.FirstID {
 			obj.Close()
-			return fmt.Errorf("%w: the record at byte %d of s3://%s/%s is not query %q (%q, %v)", errRejected, ev.Offset, ev.Bucket, ev.Key, ev.FirstID, first.id, err)
+			return fmt.Errorf("%w: the record at byte %d of s3://%s/%s is not query %q (%q, %w)", errRejected, ev.Offset, ev.Bucket, ev.Key, ev.FirstID, first.id, err)
 		}
 		inv.parts.peeked = &first
 	}

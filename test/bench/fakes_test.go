@@ -117,7 +117,7 @@ func (u *checkingUploader) UploadObject(_ context.Context, in *transfermanager.U
 		u.mu.Lock()
 		switch i, ok := index(row.QueryID); {
 		case err != nil || !ok || i >= len(u.seen):
-			u.err = fmt.Errorf("part %s: row %q: %v", aws.ToString(in.Key), row.QueryID, err)
+			u.err = fmt.Errorf("part %s: row %q: %w", aws.ToString(in.Key), row.QueryID, err)
 		case u.seen[i]:
 			u.dup++
 		default:

@@ -334,12 +334,6 @@ func checkAssumeRoleARN(arn string, parts []string, actions []string) error {
 	return fmt.Errorf("resource %q: account %q, want the stack's account or, for sts:AssumeRole, \"*\"", arn, parts[4])
 }
 
-// allowed reports whether the statements allow action on resource for a request without
-// condition keys; see allowedWith.
-func allowed(stmts []statement, action, resource string) bool {
-	return allowedWith(stmts, action, resource, nil)
-}
-
 // allowedWith reports whether the statements allow action on resource for a request that
 // carries the condition keys in keys: some Allow matches and its conditions hold, and no Deny
 // matches. A condition the evaluator cannot read never lets an Allow through and always lets
