@@ -104,6 +104,12 @@ func putTrail(t *testing.T, f *fakeS3, region, day, name string, records ...map[
 	if err != nil {
 		t.Fatal(err)
 	}
+	return putTrailFile(t, f, region, day, name, body)
+}
+
+// putTrailFile writes body, gzipped, as a CloudTrail log file in the trail's key layout.
+func putTrailFile(t *testing.T, f *fakeS3, region, day, name string, body []byte) string {
+	t.Helper()
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
 	if _, err := zw.Write(body); err != nil {
@@ -623,16 +629,8 @@ func TestPruningThroughViews(t *testing.T) {
 func TestCloudTrailDDLs(t *testing.T) {
 	f := newFakeS3()
 	e := newTestEngine(t, f, t.TempDir())
-	body := []byte(`{"Records":[null,{"eventID":"e1","eventTime":"2024-03-05T10:00:00Z","userIdentity":{"arn":"arn:aws:iam::123456789012:user/a"}},42,{"eventID":"e2","eventTime":"2024-03-05T11:00:00Z","awsRegion":"us-east-1"}]}`)
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(body); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.put(trailBucket, "AWSLogs/"+account+"/CloudTrail/us-east-1/2024/03/05/x.json.gz", b.Bytes())
+	putTrailFile(t, f, "us-east-1", "2024/03/05", "x",
+		[]byte(`{"Records":[null,{"eventID":"e1","eventTime":"2024-03-05T10:00:00Z","userIdentity":{"arn":"arn:aws:iam::123456789012:user/a"}},42,{"eventID":"e2","eventTime":"2024-03-05T11:00:00Z","awsRegion":"us-east-1"}]}`))
 
 	stmts, err := athenasql.Setup(testParams())
 	if err != nil {
