@@ -2,15 +2,25 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
-	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/athenausage/athena-usage/local/pipeline"
+	"github.com/athenausage/athena-usage/local/synth"
+	"github.com/athenausage/athena-usage/pkg/athenasql"
+	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // serveEnv starts `local serve` over state and points the AWS configuration chain at it through
@@ -131,6 +141,9 @@ func TestOpsBadInput(t *testing.T) {
 		{"report inverted", append([]string{"report", "--from", "2025-03-03", "--to", "2025-03-01"}, flags...), "empty range"},
 		{"report no resources", []string{"report", "--from", day, "--to", day, "--region", "us-east-1"}, "give --stack NAME or --workgroup"},
 		{"report bad database", []string{"report", "--from", day, "--to", day, "--region", "us-east-1", "--workgroup", "wg", "--database", "Bad-Name"}, "--database"},
+		{"status no bucket", []string{"status", "--region", "us-east-1"}, "give --stack NAME or --data-bucket"},
+		{"status both ranges", []string{"status", "--days", "3", "--from", day, "--to", day, "--data-bucket", "b-1"}, "not both"},
+		{"status inverted", []string{"status", "--from", day, "--to", "2025-01-01", "--data-bucket", "b-1"}, "empty range"},
 		{"report no region", []string{"report", "--from", day, "--to", day, "--workgroup", "wg", "--database", "db"}, "no AWS region"},
 	}
 	_ = future
@@ -143,5 +156,103 @@ func TestOpsBadInput(t *testing.T) {
 			}
 		})
 	}
-	_ = os.Getenv
+}
+
+// generateDays writes a synthetic trail and history of n days from start, with history, and
+// returns the input folder.
+func generateDays(t *testing.T, start time.Time, n int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "input")
+	if _, err := synth.Generate(synth.Options{Users: 5, Days: n, QueriesPerDay: 30, Seed: 5, Start: start}, dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// failureRecord is a message as Lambda's on-failure destination sends it, for an extract of day
+// that failed.
+func failureRecord(day, msg string) string {
+	return `{"version":"1.0","timestamp":"2025-03-06T01:00:00Z","requestContext":{"requestId":"r1",` +
+		`"functionArn":"arn:aws:lambda:us-east-1:123456789012:function:athena-usage-extract:$LATEST",` +
+		`"condition":"RetriesExhausted","approximateInvokeCount":3},"requestPayload":{"day":"` + day + `"},` +
+		`"responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},` +
+		`"responsePayload":{"errorMessage":"` + msg + `","errorType":"errorString"}}`
+}
+
+// TestStatusTellsDaysApart runs `status` against the local stack: a complete day, a partial day
+// (a lookup stopped after its first part: the manifest has complete=false), a failed day (an
+// extract's failure waits in the queue) and a missing day.
+func TestStatusTellsDaysApart(t *testing.T) {
+	input := generateDays(t, time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), 2)
+	state := t.TempDir()
+	if _, errs, err := execute(t, "local", "run", "--cloudtrail", input, "--history", filepath.Join(input, synth.HistoryFile),
+		"--day", "2025-03-03", "--to", "2025-03-04", "--part-size", "10", "--dir", state); err != nil {
+		t.Fatalf("local run: %v\n%s", err, errs)
+	}
+	serveEnv(t, state)
+	ctx := context.Background()
+	// The stand-ins send no checksums, and the SDK would log that it cannot check them.
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lookup of 2025-03-04 stops after its first part, as if killed before its continuation ran.
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	day2, _ := config.ParseDay("2025-03-04")
+	mkey := athenasql.LookupManifestKey("", day2)
+	obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(pipeline.DataBucket), Key: aws.String(mkey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m events.LookupManifest
+	err = json.NewDecoder(obj.Body).Decode(&m)
+	obj.Body.Close()
+	if err != nil || !m.Complete || m.Done.Parts < 2 {
+		t.Fatalf("manifest of 2025-03-04 = %+v, %v: want a complete day of several parts", m, err)
+	}
+	ids := m.Done.IDs
+	m.Complete, m.Next = false, &events.Position{Part: 2, Offset: 1}
+	m.Done = events.LookupTotals{Parts: 1, IDs: 10}
+	body, _ := json.Marshal(m)
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(pipeline.DataBucket), Key: aws.String(mkey), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	queue := waitQueueURL(t, cfg)
+	if _, err := sqs.NewFromConfig(cfg).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String(failureRecord("2025-03-05", "extraction: query failed"))}); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := execute(t, "status", "--data-bucket", pipeline.DataBucket, "--failure-queue", queue, "--from", "2025-03-03", "--to", "2025-03-06")
+	if err == nil || !strings.Contains(err.Error(), "3 of 4 days not complete") {
+		t.Errorf("status error = %v, want 3 of 4 days not complete", err)
+	}
+	states := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && strings.HasPrefix(f[0], "2025-") && !strings.HasSuffix(f[0], ":") {
+			states[f[0]] = f[1] + " " + f[2]
+		}
+	}
+	// A partial day's queries are the rows of its athena_queries object: all the day's IDs.
+	want := map[string]string{"2025-03-03": "complete 30", "2025-03-04": "partial " + strconv.Itoa(ids), "2025-03-05": "failed 0", "2025-03-06": "missing 0"}
+	for d, w := range want {
+		if states[d] != w {
+			t.Errorf("status %s = %q, want %q\n%s", d, states[d], w, out)
+		}
+	}
+	if !strings.Contains(out, "2025-03-05: athena-usage-extract failed: errorString: extraction: query failed") {
+		t.Errorf("status output lacks the failure's error:\n%s", out)
+	}
+	if _, _, err := execute(t, "status", "--data-bucket", pipeline.DataBucket, "--failure-queue", queue, "--from", "2025-03-03", "--to", "2025-03-03"); err != nil {
+		t.Errorf("status of a complete day: error = %v, want nil", err)
+	}
+}
+
+// waitQueueURL returns the failure queue's URL, as GetQueueUrl gives it.
+func waitQueueURL(t *testing.T, cfg aws.Config) string {
+	t.Helper()
+	out, err := sqs.NewFromConfig(cfg).GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(pipeline.FailureQueue)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.QueueUrl)
 }
