@@ -24,7 +24,7 @@ const Version = "0.1.0"
 // AddCommands adds report, status and backfill to root. Their output goes to stdout, their
 // progress to stderr.
 func AddCommands(root *cobra.Command, stdout, stderr io.Writer) {
-	root.AddCommand(newReportCmd(stdout, stderr), newStatusCmd(stdout, stderr))
+	root.AddCommand(newReportCmd(stdout, stderr), newStatusCmd(stdout, stderr), newBackfillCmd(stdout, stderr))
 }
 
 // target is what the commands share: where the stack is, and how to reach AWS.

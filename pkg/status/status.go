@@ -85,12 +85,19 @@ func New(s3 ObjectAPI, bucket, prefix string, queue *Queue) *Checker {
 // Days returns the status of each day, in order, and the failures waiting in the queue that
 // name none of them.
 func (c *Checker) Days(ctx context.Context, days []time.Time) ([]Day, []Failure, error) {
+	return c.DaysSince(ctx, days, time.Time{})
+}
+
+// DaysSince is Days with the failures that Lambda recorded before since left out: those of an
+// earlier run, which a new one does not repeat.
+func (c *Checker) DaysSince(ctx context.Context, days []time.Time, since time.Time) ([]Day, []Failure, error) {
 	var failures []Failure
 	if c.queue != nil {
 		var err error
 		if failures, err = c.queue.Failures(ctx); err != nil {
 			return nil, nil, err
 		}
+		failures = slices.DeleteFunc(failures, func(f Failure) bool { return f.Time.Before(since) })
 	}
 	out := make([]Day, 0, len(days))
 	used := make([]bool, len(failures))
