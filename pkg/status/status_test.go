@@ -149,4 +149,3 @@ func TestFailuresPeekWithoutConsuming(t *testing.T) {
 		}
 	}
 }
-
