@@ -45,7 +45,8 @@ and runs the same pipeline on your machine, against an embedded local Athena (Du
   athena-usage demo                    the whole pipeline on synthetic data
   athena-usage local run ...           the pipeline over CloudTrail files you already have
   athena-usage local report ...        usage per user, role or database: table, CSV or HTML
-  athena-usage local serve ...         the local Athena and S3 endpoints, for any AWS client`,
+  athena-usage local serve ...         the local Athena, S3, Lambda and SQS endpoints, for any AWS
+                                       client and for report, status and backfill`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
