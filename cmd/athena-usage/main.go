@@ -1,4 +1,5 @@
-// Command athena-usage runs the athena-usage pipeline locally: see `athena-usage --help`.
+// Command athena-usage works a deployed athena-usage stack (report, status, backfill) and runs
+// the pipeline locally (demo, local ...): see `athena-usage --help`.
 package main
 
 import (

@@ -1,5 +1,6 @@
-// Package cli is the athena-usage command line: the demo, and the local pipeline over CloudTrail
-// files a user already has (run, report, serve).
+// Package cli is the athena-usage command line: the commands that work a deployed stack
+// (report, status, backfill, from pkg/command), the demo, and the local pipeline over CloudTrail
+// files a user already has (local run, report, serve).
 package cli
 
 import (
@@ -8,12 +9,13 @@ import (
 	"io"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/command"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/spf13/cobra"
 )
 
 // Version is the tool's version, shown by --version and in reports.
-const Version = "0.1.0"
+const Version = command.Version
 
 // Execute runs the command line args, writing results to stdout and progress to stderr.
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,13 +32,21 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 BatchGetQueryExecution statistics (what it scanned) and reports usage and cost per user, role
 and database.
 
-In AWS it runs as two Lambda functions deployed with SAM (see the README). This command runs the
-same pipeline on your machine, against an embedded local Athena (DuckDB) and S3:
+In AWS it runs as two Lambda functions deployed with SAM (see the README). This command works
+a deployed stack, found by --stack NAME (its CloudFormation outputs) or by resource flags, through
+the standard AWS configuration (profile, region, AWS_ENDPOINT_URL_<SERVICE>):
+
+  athena-usage report ...              usage per user, role or database, on Athena
+  athena-usage status ...              which days are complete, partial, missing or failed
+  athena-usage backfill ...            extract a range of days, with progress
+
+and runs the same pipeline on your machine, against an embedded local Athena (DuckDB) and S3:
 
   athena-usage demo                    the whole pipeline on synthetic data
   athena-usage local run ...           the pipeline over CloudTrail files you already have
   athena-usage local report ...        usage per user, role or database: table, CSV or HTML
-  athena-usage local serve ...         the local Athena and S3 endpoints, for any AWS client`,
+  athena-usage local serve ...         the local Athena, S3, Lambda and SQS endpoints, for any AWS
+                                       client and for report, status and backfill`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -49,6 +59,7 @@ same pipeline on your machine, against an embedded local Athena (DuckDB) and S3:
 	}
 	local.AddCommand(newRunCmd(stdout, stderr), newReportCmd(stdout, stderr), newServeCmd(stdout, stderr))
 	root.AddCommand(newDemoCmd(stdout, stderr), local)
+	command.AddCommands(root, stdout, stderr)
 	return root
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/athenausage/athena-usage/local/synth"
+	"github.com/athenausage/athena-usage/pkg/command"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/athenausage/athena-usage/pkg/report"
@@ -86,10 +87,10 @@ The directory keeps everything: the generated input, the local stack's state (us
 			}
 			r.GeneratedBy = "athena-usage " + Version
 			htmlPath, csvPath := filepath.Join(dir, "report.html"), filepath.Join(dir, "report.csv")
-			if err := writeReport(stdout, htmlPath, r, report.WriteHTML); err != nil {
+			if err := command.WriteReport(stdout, htmlPath, r, report.WriteHTML); err != nil {
 				return err
 			}
-			if err := writeReport(stdout, csvPath, r, report.WriteCSV); err != nil {
+			if err := command.WriteReport(stdout, csvPath, r, report.WriteCSV); err != nil {
 				return err
 			}
 			p.done("wrote %s and %s", htmlPath, csvPath)

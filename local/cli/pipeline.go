@@ -42,6 +42,12 @@ func saveSettings(dir string, s settings) error {
 	return os.Rename(tmp, filepath.Join(dir, settingsFile))
 }
 
+// pipeline returns the pipeline settings that s records.
+func (s settings) pipeline() pipeline.Settings {
+	start, _ := config.ParseDay(s.ProjectionStart) // written by saveSettings from a day
+	return pipeline.Settings{Accounts: s.Accounts, Regions: s.Regions, OrgID: s.OrgID, ProjectionStart: start, PricePerTB: s.PricePerTB}
+}
+
 func loadSettings(dir string) (settings, error) {
 	var s settings
 	b, err := os.ReadFile(filepath.Join(dir, settingsFile))

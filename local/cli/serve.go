@@ -19,20 +19,26 @@ func newServeCmd(stdout, _ io.Writer) *cobra.Command {
 	var sim standIn
 	cmd := &cobra.Command{
 		Use:   "serve --dir STATE [--addr 127.0.0.1:PORT]",
-		Short: "Serve the local Athena and S3 endpoints until interrupted",
+		Short: "Serve the local Athena, S3, Lambda and SQS endpoints until interrupted",
 		Long: `Serve the Athena and S3 stand-ins over a state directory until interrupted (Ctrl-C). Athena listens
-on --addr and S3 on the next port. Any AWS client (the AWS CLI, boto3, another SDK) can use them
-through its endpoint-URL setting; S3 needs path-style addressing.`,
+on --addr, S3 on the next port, and Lambda (Invoke), STS (AssumeRole) and SQS (the failure queue)
+on the one after. Any AWS client (the AWS CLI, boto3, another SDK) can use them through its
+endpoint-URL setting; S3 needs path-style addressing.
+
+Over the state of a 'local run' or 'demo', an asynchronous Invoke of the extract or lookup
+function runs the real handler, one at a time, and a failed one lands in the failure queue: the
+product commands (report, status, backfill) work the local stack as they work a deployed one.`,
 		Example: `  athena-usage local serve --dir ./usage-state --addr 127.0.0.1:4566
   # in another shell, with the variables it prints:
   aws athena list-query-executions --work-group athena-usage
-  aws s3 ls s3://athena-usage-data/ --recursive`,
+  aws s3 ls s3://athena-usage-data/ --recursive
+  athena-usage status --data-bucket athena-usage-data --failure-queue URL --days 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
 				return errors.New("--dir is required")
 			}
-			athenaAddr, s3Addr, err := servePorts(addr)
+			athenaAddr, s3Addr, invokeAddr, err := servePorts(addr)
 			if err != nil {
 				return err
 			}
@@ -42,22 +48,35 @@ through its endpoint-URL setting; S3 needs path-style addressing.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			st, err := pipeline.Start(ctx, pipeline.Options{Dir: state, Athena: ao, AthenaAddr: athenaAddr, S3Addr: s3Addr, Logger: quietLogger()})
+			st, err := pipeline.Start(ctx, pipeline.Options{Dir: state, Athena: ao, AthenaAddr: athenaAddr, S3Addr: s3Addr, InvokeAddr: invokeAddr, Logger: quietLogger()})
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			functions := "Lambda: no pipeline run in " + state + " yet, so Invoke only queues"
+			if set, err := loadSettings(state); err == nil {
+				if err := st.Serve(set.pipeline()); err != nil {
+					return err
+				}
+				functions = "Lambda: Invoke of " + pipeline.ExtractFunc + " and " + pipeline.LookupFunction + " runs them"
+			}
 			fmt.Fprintf(stdout, `Athena: %s
 S3:     %s (path-style)
+Lambda, STS, SQS: %s
+%s; failed invocations go to %s.
 Workgroup %s, database %s, buckets %s, %s, %s.
 
 export AWS_ENDPOINT_URL_ATHENA=%s
 export AWS_ENDPOINT_URL_S3=%s
+export AWS_ENDPOINT_URL_LAMBDA=%s AWS_ENDPOINT_URL_SQS=%s AWS_ENDPOINT_URL_STS=%s
 export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s
+resource flags: --workgroup %s --database %s --data-bucket %s --extract-function %s --failure-queue %s
 Serving until interrupted (Ctrl-C).
-`, st.AthenaURL, st.S3URL, pipeline.Workgroup, pipeline.Database,
+`, st.AthenaURL, st.S3URL, st.InvokeURL, functions, st.FailureQueueURL, pipeline.Workgroup, pipeline.Database,
 				pipeline.TrailBucket, pipeline.ResultsBucket, pipeline.DataBucket,
-				st.AthenaURL, st.S3URL, s3server.AccessKeyID, s3server.SecretAccessKey, pipeline.Region)
+				st.AthenaURL, st.S3URL, st.InvokeURL, st.InvokeURL, st.InvokeURL,
+				s3server.AccessKeyID, s3server.SecretAccessKey, pipeline.Region,
+				pipeline.Workgroup, pipeline.Database, pipeline.DataBucket, pipeline.ExtractFunc, st.FailureQueueURL)
 			<-ctx.Done()
 			fmt.Fprintln(stdout, "stopping")
 			return nil
@@ -65,22 +84,23 @@ Serving until interrupted (Ctrl-C).
 	}
 	cmd.Flags().StringVar(&state, "dir", "", "state directory (created if missing)")
 	sim.register(cmd.Flags())
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "Athena's listen address; S3 takes the next port (port 0: any free ports)")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "Athena's listen address; S3 takes the next port, Lambda, STS and SQS the one after (port 0: any free ports)")
 	return cmd
 }
 
-// servePorts returns Athena's address and S3's, on the port after Athena's.
-func servePorts(addr string) (string, string, error) {
+// servePorts returns Athena's address, S3's on the port after it, and the Lambda, STS and SQS
+// stand-in's on the port after that.
+func servePorts(addr string) (string, string, string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", "", fmt.Errorf("--addr %q: want HOST:PORT", addr)
+		return "", "", "", fmt.Errorf("--addr %q: want HOST:PORT", addr)
 	}
 	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65534 {
-		return "", "", fmt.Errorf("--addr %q: port must be 0 to 65534", addr)
+	if err != nil || p < 0 || p > 65533 {
+		return "", "", "", fmt.Errorf("--addr %q: port must be 0 to 65533", addr)
 	}
 	if p == 0 {
-		return addr, net.JoinHostPort(host, "0"), nil
+		return addr, net.JoinHostPort(host, "0"), net.JoinHostPort(host, "0"), nil
 	}
-	return addr, net.JoinHostPort(host, strconv.Itoa(p+1)), nil
+	return addr, net.JoinHostPort(host, strconv.Itoa(p+1)), net.JoinHostPort(host, strconv.Itoa(p+2)), nil
 }

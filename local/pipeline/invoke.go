@@ -39,16 +39,19 @@ func (s *Stack) awsConfig() aws.Config {
 			"athena": {"endpoint_url": s.AthenaURL},
 			"lambda": {"endpoint_url": s.InvokeURL},
 			"sts":    {"endpoint_url": s.InvokeURL},
+			"sqs":    {"endpoint_url": s.InvokeURL},
 		}}}},
 	}
 }
 
-// invokeServer stands in for the two calls the lookup function makes that the S3 and Athena
+// invokeServer stands in for the calls the lookup function makes that the S3 and Athena
 // stand-ins don't answer: Lambda's asynchronous Invoke, which queues the event for the
 // pipeline to run after the invoking handler returns, and STS's AssumeRole, which hands out
-// the stand-ins' static credentials (they accept any) and records the role.
+// the stand-ins' static credentials (they accept any) and records the role; and for the
+// stack's failure queue (sqsQueue).
 type invokeServer struct {
 	queue *queueInvoker
+	sqs   *sqsQueue
 	log   *slog.Logger
 
 	mu    sync.Mutex
@@ -63,7 +66,14 @@ func listenInvoke(srv *invokeServer, addr string) (string, func() error, error) 
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", srv.invoke)
-	mux.HandleFunc("POST /{$}", srv.assumeRole)
+	mux.HandleFunc("POST /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// SQS's JSON protocol and STS's query protocol share the path; the target tells them apart.
+		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.") {
+			srv.sqs.serve(w, r)
+			return
+		}
+		srv.assumeRole(w, r)
+	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -205,6 +205,8 @@ func newRequestID() string {
 type queueInvoker struct {
 	mu      sync.Mutex
 	pending []invocation
+	// wake, once the stack serves invocations (Stack.Serve), signals a new one.
+	wake chan struct{}
 }
 
 type invocation struct {
@@ -219,6 +221,12 @@ func (q *queueInvoker) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...fu
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.pending = append(q.pending, invocation{function: aws.ToString(in.FunctionName), payload: in.Payload})
+	if q.wake != nil {
+		select {
+		case q.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
 	return &lambda.InvokeOutput{StatusCode: 202}, nil
 }
 

@@ -41,16 +41,19 @@ type Options struct {
 	// Athena tunes the Athena stand-in: quotas, latency and injected faults. Its Dir, Engine,
 	// S3, Region, AccountID and Workgroups are set by Start.
 	Athena athenaserver.Options
-	// S3Addr and AthenaAddr are the listen addresses; "127.0.0.1:0" (a free port) when empty.
-	S3Addr, AthenaAddr string
-	Logger             *slog.Logger
+	// S3Addr, AthenaAddr and InvokeAddr (Lambda, STS and SQS) are the listen addresses;
+	// "127.0.0.1:0" (a free port) when empty.
+	S3Addr, AthenaAddr, InvokeAddr string
+	Logger                         *slog.Logger
 }
 
 // Stack is a running local stack.
 type Stack struct {
 	S3URL, AthenaURL string
-	// InvokeURL is the stand-in for Lambda's Invoke and STS's AssumeRole.
+	// InvokeURL is the stand-in for Lambda's Invoke, STS's AssumeRole and the SQS failure queue.
 	InvokeURL string
+	// FailureQueueURL is the URL of the failure queue (FailureQueue) at InvokeURL.
+	FailureQueueURL string
 	// S3 is an SDK client for the S3 stand-in.
 	S3 *s3.Client
 
@@ -62,6 +65,7 @@ type Stack struct {
 	shutdown    func(context.Context) error
 	invoke      *invokeServer
 	closeInvoke func() error
+	stopServing func()
 }
 
 // Start starts the stand-ins over opts.Dir and creates the buckets.
@@ -113,10 +117,12 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if s.AthenaURL, s.shutdown, err = s.athena.Listen(addrOr(opts.AthenaAddr)); err != nil {
 		return nil, fmt.Errorf("Athena stand-in: %w", err)
 	}
-	s.invoke = &invokeServer{queue: &queueInvoker{}, log: opts.Logger}
-	if s.InvokeURL, s.closeInvoke, err = listenInvoke(s.invoke, addrOr("")); err != nil {
+	s.invoke = &invokeServer{queue: &queueInvoker{}, sqs: &sqsQueue{}, log: opts.Logger}
+	if s.InvokeURL, s.closeInvoke, err = listenInvoke(s.invoke, addrOr(opts.InvokeAddr)); err != nil {
 		return nil, err
 	}
+	s.FailureQueueURL = s.InvokeURL + "/" + AccountID + "/" + FailureQueue
+	s.invoke.sqs.url = s.FailureQueueURL
 	return s, nil
 }
 
@@ -144,6 +150,9 @@ func (s *Stack) Athena() *athenaserver.Server { return s.athena }
 // Close stops both stand-ins; the state stays in the directory.
 func (s *Stack) Close() error {
 	var errs []error
+	if s.stopServing != nil {
+		s.stopServing()
+	}
 	if s.closeInvoke != nil {
 		errs = append(errs, s.closeInvoke())
 	}

@@ -1,0 +1,338 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/athenausage/athena-usage/local/pipeline"
+	"github.com/athenausage/athena-usage/local/synth"
+	"github.com/athenausage/athena-usage/pkg/athenasql"
+	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// serveEnv starts `local serve` over state and points the AWS configuration chain at it through
+// the variables it prints, as a user of the product commands would; it stops at the test's end.
+// The host's AWS configuration files and profile are kept out.
+func serveEnv(t *testing.T, state string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Execute(ctx, []string{"local", "serve", "--dir", state}, pw, io.Discard)
+		pw.Close()
+	}()
+	vars := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "Serving until interrupted") {
+		if v, ok := strings.CutPrefix(sc.Text(), "export "); ok {
+			for _, kv := range strings.Fields(v) {
+				k, val, _ := strings.Cut(kv, "=")
+				vars[k] = val
+			}
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not stop after its context ended")
+		}
+	})
+	if vars["AWS_ENDPOINT_URL_ATHENA"] == "" {
+		t.Fatalf("serve printed %v, want endpoints", vars)
+	}
+	empty := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{
+		"AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_PROFILE": "",
+		"AWS_SESSION_TOKEN": "", "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "",
+	} {
+		t.Setenv(k, v)
+	}
+	for k, v := range vars {
+		t.Setenv(k, v)
+	}
+}
+
+// TestReportMatchesLocalReport runs `report` against the local stack's endpoints, with the
+// resource flags, and compares its output with `local report` over the same state: the same
+// bytes on stdout, and the same line on stderr of what the report queries scanned.
+func TestReportMatchesLocalReport(t *testing.T) {
+	input, _ := generate(t)
+	state := t.TempDir()
+	if _, errs, err := execute(t, "local", "run", "--cloudtrail", input, "--day", "2025-03-03", "--dir", state); err != nil {
+		t.Fatalf("local run: %v\n%s", err, errs)
+	}
+	window := []string{"--from", "2025-03-03", "--to", "2025-03-03"}
+	cases := [][]string{
+		{"--by", "user", "--format", "table"},
+		{"--by", "role", "--format", "csv"},
+		{"--by", "database", "--format", "csv"},
+		{"--by", "user", "--format", "html"},
+	}
+	want, wantErrs := make([]string, len(cases)), make([]string, len(cases))
+	for i, c := range cases {
+		out, errs, err := execute(t, append(append([]string{"local", "report", "--dir", state}, window...), c...)...)
+		if err != nil {
+			t.Fatalf("local report %v: %v", c, err)
+		}
+		if !strings.HasPrefix(errs, "report queries: ") || !strings.Contains(errs, " scanned (about $") {
+			t.Errorf("local report %v: stderr = %q, want the report queries' cost", c, errs)
+		}
+		want[i], wantErrs[i] = out, errs
+	}
+	serveEnv(t, state)
+	resources := []string{"--workgroup", pipeline.Workgroup, "--database", pipeline.Database}
+	for i, c := range cases {
+		got, errs, err := execute(t, append(append(append([]string{"report"}, resources...), window...), c...)...)
+		if err != nil {
+			t.Fatalf("report %v: %v", c, err)
+		}
+		if got != want[i] {
+			t.Errorf("report %v =\n%s\nwant (local report)\n%s", c, got, want[i])
+		}
+		if errs != wantErrs[i] {
+			t.Errorf("report %v: stderr = %q, want (local report) %q", c, errs, wantErrs[i])
+		}
+	}
+}
+
+// TestOpsBadInput checks that bad input is refused with a clear error before any AWS call: no
+// endpoint is reachable here, so a call would fail differently.
+func TestOpsBadInput(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{
+		"AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_PROFILE": "",
+		"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+		// Every endpoint is a closed port: a call would fail with "connection refused".
+		"AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+	} {
+		t.Setenv(k, v)
+	}
+	day := time.Now().UTC().AddDate(0, 0, -2).Format(time.DateOnly)
+	future := time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly)
+	old := time.Now().UTC().AddDate(0, 0, -60).Format(time.DateOnly)
+	flags := []string{"--workgroup", "wg", "--database", "db", "--region", "us-east-1"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"report no range", append([]string{"report"}, flags...), "--from and --to are required"},
+		{"report inverted", append([]string{"report", "--from", "2025-03-03", "--to", "2025-03-01"}, flags...), "empty range"},
+		{"report no resources", []string{"report", "--from", day, "--to", day, "--region", "us-east-1"}, "give --stack NAME or --workgroup"},
+		{"report bad database", []string{"report", "--from", day, "--to", day, "--region", "us-east-1", "--workgroup", "wg", "--database", "Bad-Name"}, "--database"},
+		{"status no bucket", []string{"status", "--region", "us-east-1"}, "give --stack NAME or --data-bucket"},
+		{"status both ranges", []string{"status", "--days", "3", "--from", day, "--to", day, "--data-bucket", "b-1"}, "not both"},
+		{"status inverted", []string{"status", "--from", day, "--to", "2025-01-01", "--data-bucket", "b-1"}, "empty range"},
+		{"backfill future", []string{"backfill", "--from", day, "--to", future, "--stack", "s"}, "is in the future"},
+		{"backfill too old", []string{"backfill", "--from", old, "--to", day, "--stack", "s"}, "Athena keeps 45 days of query history"},
+		{"backfill inverted", []string{"backfill", "--from", day, "--to", old, "--stack", "s"}, "empty range"},
+		{"backfill no function", []string{"backfill", "--from", day, "--to", day, "--data-bucket", "b-1", "--region", "us-east-1"}, "give --stack NAME or --extract-function"},
+		{"backfill no region", []string{"backfill", "--from", day, "--to", day, "--data-bucket", "b-1", "--extract-function", "f"}, "no AWS region"},
+		{"report no region", []string{"report", "--from", day, "--to", day, "--workgroup", "wg", "--database", "db"}, "no AWS region"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := execute(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("athena-usage %s: error = %v, want %q", strings.Join(tt.args, " "), err, tt.want)
+			}
+		})
+	}
+}
+
+// generateDays writes a synthetic trail and history of n days from start, with history, and
+// returns the input folder.
+func generateDays(t *testing.T, start time.Time, n int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "input")
+	if _, err := synth.Generate(synth.Options{Users: 5, Days: n, QueriesPerDay: 30, Seed: 5, Start: start}, dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// failureRecord is a message as Lambda's on-failure destination sends it, for an extract of day
+// that failed.
+func failureRecord(day, msg string) string {
+	return `{"version":"1.0","timestamp":"2025-03-06T01:00:00Z","requestContext":{"requestId":"r1",` +
+		`"functionArn":"arn:aws:lambda:us-east-1:123456789012:function:athena-usage-extract:$LATEST",` +
+		`"condition":"RetriesExhausted","approximateInvokeCount":3},"requestPayload":{"day":"` + day + `"},` +
+		`"responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},` +
+		`"responsePayload":{"errorMessage":"` + msg + `","errorType":"errorString"}}`
+}
+
+// TestStatusTellsDaysApart runs `status` against the local stack: a complete day, a partial day
+// (a lookup stopped after its first part: the manifest has complete=false), a failed day (an
+// extract's failure waits in the queue) and a missing day.
+func TestStatusTellsDaysApart(t *testing.T) {
+	input := generateDays(t, time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), 2)
+	state := t.TempDir()
+	if _, errs, err := execute(t, "local", "run", "--cloudtrail", input, "--history", filepath.Join(input, synth.HistoryFile),
+		"--day", "2025-03-03", "--to", "2025-03-04", "--part-size", "10", "--dir", state); err != nil {
+		t.Fatalf("local run: %v\n%s", err, errs)
+	}
+	serveEnv(t, state)
+	ctx := context.Background()
+	// The stand-ins send no checksums, and the SDK would log that it cannot check them.
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lookup of 2025-03-04 stops after its first part, as if killed before its continuation ran.
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	day2, _ := config.ParseDay("2025-03-04")
+	mkey := athenasql.LookupManifestKey("", day2)
+	obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(pipeline.DataBucket), Key: aws.String(mkey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m events.LookupManifest
+	err = json.NewDecoder(obj.Body).Decode(&m)
+	obj.Body.Close()
+	if err != nil || !m.Complete || m.Done.Parts < 2 {
+		t.Fatalf("manifest of 2025-03-04 = %+v, %v: want a complete day of several parts", m, err)
+	}
+	ids := m.Done.IDs
+	m.Complete, m.Next = false, &events.Position{Part: 2, Offset: 1}
+	m.Done = events.LookupTotals{Parts: 1, IDs: 10}
+	body, _ := json.Marshal(m)
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(pipeline.DataBucket), Key: aws.String(mkey), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	queue := waitQueueURL(t, cfg)
+	if _, err := sqs.NewFromConfig(cfg).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String(failureRecord("2025-03-05", "extraction: query failed"))}); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := execute(t, "status", "--data-bucket", pipeline.DataBucket, "--failure-queue", queue, "--from", "2025-03-03", "--to", "2025-03-06")
+	if err == nil || !strings.Contains(err.Error(), "3 of 4 days not complete") {
+		t.Errorf("status error = %v, want 3 of 4 days not complete", err)
+	}
+	states := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && strings.HasPrefix(f[0], "2025-") && !strings.HasSuffix(f[0], ":") {
+			states[f[0]] = f[1] + " " + f[2]
+		}
+	}
+	// A partial day's queries are the rows of its athena_queries object: all the day's IDs.
+	want := map[string]string{"2025-03-03": "complete 30", "2025-03-04": "partial " + strconv.Itoa(ids), "2025-03-05": "failed 0", "2025-03-06": "missing 0"}
+	for d, w := range want {
+		if states[d] != w {
+			t.Errorf("status %s = %q, want %q\n%s", d, states[d], w, out)
+		}
+	}
+	if !strings.Contains(out, "2025-03-05: athena-usage-extract failed: errorString: extraction: query failed") {
+		t.Errorf("status output lacks the failure's error:\n%s", out)
+	}
+	if _, _, err := execute(t, "status", "--data-bucket", pipeline.DataBucket, "--failure-queue", queue, "--from", "2025-03-03", "--to", "2025-03-03"); err != nil {
+		t.Errorf("status of a complete day: error = %v, want nil", err)
+	}
+}
+
+// waitQueueURL returns the failure queue's URL, as GetQueueUrl gives it.
+func waitQueueURL(t *testing.T, cfg aws.Config) string {
+	t.Helper()
+	out, err := sqs.NewFromConfig(cfg).GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(pipeline.FailureQueue)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+// manifestWritten returns when the lookup last wrote day's manifest.
+func manifestWritten(t *testing.T, s3c *s3.Client, day string) time.Time {
+	t.Helper()
+	d, _ := config.ParseDay(day)
+	obj, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(pipeline.DataBucket), Key: aws.String(athenasql.LookupManifestKey("", d))})
+	if err != nil {
+		t.Fatalf("manifest of %s: %v", day, err)
+	}
+	defer obj.Body.Close()
+	var m events.LookupManifest
+	if err := json.NewDecoder(obj.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Written
+}
+
+// TestBackfillResumes backfills recent days against the local stack, whose Lambda stand-in runs
+// the real handlers: a day already complete is skipped, the others reach complete with progress
+// lines, and a second, longer backfill does not redo the days the first completed. A day before
+// the stack's projection start fails in the extract, and the summary gives its error.
+func TestBackfillResumes(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	day := func(n int) string { return today.AddDate(0, 0, -n).Format(time.DateOnly) }
+	input := generateDays(t, today.AddDate(0, 0, -5), 3)
+	state := t.TempDir()
+	if _, errs, err := execute(t, "local", "run", "--cloudtrail", input, "--history", filepath.Join(input, synth.HistoryFile),
+		"--day", day(5), "--dir", state); err != nil {
+		t.Fatalf("local run: %v\n%s", err, errs)
+	}
+	serveEnv(t, state)
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	queue := waitQueueURL(t, cfg)
+	flags := []string{"--data-bucket", pipeline.DataBucket, "--extract-function", pipeline.ExtractFunc, "--failure-queue", queue, "--poll", "20ms"}
+	before := manifestWritten(t, s3c, day(5))
+
+	out, _, err := execute(t, append([]string{"backfill", "--from", day(5), "--to", day(4)}, flags...)...)
+	if err != nil {
+		t.Fatalf("backfill %s to %s: %v\n%s", day(5), day(4), err, out)
+	}
+	for _, want := range []string{"skipped 1 complete day(s): " + day(5), "started athena-usage-extract for " + day(4) + " to " + day(4),
+		day(4) + " complete (2/2 days done", "2 of 2 day(s) complete, 0 failed", "  " + day(4) + " complete: 30 queries"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("backfill output lacks %q:\n%s", want, out)
+		}
+	}
+	second := manifestWritten(t, s3c, day(4))
+
+	out, _, err = execute(t, append([]string{"backfill", "--from", day(5), "--to", day(3)}, flags...)...)
+	if err != nil {
+		t.Fatalf("backfill %s to %s: %v\n%s", day(5), day(3), err, out)
+	}
+	for _, want := range []string{"skipped 2 complete day(s): " + day(5) + ", " + day(4), "started athena-usage-extract for " + day(3) + " to " + day(3),
+		"3 of 3 day(s) complete, 0 failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("resumed backfill output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := manifestWritten(t, s3c, day(5)); !got.Equal(before) {
+		t.Errorf("manifest of %s written at %v, want %v: a complete day was redone", day(5), got, before)
+	}
+	if got := manifestWritten(t, s3c, day(4)); !got.Equal(second) {
+		t.Errorf("manifest of %s written at %v, want %v: a complete day was redone", day(4), got, second)
+	}
+	if out, _, err := execute(t, "status", "--from", day(5), "--to", day(3), "--data-bucket", pipeline.DataBucket, "--failure-queue", queue); err != nil {
+		t.Errorf("status after the backfill: %v\n%s", err, out)
+	}
+
+	out, _, err = execute(t, append([]string{"backfill", "--from", day(6), "--to", day(6)}, flags...)...)
+	if err == nil || !strings.Contains(out, "  "+day(6)+" failed: athena-usage-extract: errorString: day "+day(6)+" is before PROJECTION_START") {
+		t.Errorf("backfill of a day before the projection = %v, want its failure in the summary:\n%s", err, out)
+	}
+}
