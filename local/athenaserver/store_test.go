@@ -86,8 +86,10 @@ func TestLoadHistory(t *testing.T) {
 func TestPersistence(t *testing.T) {
 	dir := t.TempDir()
 	fs3 := newFakeS3()
+	slowRunning := make(chan struct{})
 	engine := &fakeEngine{execute: func(ctx context.Context, _, sql string) (*sqlengine.Result, error) {
 		if sql == "SELECT slow()" {
+			close(slowRunning)
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}
@@ -104,6 +106,7 @@ func TestPersistence(t *testing.T) {
 	id := aws.ToString(out.QueryExecutionId)
 	before := wait(t, c1, id)
 	slow := startQuery(t, c1, "SELECT slow()")
+	<-slowRunning // the engine has it: Close must fail it, not find it still queued
 	loadTestHistory(t, s1)
 	if err := s1.Close(); err != nil { // the slow query is still running
 		t.Fatalf("Close: %v", err)
