@@ -386,6 +386,20 @@ func TestBatchGetQueryExecution(t *testing.T) {
 	if aws.ToString(u.QueryExecutionId) != unknown || aws.ToString(u.ErrorCode) != CodeInvalidRequest || !strings.Contains(aws.ToString(u.ErrorMessage), "not found") {
 		t.Errorf("Unprocessed = %s %s %q, want %s %s \"... not found\"", aws.ToString(u.QueryExecutionId), aws.ToString(u.ErrorCode), aws.ToString(u.ErrorMessage), unknown, CodeInvalidRequest)
 	}
+
+	// A repeated ID is answered once per occurrence, in the order given.
+	out, err = c.BatchGetQueryExecution(ctx, &athena.BatchGetQueryExecutionInput{QueryExecutionIds: []string{known, unknown, known, unknown}})
+	if err != nil {
+		t.Fatalf("BatchGetQueryExecution with repeats: %v", err)
+	}
+	if n, m := len(out.QueryExecutions), len(out.UnprocessedQueryExecutionIds); n != 2 || m != 2 {
+		t.Errorf("BatchGetQueryExecution([known unknown known unknown]) = %d executions, %d unprocessed, want 2, 2", n, m)
+	}
+	for _, q := range out.QueryExecutions {
+		if got := aws.ToString(q.QueryExecutionId); got != known {
+			t.Errorf("QueryExecutionId = %s, want %s", got, known)
+		}
+	}
 }
 
 func TestInjectedFaults(t *testing.T) {
