@@ -160,9 +160,16 @@ func unaliased(e []token) bool {
 // which Athena names by its last part).
 func isPath(e []token) bool {
 	for i, t := range e {
-		if i%2 == 0 && !isColumn(t) || i%2 == 1 && !t.is(".") {
+		if i%2 == 0 && (!t.isName() || t.Kind == tokIdent && literalWords[t.name()]) || i%2 == 1 && !t.is(".") {
 			return false
 		}
 	}
 	return len(e)%2 == 1
+}
+
+// literalWords are the words that stand alone as values, not as column names; others that
+// reserved lists (date, timestamp) name columns when alone.
+var literalWords = map[string]bool{
+	"null": true, "true": true, "false": true, "current_date": true, "current_time": true,
+	"current_timestamp": true, "localtime": true, "localtimestamp": true, "current_user": true,
 }

@@ -27,6 +27,7 @@ func TestAthenaColumnNames(t *testing.T) {
 		{"SELECT CASE WHEN a > 0 THEN 1 END FROM " + tv, []string{"_col0"}},
 		{"SELECT lower(b) lb, a AND true, a\n FROM " + tv, []string{"lb", "_col1", "a"}},
 		{"VALUES (1, 2)", []string{"_col0", "_col1"}},
+		{"SELECT date, t.timestamp, current_date, null FROM (VALUES (1, 2)) t(date, timestamp)", []string{"date", "timestamp", "_col2", "_col3"}},
 	} {
 		res, err := e.Execute(context.Background(), "", c.sql)
 		if err != nil {
