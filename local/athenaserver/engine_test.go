@@ -48,6 +48,23 @@ func TestWithSQLEngine(t *testing.T) {
 		t.Errorf("GetQueryResults rows = %q, want %q", got, want)
 	}
 
+	// Unaliased expressions are named as Athena names them.
+	id = startQuery(t, c, "SELECT n, count(*) FROM (VALUES (1), (2)) t(n) GROUP BY n")
+	if q = wait(t, c, id); q.Status.State != types.QueryExecutionStateSucceeded {
+		t.Fatalf("state = %s (%s), want SUCCEEDED", q.Status.State, aws.ToString(q.Status.StateChangeReason))
+	}
+	res, err = c.GetQueryResults(ctx, &athena.GetQueryResultsInput{QueryExecutionId: aws.String(id)})
+	if err != nil {
+		t.Fatalf("GetQueryResults: %v", err)
+	}
+	var names []string
+	for _, ci := range res.ResultSet.ResultSetMetadata.ColumnInfo {
+		names = append(names, aws.ToString(ci.Name))
+	}
+	if got, want := strings.Join(names, ","), "n,_col1"; got != want {
+		t.Errorf("ColumnInfo names = %s, want %s", got, want)
+	}
+
 	id = startQuery(t, c, "SELECT * FROM no_such_table")
 	q = wait(t, c, id)
 	if q.Status.State != types.QueryExecutionStateFailed || q.Status.AthenaError == nil || aws.ToInt32(q.Status.AthenaError.ErrorCategory) != 2 {

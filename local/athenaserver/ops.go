@@ -150,17 +150,15 @@ func (s *Server) batchGetQueryExecution(_ context.Context, body []byte) (any, *a
 		return nil, invalidRequest("QueryExecutionIds has %d IDs; it takes 1 to %d", n, maxBatchIDs)
 	}
 	out := batchGetOutput{QueryExecutions: []wireExecution{}, UnprocessedQueryExecutionIDs: []wireUnprocessed{}}
-	seen := map[string]bool{}
+	// The API reference says nothing of an ID repeated in one call (only 1 to 50 IDs of 1 to
+	// 128 non-space characters), so each occurrence is answered as given: one QueryExecution
+	// (or one unprocessed entry) per occurrence, rather than dropping repeats silently.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range in.QueryExecutionIDs {
 		if id == "" || len(id) > maxIDLength {
 			return nil, invalidRequest("QueryExecutionIds: %q is not a valid query execution ID", id)
 		}
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
 		e, ok := s.execs[id]
 		if !ok && s.opts.Generated != nil {
 			if q, gen := s.opts.Generated(id); gen {

@@ -213,6 +213,27 @@ func (s *Server) Listen(addr string) (url string, shutdown func(context.Context)
 		return "", nil, fmt.Errorf("listen: %w", err)
 	}
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// Shutdown closes idle keep-alive connections at once but waits 5 s on a connection that
+	// has sent no request yet (the SDK's transport dials spares it may never use): record those
+	// and close them once the listener is closed, so that shutdown is prompt.
+	var mu sync.Mutex
+	fresh := map[net.Conn]bool{}
+	hs.ConnState = func(c net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if st == http.StateNew {
+			fresh[c] = true
+		} else {
+			delete(fresh, c)
+		}
+	}
+	hs.RegisterOnShutdown(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range fresh {
+			c.Close()
+		}
+	})
 	go func() {
 		// Serve returns ErrServerClosed after shutdown; anything else stops the endpoint with no
 		// caller left to tell.

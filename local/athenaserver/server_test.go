@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -386,6 +387,20 @@ func TestBatchGetQueryExecution(t *testing.T) {
 	if aws.ToString(u.QueryExecutionId) != unknown || aws.ToString(u.ErrorCode) != CodeInvalidRequest || !strings.Contains(aws.ToString(u.ErrorMessage), "not found") {
 		t.Errorf("Unprocessed = %s %s %q, want %s %s \"... not found\"", aws.ToString(u.QueryExecutionId), aws.ToString(u.ErrorCode), aws.ToString(u.ErrorMessage), unknown, CodeInvalidRequest)
 	}
+
+	// A repeated ID is answered once per occurrence, in the order given.
+	out, err = c.BatchGetQueryExecution(ctx, &athena.BatchGetQueryExecutionInput{QueryExecutionIds: []string{known, unknown, known, unknown}})
+	if err != nil {
+		t.Fatalf("BatchGetQueryExecution with repeats: %v", err)
+	}
+	if n, m := len(out.QueryExecutions), len(out.UnprocessedQueryExecutionIds); n != 2 || m != 2 {
+		t.Errorf("BatchGetQueryExecution([known unknown known unknown]) = %d executions, %d unprocessed, want 2, 2", n, m)
+	}
+	for _, q := range out.QueryExecutions {
+		if got := aws.ToString(q.QueryExecutionId); got != known {
+			t.Errorf("QueryExecutionId = %s, want %s", got, known)
+		}
+	}
 }
 
 func TestInjectedFaults(t *testing.T) {
@@ -659,5 +674,38 @@ func TestClassify(t *testing.T) {
 		if stmt != tt.stmt || sub != tt.sub {
 			t.Errorf("classify(%q) = %s, %s, want %s, %s", tt.sql, stmt, sub, tt.stmt, tt.sub)
 		}
+	}
+}
+
+// TestPromptShutdown checks that shutdown waits neither on an idle keep-alive connection nor on
+// a connection that never sent a request, which net/http's Shutdown alone waits 5 s for.
+func TestPromptShutdown(t *testing.T) {
+	s, err := New(Options{S3: newFakeS3(), DisableQuotas: true,
+		Engine:     &fakeEngine{execute: func(context.Context, string, string) (*sqlengine.Result, error) { return selectResult(1), nil }},
+		Workgroups: []Workgroup{{Name: DefaultWorkgroup, OutputLocation: testOutput}}})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	url, shutdown, err := s.Listen("")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	// Dialed before the SDK's call, so accepted (and in state new) before it is answered.
+	spare, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spare.Close()
+	c := newClient(url, noRetries)
+	if _, err := c.ListQueryExecutions(context.Background(), &athena.ListQueryExecutionsInput{}); err != nil {
+		t.Fatalf("ListQueryExecutions: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		t.Errorf("shutdown with a keep-alive and a spare connection open = %v, want nil within 1 s", err)
+	}
+	if _, err := spare.Read(make([]byte, 1)); err == nil {
+		t.Errorf("spare connection still open after shutdown")
 	}
 }

@@ -33,10 +33,13 @@ type viewDef struct {
 
 const catalogFile = "catalog.json"
 
+// loadCatalog reads the catalog in dir; the default database is always in it, as in Athena,
+// whose Data Catalog has one before anything is created.
 func loadCatalog(dir string) (*catalog, error) {
 	c := &catalog{Databases: map[string]*dbDef{}}
 	b, err := os.ReadFile(filepath.Join(dir, catalogFile))
 	if errors.Is(err, fs.ErrNotExist) {
+		c.Databases[defaultDatabase] = &dbDef{Name: defaultDatabase}
 		return c, nil
 	}
 	if err != nil {
@@ -47,6 +50,9 @@ func loadCatalog(dir string) (*catalog, error) {
 	}
 	if c.Databases == nil {
 		c.Databases = map[string]*dbDef{}
+	}
+	if c.Databases[defaultDatabase] == nil {
+		c.Databases[defaultDatabase] = &dbDef{Name: defaultDatabase}
 	}
 	return c, nil
 }

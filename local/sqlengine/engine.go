@@ -295,6 +295,10 @@ func (e *Engine) dropDatabase(ctx context.Context, p *ddlParser) (*Result, error
 	if err := p.end(); err != nil {
 		return nil, err
 	}
+	if name == defaultDatabase {
+		// The catalog always has it (loadCatalog), so dropping it could not stick.
+		return nil, userError("Can not drop default database")
+	}
 	d := e.cat.Databases[name]
 	if d == nil {
 		if ifExists {

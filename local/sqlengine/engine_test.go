@@ -198,3 +198,33 @@ func TestPushdown(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultDatabase checks that the default database exists before anything creates it, as in
+// Athena, both for qualified names and as the statement's database.
+func TestDefaultDatabase(t *testing.T) {
+	e, err := Open(Options{Dir: t.TempDir(), S3: newFakeS3()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	for _, c := range []struct{ database, sql string }{
+		{"", "CREATE EXTERNAL TABLE default.cloudtrail_logs (eventname STRING) LOCATION 's3://b/ct/'"},
+		{"default", "CREATE EXTERNAL TABLE t2 (a STRING) LOCATION 's3://b/t2/'"},
+		{"default", "SELECT count(*) AS n FROM cloudtrail_logs"},
+		{"", "SHOW TABLES IN default"},
+	} {
+		if _, err := e.Execute(context.Background(), c.database, c.sql); err != nil {
+			t.Errorf("Execute(%q, %q) = %v, want no error", c.database, c.sql, err)
+		}
+	}
+	res, err := e.Execute(context.Background(), "", "SHOW DATABASES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := records(res); len(got) != 1 || got[0]["database_name"] != "default" {
+		t.Errorf("SHOW DATABASES = %v, want [default]", got)
+	}
+	if _, err := e.Execute(context.Background(), "", "DROP DATABASE default CASCADE"); err == nil {
+		t.Errorf("DROP DATABASE default = nil error, want one")
+	}
+}

@@ -159,6 +159,7 @@ func (e *Engine) query(ctx context.Context, database, src string, toks []token) 
 	if err != nil {
 		return nil, err
 	}
+	athenaNames(toks, res.Columns)
 	res.StatementType, res.SubstatementType, res.DataScannedBytes = "DML", "SELECT", scanned
 	return res, nil
 }
