@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,35 +26,7 @@ import (
 // The host's AWS configuration files and profile are kept out.
 func serveEnv(t *testing.T, state string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- Execute(ctx, []string{"local", "serve", "--dir", state}, pw, io.Discard)
-		pw.Close()
-	}()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), "Serving until interrupted") {
-		if v, ok := strings.CutPrefix(sc.Text(), "export "); ok {
-			for _, kv := range strings.Fields(v) {
-				k, val, _ := strings.Cut(kv, "=")
-				vars[k] = val
-			}
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not stop after its context ended")
-		}
-	})
+	vars := startServe(t, state)
 	if vars["AWS_ENDPOINT_URL_ATHENA"] == "" {
 		t.Fatalf("serve printed %v, want endpoints", vars)
 	}

@@ -25,6 +25,28 @@ func TestServeAnswersAnyClient(t *testing.T) {
 		t.Fatalf("local run: %v\n%s", err, errs)
 	}
 
+	ctx := context.Background()
+	vars := startServe(t, state)
+	creds := credentials.NewStaticCredentialsProvider(vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"], "")
+	if vars["AWS_ENDPOINT_URL_ATHENA"] == "" || vars["AWS_ENDPOINT_URL_S3"] == "" || vars["AWS_ACCESS_KEY_ID"] != s3server.AccessKeyID {
+		t.Fatalf("serve printed %v, want endpoints and credentials", vars)
+	}
+	ath := athena.New(athena.Options{Region: vars["AWS_REGION"], BaseEndpoint: aws.String(vars["AWS_ENDPOINT_URL_ATHENA"]), Credentials: creds})
+	list, err := ath.ListQueryExecutions(ctx, &athena.ListQueryExecutionsInput{WorkGroup: aws.String(pipeline.Workgroup)})
+	if err != nil || len(list.QueryExecutionIds) == 0 {
+		t.Fatalf("ListQueryExecutions = %v, %v, want the queries the run started", list, err)
+	}
+	s3c := s3.New(s3.Options{Region: vars["AWS_REGION"], BaseEndpoint: aws.String(vars["AWS_ENDPOINT_URL_S3"]), Credentials: creds, UsePathStyle: true})
+	objs, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(pipeline.DataBucket), Prefix: aws.String("athena_api_output/dt=2025-03-03/")})
+	if err != nil || aws.ToInt32(objs.KeyCount) != 1 {
+		t.Fatalf("ListObjectsV2 = %v, %v, want the day's part", objs, err)
+	}
+}
+
+// startServe runs `local serve` over state until the test ends and returns the variables it
+// prints (endpoints, credentials, region).
+func startServe(t *testing.T, state string) map[string]string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -43,7 +65,7 @@ func TestServeAnswersAnyClient(t *testing.T) {
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -53,19 +75,6 @@ func TestServeAnswersAnyClient(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Error("serve did not stop after its context ended")
 		}
-	}()
-	creds := credentials.NewStaticCredentialsProvider(vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"], "")
-	if vars["AWS_ENDPOINT_URL_ATHENA"] == "" || vars["AWS_ENDPOINT_URL_S3"] == "" || vars["AWS_ACCESS_KEY_ID"] != s3server.AccessKeyID {
-		t.Fatalf("serve printed %v, want endpoints and credentials", vars)
-	}
-	ath := athena.New(athena.Options{Region: vars["AWS_REGION"], BaseEndpoint: aws.String(vars["AWS_ENDPOINT_URL_ATHENA"]), Credentials: creds})
-	list, err := ath.ListQueryExecutions(ctx, &athena.ListQueryExecutionsInput{WorkGroup: aws.String(pipeline.Workgroup)})
-	if err != nil || len(list.QueryExecutionIds) == 0 {
-		t.Fatalf("ListQueryExecutions = %v, %v, want the queries the run started", list, err)
-	}
-	s3c := s3.New(s3.Options{Region: vars["AWS_REGION"], BaseEndpoint: aws.String(vars["AWS_ENDPOINT_URL_S3"]), Credentials: creds, UsePathStyle: true})
-	objs, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(pipeline.DataBucket), Prefix: aws.String("athena_api_output/dt=2025-03-03/")})
-	if err != nil || aws.ToInt32(objs.KeyCount) != 1 {
-		t.Fatalf("ListObjectsV2 = %v, %v, want the day's part", objs, err)
-	}
+	})
+	return vars
 }
