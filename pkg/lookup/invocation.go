@@ -111,9 +111,13 @@ func (inv *invocation) open(ctx context.Context) error {
 	if ev.Part > 0 {
 		// The manifest said where the part starts; the object must say the same.
 		first, err := ids.next()
-		if err != nil || first.id != ev.FirstID {
+		if err != nil {
 			obj.Close()
-			return fmt.Errorf("%w: the record at byte %d of s3://%s/%s is not query %q (%q, %w)", errRejected, ev.Offset, ev.Bucket, ev.Key, ev.FirstID, first.id, err)
+			return fmt.Errorf("%w: the record at byte %d of s3://%s/%s is not query %q: %w", errRejected, ev.Offset, ev.Bucket, ev.Key, ev.FirstID, err)
+		}
+		if first.id != ev.FirstID {
+			obj.Close()
+			return fmt.Errorf("%w: the record at byte %d of s3://%s/%s is not query %q but %q", errRejected, ev.Offset, ev.Bucket, ev.Key, ev.FirstID, first.id)
 		}
 		inv.parts.peeked = &first
 	}
