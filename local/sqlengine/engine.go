@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,7 +130,7 @@ func Open(opts Options) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	for _, stmt := range setupSQL {
+	for _, stmt := range slices.Concat(setupSQL, jsonSetupSQL) {
 		if _, err := conn.ExecContext(context.Background(), stmt); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("set up duckdb: %s: %w", stmt, err)

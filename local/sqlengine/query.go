@@ -166,15 +166,11 @@ func (e *Engine) query(ctx context.Context, database, src string, toks []token) 
 
 // run executes DuckDB SQL and renders its result.
 func (e *Engine) run(ctx context.Context, stmt string) (*Result, error) {
-	rows, err := e.conn.QueryContext(ctx, stmt)
+	rows, cts, jsonText, err := e.queryRows(ctx, stmt)
 	if err != nil {
-		return nil, duckError("", err)
+		return nil, err
 	}
 	defer rows.Close()
-	cts, err := rows.ColumnTypes()
-	if err != nil {
-		return nil, fmt.Errorf("column types: %w", err)
-	}
 	res := &Result{}
 	types := make([]*duckType, len(cts))
 	for i, ct := range cts {
@@ -192,7 +188,10 @@ func (e *Engine) run(ctx context.Context, stmt string) (*Result, error) {
 		}
 		row := make([]*string, len(vals))
 		for i, v := range vals {
-			if v != nil {
+			if v != nil && jsonText[i] {
+				s := v.(string)
+				row[i] = &s
+			} else if v != nil {
 				s := render(v, types[i], false)
 				row[i] = &s
 			}
@@ -219,6 +218,10 @@ func duckError(context string, err error) error {
 		{"Out of Range Error: ", "NUMERIC_VALUE_OUT_OF_RANGE"},
 	} {
 		if rest, ok := strings.CutPrefix(first, p.prefix); ok {
+			if code, _, _ := strings.Cut(rest, ": "); trinoCode.MatchString(code) {
+				// A macro's error() that already names Trino's error code.
+				return userError(code + ": " + context + strings.TrimPrefix(rest, code+": "))
+			}
 			return userError(p.code + ": " + context + rest)
 		}
 	}

@@ -164,6 +164,9 @@ func render(v any, t *duckType, nested bool) string {
 	if v == nil {
 		return "null"
 	}
+	if t.Name == "JSON" {
+		return renderJSON(v)
+	}
 	switch x := v.(type) {
 	case string:
 		return x

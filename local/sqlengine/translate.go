@@ -9,17 +9,11 @@ import (
 
 // setupSQL prepares DuckDB to behave like Trino: UTC session, integer division, and the Trino
 // functions DuckDB lacks or spells differently (renamed to trino_* by translate, so that they
-// never clash with DuckDB's own functions of the same name).
+// never clash with DuckDB's own functions of the same name); jsonSetupSQL follows it.
 var setupSQL = []string{
 	"SET TimeZone = 'UTC'",
 	"SET integer_division = true",
 	"SET autoinstall_known_extensions = false",
-	// Trino returns NULL for invalid JSON and for objects and arrays.
-	`CREATE TEMP MACRO trino_json_extract_scalar(j, p) AS
-		CASE WHEN json_valid(j) AND json_type(json_extract(j, p)) NOT IN ('OBJECT', 'ARRAY')
-		THEN json_extract_string(j, p) END`,
-	`CREATE TEMP MACRO trino_json_extract(j, p) AS CASE WHEN json_valid(j) THEN json_extract(j, p) END`,
-	`CREATE TEMP MACRO trino_json_parse(s) AS json(s)`,
 	`CREATE TEMP MACRO trino_from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)`,
 	`CREATE TEMP MACRO trino_from_iso8601_date(s) AS CAST(s AS DATE)`,
 	`CREATE TEMP MACRO trino_date_add(unit, n, t) AS t + CASE lower(unit)
@@ -51,11 +45,9 @@ var setupSQL = []string{
 	`CREATE TEMP MACRO trino_cardinality(x) AS len(x)`,
 }
 
-// renames maps Trino functions to the DuckDB function or macro that implements them.
+// renames maps Trino functions to the DuckDB function or macro that implements them; the
+// JSON functions are in jsonRenames.
 var renames = map[string]string{
-	"json_extract_scalar":    "trino_json_extract_scalar",
-	"json_extract":           "trino_json_extract",
-	"json_parse":             "trino_json_parse",
 	"from_iso8601_timestamp": "trino_from_iso8601_timestamp",
 	"from_iso8601_date":      "trino_from_iso8601_date",
 	"date_add":               "trino_date_add",
@@ -70,6 +62,12 @@ var renames = map[string]string{
 	"max_by":          "arg_max_null",
 	"approx_distinct": "approx_count_distinct",
 	"regexp_like":     "regexp_matches",
+}
+
+// edit replaces src[from:to] with text.
+type edit struct {
+	from, to int
+	text     string
 }
 
 // ref is a table or view named in a FROM or JOIN clause.
@@ -180,11 +178,7 @@ func inFromList(toks []token, i int) bool {
 // translate rewrites Trino SQL for DuckDB: table names fully qualified, Trino functions
 // renamed, and the clock fixed to now.
 func translate(src string, toks []token, refs []ref, now time.Time) string {
-	type edit struct {
-		from, to int
-		text     string
-	}
-	var edits []edit
+	edits := castEdits(toks)
 	for _, r := range refs {
 		edits = append(edits, edit{toks[r.First].Pos, toks[r.Last].End, quoteIdent(r.Database) + "." + quoteIdent(r.Name)})
 	}
@@ -201,6 +195,8 @@ func translate(src string, toks []token, refs []ref, now time.Time) string {
 		switch {
 		case call && renames[name] != "":
 			edits = append(edits, edit{t.Pos, t.End, renames[name]})
+		case call && jsonRenames[name] != "":
+			edits = append(edits, edit{t.Pos, t.End, jsonRenames[name]})
 		case call && name == "now" && toks[i+2].is(")"):
 			edits = append(edits, edit{t.Pos, toks[i+2].End, nowTZ})
 		case !call && name == "current_timestamp":
@@ -211,7 +207,8 @@ func translate(src string, toks []token, refs []ref, now time.Time) string {
 			edits = append(edits, edit{t.Pos, t.End, "TIMESTAMP '" + now.UTC().Format("2006-01-02 15:04:05.000") + "'"})
 		}
 	}
-	// Edits never overlap: references are names, the rest are single function names.
+	// Edits never overlap: references are names, the rest are single function names and the
+	// AS type of a rewritten cast.
 	slices.SortFunc(edits, func(a, b edit) int { return a.from - b.from })
 	var b strings.Builder
 	pos := 0
