@@ -113,6 +113,8 @@ type tableDef struct {
 	OutputFormat string            `json:",omitempty"`
 	Location     string
 	Props        map[string]string `json:",omitempty"`
+	// Added are the partitions ALTER TABLE ADD PARTITION registered.
+	Added []addedPartition `json:",omitempty"`
 }
 
 // Default SerDe and formats of STORED AS TEXTFILE and of a table with no ROW FORMAT.

@@ -198,7 +198,7 @@ func (e *Engine) execute(ctx context.Context, database, query string) (*Result, 
 		return nil, userError("line 1:1: empty statement")
 	case first.is("SELECT"), first.is("WITH"), first.is("VALUES"), first.is("("):
 		return e.query(ctx, database, query, toks)
-	case first.is("CREATE"), first.is("DROP"):
+	case first.is("CREATE"), first.is("DROP"), first.is("ALTER"):
 		return e.ddl(ctx, database, query)
 	case first.is("SHOW"), first.is("DESCRIBE"), first.is("DESC"):
 		return e.utility(ctx, database, query, toks)
@@ -234,6 +234,8 @@ func (e *Engine) ddl(ctx context.Context, database, query string) (*Result, erro
 		return e.drop(ctx, p, database, "VIEW")
 	case p.accept("DROP", "DATABASE"), p.accept("DROP", "SCHEMA"):
 		return e.dropDatabase(ctx, p)
+	case p.accept("ALTER", "TABLE"):
+		return e.alterTable(p, database)
 	}
 	return nil, p.errorf(toks[1], "Expecting: DATABASE, EXTERNAL TABLE, VIEW or SCHEMA")
 }

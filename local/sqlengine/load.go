@@ -73,6 +73,9 @@ func (e *Engine) partitions(ctx context.Context, t *tableDef, uses []use, now ti
 	if err != nil {
 		return nil, err
 	}
+	if projs == nil && len(t.Added) > 0 {
+		return addedPartitions(t, uses)
+	}
 	tmpl := template(t)
 	var accepts []func([]string) bool
 	byPrefix := map[string]*partition{}
