@@ -100,7 +100,7 @@ test: $(TEST_JSON_TOOL) ## run all the tests, the Lambda binaries in the emulato
 	$(GOTEST) $(TESTFLAGS) ./...
 
 .PHONY: test-integration
-test-integration: $(TEST_JSON_TOOL) ## against real components: S3 conformance on MinIO, then browser-check
+test-integration: $(TEST_JSON_TOOL) ## against real components: S3 conformance on MinIO, client-test, then browser-check
 	@tagged=$$({ grep -rlE --include='*.go' '^//go:build .*\bintegration\b' cmd functions local pkg test || true; } | xargs -r -n1 dirname | sort -u | sed 's|^|./|'); \
 		extra=$$(comm -23 <(echo "$$tagged") <(printf '%s\n' $(INTEGRATION_PKGS) | sort)); \
 		if [ -n "$$extra" ]; then echo "integration-tagged files outside INTEGRATION_PKGS ($(INTEGRATION_PKGS)): $$extra" >&2; exit 1; fi
@@ -109,7 +109,20 @@ test-integration: $(TEST_JSON_TOOL) ## against real components: S3 conformance o
 	@trap 'scripts/minio.sh stop' EXIT; set -a; . .cache/minio.env; set +a; \
 		echo "$(GOTEST) -tags integration $(TESTFLAGS) -run '$(INTEGRATION_RUN)' $(INTEGRATION_PKGS)"; \
 		$(GOTEST) -tags integration $(TESTFLAGS) -run '$(INTEGRATION_RUN)' $(INTEGRATION_PKGS)
+	@$(MAKE) --no-print-directory client-test
 	@$(MAKE) --no-print-directory browser-check
+
+# client-test plays a third-party client of `local serve`: boto3 with AWS's documented CloudTrail
+# DDLs and the original design's queries (test/clientpy/client.py). Without python3 and boto3 it
+# is skipped, with a message, except in CI (CI set), where that fails.
+.PHONY: client-test
+client-test: ## a boto3 client against `local serve`: AWS's CloudTrail DDLs, GetQueryResults pages, BatchGetQueryExecution, the design's join
+	@if ! python3 -c 'import boto3' 2>/dev/null; then \
+		if [ -n "$${CI:-}" ]; then echo "client-test: python3 with boto3 is missing (pip install boto3); CI needs it" >&2; exit 1; fi; \
+		echo "client-test: SKIPPED: python3 with boto3 is missing (pip install boto3)"; exit 0; fi; \
+		$(GO) build -o build/athena-usage ./cmd/athena-usage && \
+		echo "python3 test/clientpy/client.py build/athena-usage" && \
+		python3 test/clientpy/client.py build/athena-usage
 
 .PHONY: browser-check
 browser-check: ## render a demo's HTML report and check it in headless Chromium (DEMO_DIR=DIR: the demo run there)
