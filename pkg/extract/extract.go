@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,8 @@ const DefaultMargin = 4 * time.Minute
 // Metric names of the extract function, in namespace emf.DefaultNamespace with the dimension
 // emf.StackDimension; one line per day extracted, re-checks of earlier days included.
 const (
-	// MetricQueriesFound is the number of queries the day's extraction found: its result's rows.
+	// MetricQueriesFound is the number of queries the day's extraction found: the rows of its
+	// result with a query ID (refused submissions have none).
 	MetricQueriesFound = "QueriesFound"
 	// MetricCloudTrailBytesScanned is what the day's extraction scanned of CloudTrail, the
 	// bytes Athena bills (the execution's DataScannedInBytes).
@@ -290,7 +292,7 @@ func (h *Handler) putMetrics(ctx context.Context, day string, q *types.QueryExec
 		scanned = aws.ToInt64(q.Statistics.DataScannedInBytes)
 	}
 	metrics := []emf.Metric{{Name: MetricCloudTrailBytesScanned, Unit: emf.Bytes, Value: float64(scanned)}}
-	if n, err := h.countRows(ctx, bucket, key); err != nil {
+	if n, err := h.countQueries(ctx, bucket, key); err != nil {
 		h.log.WarnContext(ctx, "queries found not counted for the metrics", "day", day, "err", err)
 	} else {
 		metrics = append(metrics, emf.Metric{Name: MetricQueriesFound, Unit: emf.Count, Value: float64(n)})
@@ -300,10 +302,14 @@ func (h *Handler) putMetrics(ctx context.Context, day string, q *types.QueryExec
 	}
 }
 
-// countRows counts the rows of a query's result, its header aside. The execution does not carry
-// its row count (GetQueryRuntimeStatistics would, for another permission), so the result is
-// streamed through once, as the lookup reads it in full too.
-func (h *Handler) countRows(ctx context.Context, bucket, key string) (int64, error) {
+// queryIDColumn is the extraction's query ID column (extract.sql), as the lookup reads it.
+const queryIDColumn = "query_id"
+
+// countQueries counts the queries in the extraction's result: its rows with a query_id, the
+// refused submissions (one row per user and error, without a query_id) aside. The execution
+// does not carry its row count (GetQueryRuntimeStatistics would, for another permission), so
+// the result is streamed through once, as the lookup reads it in full too.
+func (h *Handler) countQueries(ctx context.Context, bucket, key string) (int64, error) {
 	out, err := h.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		return 0, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
@@ -311,16 +317,26 @@ func (h *Handler) countRows(ctx context.Context, bucket, key string) (int64, err
 	defer out.Body.Close()
 	r := csv.NewReader(out.Body)
 	r.FieldsPerRecord, r.ReuseRecord = -1, true
+	header, err := r.Read()
+	if err != nil {
+		return 0, fmt.Errorf("read s3://%s/%s: header: %w", bucket, key, err)
+	}
+	col := slices.IndexFunc(header, func(name string) bool { return strings.TrimPrefix(name, "\ufeff") == queryIDColumn })
+	if col < 0 {
+		return 0, fmt.Errorf("s3://%s/%s: no %s column in %q", bucket, key, queryIDColumn, header)
+	}
 	var n int64
 	for {
-		_, err := r.Read()
+		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			return max(n-1, 0), nil
+			return n, nil
 		}
 		if err != nil {
 			return 0, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
 		}
-		n++
+		if col < len(rec) && rec[col] != "" {
+			n++
+		}
 	}
 }
 

@@ -57,9 +57,10 @@ func TestHandleMetrics(t *testing.T) {
 		wantFound []emf.Sample
 		wantWarn  string
 	}{
-		{"three queries", "\"query_id\",\"event_time\"\n\"a\",\"t\"\n\"b\",\"t\"\n\"c, quoted\"\"\",\"t\"\n", found(3), ""},
+		{"three queries and a refused submission", "\"event_time\",\"query_id\"\n\"t\",\"a\"\n\"t\",\"b\"\n\"t\",\"c, quoted\"\"\"\n\"t\",\n", found(3), ""},
 		{"header only", "\"query_id\",\"event_time\"\n", found(0), ""},
 		{"result missing", "", nil, "queries found not counted"},
+		{"no query_id column", "\"id\"\n\"a\"\n", nil, "queries found not counted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
