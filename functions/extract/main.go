@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/emf"
 	"github.com/athenausage/athena-usage/pkg/extract"
 	"github.com/athenausage/athena-usage/pkg/lambdalog"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -34,7 +36,11 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
-	h := extract.NewFromConfig(cfg, awsCfg, func(o *extract.Options) { o.Logger = log })
+	h := extract.NewFromConfig(cfg, awsCfg, func(o *extract.Options) {
+		o.Logger = log
+		// Lambda passes a line of JSON on standard output through to CloudWatch Logs as it is.
+		o.Metrics = emf.New(os.Stdout, emf.ForStack(cfg.StackName))
+	})
 	lambda.Start(lambdalog.Handle(log, h.Handle))
 	return nil
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/emf"
 	"github.com/athenausage/athena-usage/pkg/lambdalog"
 	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -34,7 +36,11 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
-	h, err := lookup.NewFromConfig(cfg, awsCfg, func(o *lookup.Options) { o.Logger = log })
+	h, err := lookup.NewFromConfig(cfg, awsCfg, func(o *lookup.Options) {
+		o.Logger = log
+		// Lambda passes a line of JSON on standard output through to CloudWatch Logs as it is.
+		o.Metrics = emf.New(os.Stdout, emf.ForStack(cfg.StackName))
+	})
 	if err != nil {
 		return err
 	}

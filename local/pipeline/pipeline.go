@@ -110,10 +110,12 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 	eh := extract.New(ec, athenaquery.New(s.AthenaClient(Region), localQueries), s.S3, q, func(o *extract.Options) {
 		o.FunctionName = ExtractFunc
 		o.Logger = s.log
+		o.Metrics = s.metrics
 	})
 	opts := append([]func(*lookup.Options){func(o *lookup.Options) {
 		o.FunctionName = LookupFunction
 		o.Logger = s.log
+		o.Metrics = s.metrics
 	}}, set.LookupOptions...)
 	lh, err := lookup.NewFromConfig(lc, s.awsConfig(), opts...)
 	if err != nil {

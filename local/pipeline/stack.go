@@ -14,6 +14,8 @@ import (
 	"github.com/athenausage/athena-usage/local/athenaserver"
 	"github.com/athenausage/athena-usage/local/s3server"
 	"github.com/athenausage/athena-usage/local/sqlengine"
+	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/emf"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
@@ -32,6 +34,9 @@ const (
 	LookupFunction = "athena-usage-lookup"
 	ExtractFunc    = "athena-usage-extract"
 	resultsPrefix  = "athena-results/"
+	// MetricsFile, in the state directory, collects the handlers' metrics, the EMF lines that
+	// the functions print to their logs in AWS.
+	MetricsFile = "metrics.jsonl"
 )
 
 // Options configure a Stack.
@@ -66,6 +71,8 @@ type Stack struct {
 	invoke      *invokeServer
 	closeInvoke func() error
 	stopServing func()
+	metrics     *emf.Writer
+	metricsFile *os.File
 }
 
 // Start starts the stand-ins over opts.Dir and creates the buckets.
@@ -123,6 +130,11 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	s.FailureQueueURL = s.InvokeURL + "/" + AccountID + "/" + FailureQueue
 	s.invoke.sqs.url = s.FailureQueueURL
+	// A file rather than the terminal, where the CLI prints its own progress.
+	if s.metricsFile, err = os.OpenFile(filepath.Join(opts.Dir, MetricsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		return nil, fmt.Errorf("local stack: %w", err)
+	}
+	s.metrics = emf.New(s.metricsFile, emf.ForStack(config.DefaultStackName))
 	return s, nil
 }
 
@@ -166,6 +178,9 @@ func (s *Stack) Close() error {
 	}
 	if s.s3srv != nil {
 		errs = append(errs, s.s3srv.Close())
+	}
+	if s.metricsFile != nil {
+		errs = append(errs, s.metricsFile.Close())
 	}
 	return errors.Join(errs...)
 }

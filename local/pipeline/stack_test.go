@@ -244,5 +244,6 @@ func TestPipelineWithThrottlingAndUnprocessed(t *testing.T) {
 	if counts.Throttled == 0 || counts.ServerErrors == 0 {
 		t.Errorf("BatchGetQueryExecution counts = %+v, want injected throttles and server errors", counts)
 	}
+	checkMetrics(t, e, counts)
 	checkTotals(t, e)
 }

@@ -39,6 +39,9 @@ const (
 	// EnvS3PathStyle makes the S3 client use path-style requests, as local S3 servers need.
 	// Endpoints themselves come from the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
 	EnvS3PathStyle = "S3_FORCE_PATH_STYLE"
+	// EnvStackName is the name of the stack the function belongs to (the template's
+	// AWS::StackName): the Stack dimension of its metrics.
+	EnvStackName = "STACK_NAME"
 	// EnvRuntimeAPI is where Lambda's Runtime API listens; set by Lambda itself.
 	EnvRuntimeAPI = "AWS_LAMBDA_RUNTIME_API"
 )
@@ -54,6 +57,9 @@ const (
 	DefaultLateDays = 2
 	// MaxLateDays bounds the re-checks: each one is a scan of the day's CloudTrail folders.
 	MaxLateDays = 14
+	// DefaultStackName names the stack outside one (the local stack, a test): the template
+	// always sets STACK_NAME.
+	DefaultStackName = "athena-usage"
 )
 
 // Shared holds the settings both functions use.
@@ -67,6 +73,8 @@ type Shared struct {
 	DataPrefix string
 	// S3PathStyle is set for local S3 servers; AWS itself wants virtual-hosted requests.
 	S3PathStyle bool
+	// StackName is the stack's name, the Stack dimension of the functions' metrics.
+	StackName string
 }
 
 // Extract holds the settings of the extract function.
@@ -244,8 +252,10 @@ func (p *problems) shared() Shared {
 		DataBucket:  p.required(EnvDataBucket),
 		DataPrefix:  p.prefix(EnvDataPrefix),
 		S3PathStyle: p.bool(EnvS3PathStyle),
+		StackName:   p.optional(EnvStackName, DefaultStackName),
 	}
 	p.check(EnvRegion, s.Region, ValidateRegion)
+	p.check(EnvStackName, s.StackName, ValidateStackName)
 	p.check(EnvDataBucket, s.DataBucket, ValidateBucket)
 	return s
 }

@@ -34,8 +34,13 @@ func TestLoadExtract(t *testing.T) {
 	if got := strings.Join(c.Accounts, ","); got != "123456789012,210987654321" {
 		t.Errorf("Accounts = %s, want trimmed and deduplicated", got)
 	}
-	if c.Database != DefaultDatabase || c.PricePerTB != DefaultPricePerTB {
-		t.Errorf("defaults = %q, %v, want %q, %v", c.Database, c.PricePerTB, DefaultDatabase, DefaultPricePerTB)
+	if c.Database != DefaultDatabase || c.PricePerTB != DefaultPricePerTB || c.StackName != DefaultStackName {
+		t.Errorf("defaults = %q, %v, %q, want %q, %v, %q", c.Database, c.PricePerTB, c.StackName, DefaultDatabase, DefaultPricePerTB, DefaultStackName)
+	}
+	m := validExtractEnv()
+	m[EnvStackName] = "usage-prod"
+	if c, err := LoadExtract(env(m)); err != nil || c.StackName != "usage-prod" {
+		t.Errorf("LoadExtract(%s=usage-prod) = %q, %v, want the stack name", EnvStackName, c.StackName, err)
 	}
 }
 
@@ -72,8 +77,9 @@ func TestLoadLookup(t *testing.T) {
 	if err != nil || c.Rate != 2.5 || c.Concurrency != 3 || c.PartSize != 500 || c.MaxAttempts != 4 {
 		t.Errorf("LoadLookup(tuning variables) = %+v, %v, want rate 2.5, concurrency 3, part size 500, 4 attempts", c, err)
 	}
-	_, err = LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvLookupRate: "0", EnvLookupPartSize: "10", EnvLookupRoleName: "role/with/path"}))
-	for _, want := range []string{EnvLookupRate, EnvLookupPartSize, EnvAccountID + " is required", EnvLookupRoleName} {
+	_, err = LoadLookup(env(map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvLookupRate: "0", EnvLookupPartSize: "10", EnvLookupRoleName: "role/with/path",
+		EnvStackName: "1stack"}))
+	for _, want := range []string{EnvLookupRate, EnvLookupPartSize, EnvAccountID + " is required", EnvLookupRoleName, EnvStackName} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("LoadLookup(bad settings) error = %v, want it to name %s", err, want)
 		}
@@ -95,6 +101,8 @@ func TestValidators(t *testing.T) {
 		{"org", ValidateOrgID, []string{"o-abcdef1234"}, []string{"o-ABC", "o-12", "abcdef1234", "o-abcdef1234/../x"}},
 		{"account", ValidateAccountID, []string{"123456789012"}, []string{"12345678901", "1234567890123", "12345678901a", "123456789012;"}},
 		{"region", ValidateRegion, []string{"us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-3"}, []string{"", "us_east_1", "useast1", "us-east-1'", "../us-east-1"}},
+		{"stack", ValidateStackName, []string{"athena-usage", "A", "usage-2" + strings.Repeat("x", 121)},
+			[]string{"", "1usage", "-usage", "athena_usage", "a b", "usage\n", strings.Repeat("x", 129)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ var (
 	roleNamePattern  = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
 	dayPattern       = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	regionPattern    = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]+-[0-9]{1,2}$`)
+	stackNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
 )
 
 // ValidateDatabase checks a Glue database name: lower case letters, digits and underscores.
@@ -111,6 +112,14 @@ func ValidateRegion(region string) error {
 func ValidateRoleName(name string) error {
 	if !roleNamePattern.MatchString(name) {
 		return fmt.Errorf("role name %q: want 1-64 letters, digits or +=,.@_-", name)
+	}
+	return nil
+}
+
+// ValidateStackName checks a CloudFormation stack name, which becomes a metric dimension's value.
+func ValidateStackName(name string) error {
+	if !stackNamePattern.MatchString(name) {
+		return fmt.Errorf("stack name %q: want 1-128 letters, digits or '-', starting with a letter", name)
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func TestPutWritesOneLine(t *testing.T) {
 		} `json:"_aws"`
 		Stack          string
 		ErrorCode      string
-		UnprocessedIds float64
+		UnprocessedIDs float64 `json:"UnprocessedIds"`
 	}
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatalf("line is not JSON: %v", err)
@@ -36,7 +36,7 @@ func TestPutWritesOneLine(t *testing.T) {
 	if d.Namespace != DefaultNamespace || len(d.Dimensions) != 1 || strings.Join(d.Dimensions[0], ",") != "Stack,ErrorCode" {
 		t.Errorf("directive = %+v, want namespace %s, dimensions [Stack ErrorCode]", d, DefaultNamespace)
 	}
-	if got.Stack != "usage" || got.ErrorCode != "INVALID_INPUT" || got.UnprocessedIds != 3 {
+	if got.Stack != "usage" || got.ErrorCode != "INVALID_INPUT" || got.UnprocessedIDs != 3 {
 		t.Errorf("members = %+v, want the dimension values and the metric's value", got)
 	}
 }
@@ -54,12 +54,26 @@ func TestPutRefuses(t *testing.T) {
 		{"metric named like a dimension", []Dimension{{"X", "a"}}, []Metric{{"X", Count, 1}}},
 		{"empty dimension value", []Dimension{{"D", ""}}, []Metric{{"X", Count, 1}}},
 		{"reserved name", nil, []Metric{{"_aws", Count, 1}}},
+		{"value beyond 2^360", nil, []Metric{{"X", Count, 0x1p361}}},
+		{"value nearer zero than 2^-360", nil, []Metric{{"X", Count, 0x1p-361}}},
+		{"dimension value not ASCII", []Dimension{{"D", "café"}}, []Metric{{"X", Count, 1}}},
+		{"blank dimension value", []Dimension{{"D", "  "}}, []Metric{{"X", Count, 1}}},
+		{"dimension value of 1025 bytes", []Dimension{{"D", strings.Repeat("v", 1025)}}, []Metric{{"X", Count, 1}}},
+		{"name starting with a colon", nil, []Metric{{":X", Count, 1}}},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
 		if err := New(&buf).Put(tt.dims, tt.metrics...); err == nil || buf.Len() != 0 {
 			t.Errorf("%s: Put = %v, wrote %q; want an error and nothing written", tt.name, err, buf.String())
 		}
+	}
+	var buf bytes.Buffer
+	if err := New(&buf, func(o *Options) { o.Namespace = "AWS/Lambda" }).Put(nil, Metric{"X", Count, 1}); err == nil || buf.Len() != 0 {
+		t.Errorf("Put in namespace AWS/Lambda = %v, wrote %q; want an error and nothing written", err, buf.String())
+	}
+	// The longest dimension value CloudWatch takes is 1024 characters.
+	if err := New(&buf).Put([]Dimension{{"D", strings.Repeat("v", 1024)}}, Metric{"X", Count, 1}); err != nil {
+		t.Errorf("Put with a dimension value of 1024 bytes = %v, want no error", err)
 	}
 }
 

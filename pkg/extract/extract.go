@@ -5,18 +5,21 @@ package extract
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/emf"
 	"github.com/athenausage/athena-usage/pkg/events"
 	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -35,6 +38,17 @@ import (
 // invocation hands the rest of its range to a fresh one.
 const DefaultMargin = 4 * time.Minute
 
+// Metric names of the extract function, in namespace emf.DefaultNamespace with the dimension
+// emf.StackDimension; one line per day extracted, re-checks of earlier days included.
+const (
+	// MetricQueriesFound is the number of queries the day's extraction found: the rows of its
+	// result with a query ID (refused submissions have none).
+	MetricQueriesFound = "QueriesFound"
+	// MetricCloudTrailBytesScanned is what the day's extraction scanned of CloudTrail, the
+	// bytes Athena bills (the execution's DataScannedInBytes).
+	MetricCloudTrailBytesScanned = "CloudTrailBytesScanned"
+)
+
 // Runner runs one Athena statement to completion: an *athenaquery.Runner.
 type Runner interface {
 	Run(ctx context.Context, q athenaquery.Query) (*types.QueryExecution, error)
@@ -43,8 +57,8 @@ type Runner interface {
 var _ Runner = (*athenaquery.Runner)(nil)
 
 // ObjectStore copies the extraction's result object to the day's partition, after checking
-// (HeadObject, and GetObject of the lookup's manifest) whether the partition already holds it:
-// an *s3.Client.
+// (HeadObject, and GetObject of the lookup's manifest) whether the partition already holds it,
+// and reads the result to count its rows for the metrics: an *s3.Client.
 type ObjectStore interface {
 	CopyObject(ctx context.Context, params *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
 	HeadObject(ctx context.Context, params *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
@@ -76,6 +90,9 @@ type Options struct {
 	Margin time.Duration
 	// Logger receives the handler's progress logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Metrics receives the metrics (MetricQueriesFound, MetricCloudTrailBytesScanned); none
+	// are written when nil, and then the result is not read to count its queries.
+	Metrics *emf.Writer
 }
 
 // Handler is the extract function's handler.
@@ -243,6 +260,8 @@ func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResu
 	if err != nil {
 		return DayResult{}, fmt.Errorf("extraction %s result location: %w", aws.ToString(q.QueryExecutionId), err)
 	}
+	// Before the copy: the extraction scanned and found this whether or not the rest succeeds.
+	h.putMetrics(ctx, name, q, srcBucket, srcKey)
 	key := athenasql.QueriesKey(h.cfg.DataPrefix, day)
 	unchanged, err := h.save(ctx, day, srcBucket, srcKey, key)
 	if err != nil {
@@ -260,6 +279,65 @@ func (h *Handler) day(ctx context.Context, day time.Time, runID string) (DayResu
 	}
 	h.log.InfoContext(ctx, "day extracted", "day", name, "query_id", dr.QueryID, "data_scanned_bytes", dr.DataScannedBytes, "queries", dr.Queries, "unchanged", unchanged)
 	return dr, nil
+}
+
+// putMetrics writes the day's extraction's metrics. A count that fails or a line that cannot be
+// written is logged, and costs the day nothing.
+func (h *Handler) putMetrics(ctx context.Context, day string, q *types.QueryExecution, bucket, key string) {
+	if h.opts.Metrics == nil {
+		return
+	}
+	var scanned int64
+	if q.Statistics != nil {
+		scanned = aws.ToInt64(q.Statistics.DataScannedInBytes)
+	}
+	metrics := []emf.Metric{{Name: MetricCloudTrailBytesScanned, Unit: emf.Bytes, Value: float64(scanned)}}
+	if n, err := h.countQueries(ctx, bucket, key); err != nil {
+		h.log.WarnContext(ctx, "queries found not counted for the metrics", "day", day, "err", err)
+	} else {
+		metrics = append(metrics, emf.Metric{Name: MetricQueriesFound, Unit: emf.Count, Value: float64(n)})
+	}
+	if err := h.opts.Metrics.Put(nil, metrics...); err != nil {
+		h.log.WarnContext(ctx, "metrics not written", "day", day, "err", err)
+	}
+}
+
+// queryIDColumn is the extraction's query ID column (extract.sql), as the lookup reads it.
+const queryIDColumn = "query_id"
+
+// countQueries counts the queries in the extraction's result: its rows with a query_id, the
+// refused submissions (one row per user and error, without a query_id) aside. The execution
+// does not carry its row count (GetQueryRuntimeStatistics would, for another permission), so
+// the result is streamed through once, as the lookup reads it in full too.
+func (h *Handler) countQueries(ctx context.Context, bucket, key string) (int64, error) {
+	out, err := h.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return 0, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	r := csv.NewReader(out.Body)
+	r.FieldsPerRecord, r.ReuseRecord = -1, true
+	header, err := r.Read()
+	if err != nil {
+		return 0, fmt.Errorf("read s3://%s/%s: header: %w", bucket, key, err)
+	}
+	col := slices.IndexFunc(header, func(name string) bool { return strings.TrimPrefix(name, "\ufeff") == queryIDColumn })
+	if col < 0 {
+		return 0, fmt.Errorf("s3://%s/%s: no %s column in %q", bucket, key, queryIDColumn, header)
+	}
+	var n int64
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+		}
+		if col < len(rec) && rec[col] != "" {
+			n++
+		}
+	}
 }
 
 // save copies the extraction's result to the day's partition, key, unless the partition already

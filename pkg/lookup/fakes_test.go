@@ -223,10 +223,11 @@ func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...fu
 // fakeAthena answers as one account's Athena in one region: every ID is found, with
 // "account/region" as its catalog, unless err says otherwise. An ID starting with "gone-" is
 // unprocessed for good; one starting with "busy-" is unprocessed with a transient code the
-// first time it is asked for.
+// first time it is asked for. The first throttle calls are throttled.
 type fakeAthena struct {
-	where place
-	err   error
+	where    place
+	err      error
+	throttle int
 	// onCall, when set, runs at the start of each call.
 	onCall func(ids []string)
 
@@ -249,7 +250,11 @@ func (f *fakeAthena) BatchGetQueryExecution(ctx context.Context, in *athena.Batc
 		f.asks[id]++
 		firstAsk[id] = f.asks[id] == 1
 	}
+	throttled := len(f.calls) <= f.throttle
 	f.mu.Unlock()
+	if throttled {
+		return nil, &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
+	}
 	if f.err != nil {
 		return nil, f.err
 	}

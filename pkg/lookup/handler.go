@@ -17,6 +17,7 @@ import (
 
 	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/emf"
 	"github.com/athenausage/athena-usage/pkg/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
@@ -57,6 +58,8 @@ type Options struct {
 	// Engine tunes the batchget engines, one per account and region, beyond the configuration's
 	// settings.
 	Engine []func(*batchget.Options)
+	// Metrics receives the metrics (metrics.go); none are written when nil.
+	Metrics *emf.Writer
 }
 
 // ObjectStore is the S3 calls the handler makes: reading the day's IDs, checking that they
@@ -222,6 +225,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.Lookup) (Result, error) 
 		other: map[string]int{},
 	}
 	err = inv.run(ctx)
+	inv.putCallMetrics(ctx)
 	if errors.Is(err, errSuperseded) {
 		// Not a failure: a newer run of the day owns its parts.
 		return inv.superseded(ctx), nil

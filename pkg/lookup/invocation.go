@@ -45,11 +45,13 @@ type invocation struct {
 	old *oldRows
 
 	// mu guards what the parts in flight add up: the result, the time the written parts took
-	// together, and the IDs written with LookupErrorOtherAccount by account.
+	// together, the IDs written with LookupErrorOtherAccount by account, and the engines'
+	// counts of this invocation's lookups.
 	mu      sync.Mutex
 	res     Result
 	elapsed time.Duration
 	other   map[string]int
+	calls   batchget.Stats
 }
 
 // run opens the day's object, writes parts while time allows, then finishes the day or hands
@@ -231,6 +233,7 @@ func (inv *invocation) writePart(ctx context.Context, p part) error {
 	}
 	inv.mu.Unlock()
 	inv.log.InfoContext(ctx, "part written", "part", p.n, "ids", len(rows), "lookup_errors", lookupErrors, "duration", took)
+	inv.putPartMetrics(ctx, rows, took)
 	return nil
 }
 
@@ -338,6 +341,7 @@ func (inv *invocation) lookUpIn(ctx context.Context, pl place, engine *batchget.
 	got, stats, err := engine.Lookup(ctx, ids)
 	inv.mu.Lock()
 	inv.res.Unprocessed += stats.UnprocessedTransient
+	inv.calls.Add(stats)
 	inv.mu.Unlock()
 	if err != nil && pl.account != inv.h.cfg.AccountID && batchget.Permanent(err) {
 		// One member account whose role is missing or refuses us must not cost every other
@@ -423,6 +427,7 @@ func (inv *invocation) finishDay(ctx context.Context) error {
 	if err := inv.writeManifest(ctx, nil); err != nil {
 		return err
 	}
+	inv.putDayMetrics(ctx)
 	inv.log.InfoContext(ctx, "day done", "parts", inv.parts.n, "stale_parts_deleted", n, "result", inv.res, "engines", inv.h.engineTotals())
 	return nil
 }

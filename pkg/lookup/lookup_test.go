@@ -47,9 +47,11 @@ type env struct {
 	// errs makes every call of an account's clients fail, for clients made after it is set.
 	errs map[string]error
 	// onCall, when set before the first lookup, runs at the start of every Athena call.
-	onCall  func(ids []string)
-	handler *Handler
-	key     string
+	onCall func(ids []string)
+	// throttle, when set before the first lookup, is how many calls each Athena throttles first.
+	throttle int
+	handler  *Handler
+	key      string
 }
 
 func newEnv(t *testing.T, rows []queryRow, partSize int, optFns ...func(*Options)) *env {
@@ -87,7 +89,7 @@ func newEnvConfig(t *testing.T, rows []queryRow, partSize int, cfgFn func(*confi
 		Athena: func(account, region string) batchget.BatchGetter {
 			mu.Lock()
 			defer mu.Unlock()
-			f := &fakeAthena{where: place{account, region}, err: e.errs[account], onCall: e.onCall}
+			f := &fakeAthena{where: place{account, region}, err: e.errs[account], onCall: e.onCall, throttle: e.throttle}
 			e.athena[f.where] = f
 			return f
 		},

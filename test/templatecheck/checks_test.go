@@ -36,7 +36,7 @@ var knownEnv = []string{
 	config.EnvRegions, config.EnvProjectionStart, config.EnvPricePerTB, config.EnvLookupFunction, config.EnvLateDays,
 	config.EnvLookupRate, config.EnvLookupConcurrency, config.EnvLookupPartSize,
 	config.EnvLookupMaxAttempts, config.EnvAccountID, config.EnvLookupRoleName, config.EnvRegion,
-	config.EnvPartition,
+	config.EnvPartition, config.EnvStackName,
 }
 
 // maxEventAge is the longest, and default, time in seconds Lambda keeps an asynchronous event.
