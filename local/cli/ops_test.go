@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"github.com/athenausage/athena-usage/pkg/athenasql"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/events"
+	"github.com/athenausage/athena-usage/pkg/lookup"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -30,6 +31,16 @@ func serveEnv(t *testing.T, state string) {
 	if vars["AWS_ENDPOINT_URL_ATHENA"] == "" {
 		t.Fatalf("serve printed %v, want endpoints", vars)
 	}
+	isolateAWSConfig(t)
+	for k, v := range vars {
+		t.Setenv(k, v)
+	}
+}
+
+// isolateAWSConfig keeps the host's AWS configuration files, profile and instance metadata out
+// of the test's AWS configuration chain.
+func isolateAWSConfig(t *testing.T) {
+	t.Helper()
 	empty := filepath.Join(t.TempDir(), "none")
 	for k, v := range map[string]string{
 		"AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_PROFILE": "",
@@ -37,9 +48,40 @@ func serveEnv(t *testing.T, state string) {
 	} {
 		t.Setenv(k, v)
 	}
-	for k, v := range vars {
-		t.Setenv(k, v)
+}
+
+// stackEnv starts the local stack over state in the test, as `local serve` does, and points the
+// AWS configuration chain at it with the variables serve prints: the test holds the stack, to
+// turn its knobs and read what its Lambda stand-in received. It stops at the test's end.
+func stackEnv(t *testing.T, state string) *pipeline.Stack {
+	t.Helper()
+	st, err := pipeline.Start(context.Background(), pipeline.Options{Dir: state, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close the local stack: %v", err)
+		}
+	})
+	isolateAWSConfig(t)
+	for _, line := range endpointEnv(st) {
+		for _, kv := range line {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+		}
+	}
+	return st
+}
+
+// stateSettings returns the pipeline settings the last `local run` over state saved.
+func stateSettings(t *testing.T, state string) pipeline.Settings {
+	t.Helper()
+	set, err := loadSettings(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set.pipeline()
 }
 
 // TestReportMatchesLocalReport runs `report` against the local stack's endpoints, with the
@@ -153,41 +195,49 @@ func failureRecord(day, msg string) string {
 }
 
 // TestStatusTellsDaysApart runs `status` against the local stack: a complete day, a partial day
-// (a lookup stopped after its first part: the manifest has complete=false), a failed day (an
+// (its lookup killed between parts by the Lambda stand-in's kill knob), a failed day (an
 // extract's failure waits in the queue) and a missing day.
 func TestStatusTellsDaysApart(t *testing.T) {
 	input := generateDays(t, time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), 2)
 	state := t.TempDir()
 	if _, errs, err := execute(t, "local", "run", "--cloudtrail", input, "--history", filepath.Join(input, synth.HistoryFile),
-		"--day", "2025-03-03", "--to", "2025-03-04", "--part-size", "10", "--dir", state); err != nil {
+		"--day", "2025-03-03", "--part-size", "10", "--dir", state); err != nil {
 		t.Fatalf("local run: %v\n%s", err, errs)
 	}
-	serveEnv(t, state)
+	st := stackEnv(t, state)
 	ctx := context.Background()
-	// The stand-ins send no checksums, and the SDK would log that it cannot check them.
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+
+	// The lookup of 2025-03-04 writes one part per invocation (no time is left for a second
+	// one), and the stand-in kills the continuation that would write the second part.
+	set := stateSettings(t, state)
+	set.LookupPartSize = 10
+	set.LookupOptions = []func(*lookup.Options){func(o *lookup.Options) { o.SafetyMargin = 24 * time.Hour }}
+	pipe, err := st.Pipeline(set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The lookup of 2025-03-04 stops after its first part, as if killed before its continuation ran.
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	var killed []events.Lookup
+	st.Kill(func(inv pipeline.Invocation) bool {
+		var ev events.Lookup
+		if inv.Function != pipeline.LookupFunction || json.Unmarshal(inv.Payload, &ev) != nil || ev.Part == 0 {
+			return false
+		}
+		killed = append(killed, ev)
+		return true
+	})
 	day2, _ := config.ParseDay("2025-03-04")
-	mkey := athenasql.LookupManifestKey("", day2)
-	obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(pipeline.DataBucket), Key: aws.String(mkey)})
+	run, err := pipe.RunDay(ctx, day2)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("RunDay(2025-03-04): %v", err)
 	}
-	var m events.LookupManifest
-	err = json.NewDecoder(obj.Body).Decode(&m)
-	obj.Body.Close()
-	if err != nil || !m.Complete || m.Done.Parts < 2 {
-		t.Fatalf("manifest of 2025-03-04 = %+v, %v: want a complete day of several parts", m, err)
+	st.Kill(nil)
+	if len(killed) != 1 || killed[0].Day != "2025-03-04" || killed[0].Part != 1 || len(run.Lookups) != 1 || !run.Lookups[0].Continued {
+		t.Fatalf("RunDay(2025-03-04) = lookups %+v, killed %+v; want one invocation that wrote part 0 and handed part 1 to the continuation killed", run.Lookups, killed)
 	}
-	ids := m.Done.IDs
-	m.Complete, m.Next = false, &events.Position{Part: 2, Offset: 1}
-	m.Done = events.LookupTotals{Parts: 1, IDs: 10}
-	body, _ := json.Marshal(m)
-	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(pipeline.DataBucket), Key: aws.String(mkey), Body: bytes.NewReader(body)}); err != nil {
+	partIDs := run.Lookups[0].IDs
+
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	queue := waitQueueURL(t, cfg)
@@ -199,17 +249,26 @@ func TestStatusTellsDaysApart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "3 of 4 days not complete") {
 		t.Errorf("status error = %v, want 3 of 4 days not complete", err)
 	}
-	states := map[string]string{}
+	// day, state, queries, with stats, without stats, parts.
+	rows := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 2 && strings.HasPrefix(f[0], "2025-") && !strings.HasSuffix(f[0], ":") {
-			states[f[0]] = f[1] + " " + f[2]
+		if f := strings.Fields(line); len(f) > 5 && strings.HasPrefix(f[0], "2025-") && !strings.HasSuffix(f[0], ":") {
+			wo, _ := strconv.Atoi(f[4])
+			ws, _ := strconv.Atoi(f[3])
+			rows[f[0]] = fmt.Sprintf("%s %s ids=%d parts=%s", f[1], f[2], wo+ws, f[5])
 		}
 	}
-	// A partial day's queries are the rows of its athena_queries object: all the day's IDs.
-	want := map[string]string{"2025-03-03": "complete 30", "2025-03-04": "partial " + strconv.Itoa(ids), "2025-03-05": "failed 0", "2025-03-06": "missing 0"}
+	// A partial day's queries are the rows of its athena_queries object, all the day's IDs; its
+	// IDs and parts are what the killed lookup wrote.
+	want := map[string]string{
+		"2025-03-03": "complete 30 ids=30 parts=3",
+		"2025-03-04": fmt.Sprintf("partial 30 ids=%d parts=1", partIDs),
+		"2025-03-05": "failed 0 ids=0 parts=0",
+		"2025-03-06": "missing 0 ids=0 parts=0",
+	}
 	for d, w := range want {
-		if states[d] != w {
-			t.Errorf("status %s = %q, want %q\n%s", d, states[d], w, out)
+		if rows[d] != w {
+			t.Errorf("status %s = %q, want %q\n%s", d, rows[d], w, out)
 		}
 	}
 	if !strings.Contains(out, "2025-03-05: athena-usage-extract failed: errorString: extraction: query failed") {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/athenausage/athena-usage/local/pipeline"
@@ -66,16 +67,12 @@ Lambda, STS, SQS: %s
 %s; failed invocations go to %s.
 Workgroup %s, database %s, buckets %s, %s, %s.
 
-export AWS_ENDPOINT_URL_ATHENA=%s
-export AWS_ENDPOINT_URL_S3=%s
-export AWS_ENDPOINT_URL_LAMBDA=%s AWS_ENDPOINT_URL_SQS=%s AWS_ENDPOINT_URL_STS=%s
-export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s
-resource flags: --workgroup %s --database %s --data-bucket %s --extract-function %s --failure-queue %s
-Serving until interrupted (Ctrl-C).
 `, st.AthenaURL, st.S3URL, st.InvokeURL, functions, st.FailureQueueURL, pipeline.Workgroup, pipeline.Database,
-				pipeline.TrailBucket, pipeline.ResultsBucket, pipeline.DataBucket,
-				st.AthenaURL, st.S3URL, st.InvokeURL, st.InvokeURL, st.InvokeURL,
-				s3server.AccessKeyID, s3server.SecretAccessKey, pipeline.Region,
+				pipeline.TrailBucket, pipeline.ResultsBucket, pipeline.DataBucket)
+			for _, line := range endpointEnv(st) {
+				fmt.Fprintln(stdout, "export "+strings.Join(line, " "))
+			}
+			fmt.Fprintf(stdout, "resource flags: --workgroup %s --database %s --data-bucket %s --extract-function %s --failure-queue %s\nServing until interrupted (Ctrl-C).\n",
 				pipeline.Workgroup, pipeline.Database, pipeline.DataBucket, pipeline.ExtractFunc, st.FailureQueueURL)
 			<-ctx.Done()
 			fmt.Fprintln(stdout, "stopping")
@@ -86,6 +83,17 @@ Serving until interrupted (Ctrl-C).
 	sim.register(cmd.Flags())
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "Athena's listen address; S3 takes the next port, Lambda, STS and SQS the one after (port 0: any free ports)")
 	return cmd
+}
+
+// endpointEnv is the AWS configuration that points any SDK or the AWS CLI at st: the variables
+// serve prints, "NAME=value", a slice per line.
+func endpointEnv(st *pipeline.Stack) [][]string {
+	return [][]string{
+		{"AWS_ENDPOINT_URL_ATHENA=" + st.AthenaURL},
+		{"AWS_ENDPOINT_URL_S3=" + st.S3URL},
+		{"AWS_ENDPOINT_URL_LAMBDA=" + st.InvokeURL, "AWS_ENDPOINT_URL_SQS=" + st.InvokeURL, "AWS_ENDPOINT_URL_STS=" + st.InvokeURL},
+		{"AWS_ACCESS_KEY_ID=" + s3server.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + s3server.SecretAccessKey, "AWS_REGION=" + pipeline.Region},
+	}
 }
 
 // servePorts returns Athena's address, S3's on the port after it, and the Lambda, STS and SQS
