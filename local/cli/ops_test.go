@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,10 +241,7 @@ func TestStatusTellsDaysApart(t *testing.T) {
 	}
 	partIDs := run.Lookups[0].IDs
 
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := awsConfig(t)
 	queue := waitQueueURL(t, cfg)
 	if _, err := sqs.NewFromConfig(cfg).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String(failureRecord("2025-03-05", "extraction: query failed"))}); err != nil {
 		t.Fatal(err)
@@ -305,63 +307,156 @@ func manifestWritten(t *testing.T, s3c *s3.Client, day string) time.Time {
 	return m.Written
 }
 
-// TestBackfillResumes backfills recent days against the local stack, whose Lambda stand-in runs
-// the real handlers: a day already complete is skipped, the others reach complete with progress
-// lines, and a second, longer backfill does not redo the days the first completed. A day before
-// the stack's projection start fails in the extract, and the summary gives its error.
-func TestBackfillResumes(t *testing.T) {
+// recentDays generates a synthetic trail and history of the 4 days ending 3 days ago and runs
+// the pipeline on the first of them, so that the state has the settings `local serve` needs and
+// the 3 days after it are left to backfill. It returns the state and day(n), n days ago.
+func recentDays(t *testing.T) (string, func(n int) string) {
+	t.Helper()
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	day := func(n int) string { return today.AddDate(0, 0, -n).Format(time.DateOnly) }
-	input := generateDays(t, today.AddDate(0, 0, -5), 3)
+	input := generateDays(t, today.AddDate(0, 0, -6), 4)
 	state := t.TempDir()
 	if _, errs, err := execute(t, "local", "run", "--cloudtrail", input, "--history", filepath.Join(input, synth.HistoryFile),
-		"--day", day(5), "--dir", state); err != nil {
+		"--day", day(6), "--dir", state); err != nil {
 		t.Fatalf("local run: %v\n%s", err, errs)
 	}
-	serveEnv(t, state)
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	queue := waitQueueURL(t, cfg)
-	flags := []string{"--data-bucket", pipeline.DataBucket, "--extract-function", pipeline.ExtractFunc, "--failure-queue", queue, "--poll", "20ms"}
-	before := manifestWritten(t, s3c, day(5))
+	return state, day
+}
 
-	out, _, err := execute(t, append([]string{"backfill", "--from", day(5), "--to", day(4)}, flags...)...)
+// TestBackfillThreeDays backfills 3 days against `local serve`, whose Lambda stand-in runs the
+// real handlers: they reach complete, with a progress line per day as it ends (stdout is not a
+// terminal) and the summary. A day before the stack's projection start fails in the extract,
+// and the summary gives its error from the failure queue.
+func TestBackfillThreeDays(t *testing.T) {
+	state, day := recentDays(t)
+	serveEnv(t, state)
+	queue := waitQueueURL(t, awsConfig(t))
+	flags := []string{"--data-bucket", pipeline.DataBucket, "--extract-function", pipeline.ExtractFunc, "--failure-queue", queue, "--poll", "20ms"}
+
+	out, _, err := execute(t, append([]string{"backfill", "--from", day(5), "--to", day(3)}, flags...)...)
 	if err != nil {
-		t.Fatalf("backfill %s to %s: %v\n%s", day(5), day(4), err, out)
+		t.Fatalf("backfill %s to %s: %v\n%s", day(5), day(3), err, out)
 	}
-	for _, want := range []string{"skipped 1 complete day(s): " + day(5), "started athena-usage-extract for " + day(4) + " to " + day(4),
-		day(4) + " complete (2/2 days done", "2 of 2 day(s) complete, 0 failed", "  " + day(4) + " complete: 30 queries"} {
+	for _, want := range []string{"started athena-usage-extract for " + day(5) + " to " + day(3) + "\n",
+		"3 of 3 day(s) complete, 0 failed\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("backfill output lacks %q:\n%s", want, out)
 		}
 	}
-	second := manifestWritten(t, s3c, day(4))
-
-	out, _, err = execute(t, append([]string{"backfill", "--from", day(5), "--to", day(3)}, flags...)...)
-	if err != nil {
-		t.Fatalf("backfill %s to %s: %v\n%s", day(5), day(3), err, out)
-	}
-	for _, want := range []string{"skipped 2 complete day(s): " + day(5) + ", " + day(4), "started athena-usage-extract for " + day(3) + " to " + day(3),
-		"3 of 3 day(s) complete, 0 failed"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("resumed backfill output lacks %q:\n%s", want, out)
+	// One progress line per day as it ends, counting the days ended and the IDs written at the
+	// look that saw it; the last look sees them all.
+	for _, d := range []string{day(5), day(4), day(3)} {
+		line := regexp.MustCompile(`(?m)^` + d + ` complete \([123]/3 days done, [0-9]+ queries looked up\)$`)
+		if n := len(line.FindAllString(out, -1)); n != 1 {
+			t.Errorf("backfill output has %d progress lines for %s, want 1:\n%s", n, d, out)
+		}
+		if !strings.Contains(out, "  "+d+" complete: 30 queries, ") {
+			t.Errorf("backfill summary lacks %s complete with its 30 queries:\n%s", d, out)
 		}
 	}
-	if got := manifestWritten(t, s3c, day(5)); !got.Equal(before) {
-		t.Errorf("manifest of %s written at %v, want %v: a complete day was redone", day(5), got, before)
-	}
-	if got := manifestWritten(t, s3c, day(4)); !got.Equal(second) {
-		t.Errorf("manifest of %s written at %v, want %v: a complete day was redone", day(4), got, second)
+	if !strings.Contains(out, " complete (3/3 days done, 90 queries looked up)\n") {
+		t.Errorf("backfill output lacks the last look's progress, 3/3 days and 90 queries:\n%s", out)
 	}
 	if out, _, err := execute(t, "status", "--from", day(5), "--to", day(3), "--data-bucket", pipeline.DataBucket, "--failure-queue", queue); err != nil {
 		t.Errorf("status after the backfill: %v\n%s", err, out)
 	}
 
-	out, _, err = execute(t, append([]string{"backfill", "--from", day(6), "--to", day(6)}, flags...)...)
-	if err == nil || !strings.Contains(out, "  "+day(6)+" failed: athena-usage-extract: errorString: day "+day(6)+" is before PROJECTION_START") {
+	out, _, err = execute(t, append([]string{"backfill", "--from", day(7), "--to", day(7)}, flags...)...)
+	if err == nil || !strings.Contains(out, "  "+day(7)+" failed: athena-usage-extract: errorString: day "+day(7)+" is before PROJECTION_START") {
 		t.Errorf("backfill of a day before the projection = %v, want its failure in the summary:\n%s", err, out)
 	}
+}
+
+// signalWriter collects what is written to it and calls on once, when a line containing match
+// has been written.
+type signalWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	match string
+	on    func()
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	if w.on != nil && strings.Contains(w.buf.String(), w.match) {
+		w.on()
+		w.on = nil
+	}
+	return n, err
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestBackfillResumesAfterInterrupt interrupts a backfill of 3 days once the first is complete
+// (the Lambda stand-in kills the other days' lookups, so they cannot end first), runs it again,
+// and checks at the stand-in that the second run invoked nothing for the complete day, and that
+// all 3 days end complete.
+func TestBackfillResumesAfterInterrupt(t *testing.T) {
+	state, day := recentDays(t)
+	st := stackEnv(t, state)
+	if err := st.Serve(stateSettings(t, state)); err != nil {
+		t.Fatal(err)
+	}
+	st.Kill(func(inv pipeline.Invocation) bool {
+		var ev events.Lookup
+		return inv.Function == pipeline.LookupFunction && json.Unmarshal(inv.Payload, &ev) == nil && ev.Day != day(5)
+	})
+	flags := []string{"--from", day(5), "--to", day(3), "--data-bucket", pipeline.DataBucket, "--extract-function", pipeline.ExtractFunc,
+		"--failure-queue", st.FailureQueueURL, "--poll", "20ms"}
+
+	// Interrupted as by Ctrl-C when the progress line of the first day is printed.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &signalWriter{match: day(5) + " complete (1/3 days done", on: cancel}
+	err := Execute(ctx, append([]string{"backfill"}, flags...), out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(out.String(), "1 of 3 day(s) complete, 0 failed") {
+		t.Fatalf("interrupted backfill = %v, want interrupted after 1 of 3 days complete:\n%s", err, out)
+	}
+	st.Kill(nil)
+	s3c := s3.NewFromConfig(awsConfig(t), func(o *s3.Options) { o.UsePathStyle = true })
+	first := manifestWritten(t, s3c, day(5))
+	before := len(st.Invocations())
+
+	again, _, err := execute(t, append([]string{"backfill"}, flags...)...)
+	if err != nil {
+		t.Fatalf("backfill run again: %v\n%s", err, again)
+	}
+	for _, want := range []string{"skipped 1 complete day(s): " + day(5) + "\n", "started athena-usage-extract for " + day(4) + " to " + day(3) + "\n",
+		"3 of 3 day(s) complete, 0 failed\n"} {
+		if !strings.Contains(again, want) {
+			t.Errorf("resumed backfill output lacks %q:\n%s", want, again)
+		}
+	}
+	var got []string
+	for _, inv := range st.Invocations()[before:] {
+		var ev struct{ Day, From, To string }
+		if err := json.Unmarshal(inv.Payload, &ev); err != nil {
+			t.Fatalf("invocation %s %s: %v", inv.Function, inv.Payload, err)
+		}
+		got = append(got, strings.TrimSpace(inv.Function+" "+ev.Day+" "+ev.From+" "+ev.To))
+	}
+	want := []string{pipeline.ExtractFunc + "  " + day(4) + " " + day(3), pipeline.LookupFunction + " " + day(4), pipeline.LookupFunction + " " + day(3)}
+	if !slices.Equal(got, want) {
+		t.Errorf("invocations of the resumed backfill = %q, want %q: none for the complete day %s", got, want, day(5))
+	}
+	if got := manifestWritten(t, s3c, day(5)); !got.Equal(first) {
+		t.Errorf("manifest of %s written at %v, want %v: the complete day was redone", day(5), got, first)
+	}
+}
+
+// awsConfig loads the AWS configuration the commands load, for the test's own calls.
+func awsConfig(t *testing.T) aws.Config {
+	t.Helper()
+	// The stand-ins send no checksums, and the SDK would log that it cannot check them.
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

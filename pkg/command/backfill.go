@@ -75,6 +75,13 @@ estimated time left; otherwise a line per day as it ends.`, backfill.HistoryDays
 			// Lambda's clock stamps the failures: a minute's slack for the difference with ours.
 			p, err := b.Wait(ctx, all, started.Add(-time.Minute), show.update)
 			show.end()
+			if cmd.Context().Err() != nil {
+				// Interrupted (Ctrl-C): the functions go on in AWS; say where the days stood.
+				if len(p.Days) > 0 {
+					_ = summary(stdout, p) // its error is the days not complete, said below
+				}
+				return errors.New("interrupted: the started days go on; run backfill again to follow them or resume (complete days are skipped)")
+			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = nil // the summary says which days did not end
 			}
