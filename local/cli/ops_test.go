@@ -117,17 +117,19 @@ func TestReportMatchesLocalReport(t *testing.T) {
 		want[i], wantErrs[i] = out, errs
 	}
 	serveEnv(t, state)
-	resources := []string{"--workgroup", pipeline.Workgroup, "--database", pipeline.Database}
-	for i, c := range cases {
-		got, errs, err := execute(t, append(append(append([]string{"report"}, resources...), window...), c...)...)
-		if err != nil {
-			t.Fatalf("report %v: %v", c, err)
-		}
-		if got != want[i] {
-			t.Errorf("report %v =\n%s\nwant (local report)\n%s", c, got, want[i])
-		}
-		if errs != wantErrs[i] {
-			t.Errorf("report %v: stderr = %q, want (local report) %q", c, errs, wantErrs[i])
+	// The resources from the flags, and from the stack's outputs through DescribeStacks.
+	for _, resources := range [][]string{{"--workgroup", pipeline.Workgroup, "--database", pipeline.Database}, {"--stack", pipeline.StackName}} {
+		for i, c := range cases {
+			got, errs, err := execute(t, append(append(append([]string{"report"}, resources...), window...), c...)...)
+			if err != nil {
+				t.Fatalf("report %v %v: %v", resources, c, err)
+			}
+			if got != want[i] {
+				t.Errorf("report %v %v =\n%s\nwant (local report)\n%s", resources, c, got, want[i])
+			}
+			if errs != wantErrs[i] {
+				t.Errorf("report %v %v: stderr = %q, want (local report) %q", resources, c, errs, wantErrs[i])
+			}
 		}
 	}
 }
@@ -279,6 +281,13 @@ func TestStatusTellsDaysApart(t *testing.T) {
 	if _, _, err := execute(t, "status", "--data-bucket", pipeline.DataBucket, "--failure-queue", queue, "--from", "2025-03-03", "--to", "2025-03-03"); err != nil {
 		t.Errorf("status of a complete day: error = %v, want nil", err)
 	}
+	// The same resources from the stack's outputs, through CloudFormation's DescribeStacks.
+	if got, _, _ := execute(t, "status", "--stack", pipeline.StackName, "--from", "2025-03-03", "--to", "2025-03-06"); got != out {
+		t.Errorf("status --stack %s =\n%s\nwant (with the resource flags)\n%s", pipeline.StackName, got, out)
+	}
+	if _, _, err := execute(t, "status", "--stack", "nope", "--days", "3"); err == nil || err.Error() != "stack nope does not exist in this account and region" {
+		t.Errorf("status --stack nope: error = %v, want the stack does not exist", err)
+	}
 }
 
 // waitQueueURL returns the failure queue's URL, as GetQueueUrl gives it.
@@ -323,15 +332,15 @@ func recentDays(t *testing.T) (string, func(n int) string) {
 	return state, day
 }
 
-// TestBackfillThreeDays backfills 3 days against `local serve`, whose Lambda stand-in runs the
-// real handlers: they reach complete, with a progress line per day as it ends (stdout is not a
+// TestBackfillThreeDays backfills 3 days against `local serve` with --stack, whose Lambda
+// stand-in runs the real handlers: they reach complete, with a progress line per day as it ends (stdout is not a
 // terminal) and the summary. A day before the stack's projection start fails in the extract,
 // and the summary gives its error from the failure queue.
 func TestBackfillThreeDays(t *testing.T) {
 	state, day := recentDays(t)
 	serveEnv(t, state)
-	queue := waitQueueURL(t, awsConfig(t))
-	flags := []string{"--data-bucket", pipeline.DataBucket, "--extract-function", pipeline.ExtractFunc, "--failure-queue", queue, "--poll", "20ms"}
+	// The resources from the stack's outputs, through CloudFormation's DescribeStacks.
+	flags := []string{"--stack", pipeline.StackName, "--poll", "20ms"}
 
 	out, _, err := execute(t, append([]string{"backfill", "--from", day(5), "--to", day(3)}, flags...)...)
 	if err != nil {
@@ -357,7 +366,7 @@ func TestBackfillThreeDays(t *testing.T) {
 	if !strings.Contains(out, " complete (3/3 days done, 90 queries looked up)\n") {
 		t.Errorf("backfill output lacks the last look's progress, 3/3 days and 90 queries:\n%s", out)
 	}
-	if out, _, err := execute(t, "status", "--from", day(5), "--to", day(3), "--data-bucket", pipeline.DataBucket, "--failure-queue", queue); err != nil {
+	if out, _, err := execute(t, "status", "--from", day(5), "--to", day(3), "--stack", pipeline.StackName); err != nil {
 		t.Errorf("status after the backfill: %v\n%s", err, out)
 	}
 

@@ -20,20 +20,21 @@ func newServeCmd(stdout, _ io.Writer) *cobra.Command {
 	var sim standIn
 	cmd := &cobra.Command{
 		Use:   "serve --dir STATE [--addr 127.0.0.1:PORT]",
-		Short: "Serve the local Athena, S3, Lambda and SQS endpoints until interrupted",
+		Short: "Serve the local Athena, S3, Lambda, SQS and CloudFormation endpoints until interrupted",
 		Long: `Serve the Athena and S3 stand-ins over a state directory until interrupted (Ctrl-C). Athena listens
-on --addr, S3 on the next port, and Lambda (Invoke), STS (AssumeRole) and SQS (the failure queue)
-on the one after. Any AWS client (the AWS CLI, boto3, another SDK) can use them through its
+on --addr, S3 on the next port, and Lambda (Invoke), STS (AssumeRole), SQS (the failure queue)
+and CloudFormation (DescribeStacks of the stack athena-usage) on the one after. Any AWS client (the AWS CLI, boto3, another SDK) can use them through its
 endpoint-URL setting; S3 needs path-style addressing.
 
 Over the state of a 'local run' or 'demo', an asynchronous Invoke of the extract or lookup
 function runs the real handler, one at a time, and a failed one lands in the failure queue: the
-product commands (report, status, backfill) work the local stack as they work a deployed one.`,
+product commands (report, status, backfill) work the local stack as they work a deployed one,
+with --stack athena-usage or with the resource flags.`,
 		Example: `  athena-usage local serve --dir ./usage-state --addr 127.0.0.1:4566
   # in another shell, with the variables it prints:
   aws athena list-query-executions --work-group athena-usage
   aws s3 ls s3://athena-usage-data/ --recursive
-  athena-usage status --data-bucket athena-usage-data --failure-queue URL --days 3`,
+  athena-usage status --stack athena-usage --days 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
@@ -63,7 +64,7 @@ product commands (report, status, backfill) work the local stack as they work a 
 			}
 			fmt.Fprintf(stdout, `Athena: %s
 S3:     %s (path-style)
-Lambda, STS, SQS: %s
+Lambda, STS, SQS, CloudFormation: %s
 %s; failed invocations go to %s.
 Workgroup %s, database %s, buckets %s, %s, %s.
 
@@ -72,8 +73,8 @@ Workgroup %s, database %s, buckets %s, %s, %s.
 			for _, line := range endpointEnv(st) {
 				fmt.Fprintln(stdout, "export "+strings.Join(line, " "))
 			}
-			fmt.Fprintf(stdout, "resource flags: --workgroup %s --database %s --data-bucket %s --extract-function %s --failure-queue %s\nServing until interrupted (Ctrl-C).\n",
-				pipeline.Workgroup, pipeline.Database, pipeline.DataBucket, pipeline.ExtractFunc, st.FailureQueueURL)
+			fmt.Fprintf(stdout, "stack: --stack %s, or the resource flags: --workgroup %s --database %s --data-bucket %s --extract-function %s --failure-queue %s\nServing until interrupted (Ctrl-C).\n",
+				pipeline.StackName, pipeline.Workgroup, pipeline.Database, pipeline.DataBucket, pipeline.ExtractFunc, st.FailureQueueURL)
 			<-ctx.Done()
 			fmt.Fprintln(stdout, "stopping")
 			return nil
@@ -81,7 +82,7 @@ Workgroup %s, database %s, buckets %s, %s, %s.
 	}
 	cmd.Flags().StringVar(&state, "dir", "", "state directory (created if missing)")
 	sim.register(cmd.Flags())
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "Athena's listen address; S3 takes the next port, Lambda, STS and SQS the one after (port 0: any free ports)")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "Athena's listen address; S3 takes the next port, Lambda, STS, SQS and CloudFormation the one after (port 0: any free ports)")
 	return cmd
 }
 
@@ -92,6 +93,7 @@ func endpointEnv(st *pipeline.Stack) [][]string {
 		{"AWS_ENDPOINT_URL_ATHENA=" + st.AthenaURL},
 		{"AWS_ENDPOINT_URL_S3=" + st.S3URL},
 		{"AWS_ENDPOINT_URL_LAMBDA=" + st.InvokeURL, "AWS_ENDPOINT_URL_SQS=" + st.InvokeURL, "AWS_ENDPOINT_URL_STS=" + st.InvokeURL},
+		{"AWS_ENDPOINT_URL_CLOUDFORMATION=" + st.InvokeURL},
 		{"AWS_ACCESS_KEY_ID=" + s3server.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + s3server.SecretAccessKey, "AWS_REGION=" + pipeline.Region},
 	}
 }
