@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/athenausage/athena-usage/local/pipeline"
@@ -19,20 +20,21 @@ func newServeCmd(stdout, _ io.Writer) *cobra.Command {
 	var sim standIn
 	cmd := &cobra.Command{
 		Use:   "serve --dir STATE [--addr 127.0.0.1:PORT]",
-		Short: "Serve the local Athena, S3, Lambda and SQS endpoints until interrupted",
+		Short: "Serve the local Athena, S3, Lambda, SQS and CloudFormation endpoints until interrupted",
 		Long: `Serve the Athena and S3 stand-ins over a state directory until interrupted (Ctrl-C). Athena listens
-on --addr, S3 on the next port, and Lambda (Invoke), STS (AssumeRole) and SQS (the failure queue)
-on the one after. Any AWS client (the AWS CLI, boto3, another SDK) can use them through its
+on --addr, S3 on the next port, and Lambda (Invoke), STS (AssumeRole), SQS (the failure queue)
+and CloudFormation (DescribeStacks of the stack athena-usage) on the one after. Any AWS client (the AWS CLI, boto3, another SDK) can use them through its
 endpoint-URL setting; S3 needs path-style addressing.
 
 Over the state of a 'local run' or 'demo', an asynchronous Invoke of the extract or lookup
 function runs the real handler, one at a time, and a failed one lands in the failure queue: the
-product commands (report, status, backfill) work the local stack as they work a deployed one.`,
+product commands (report, status, backfill) work the local stack as they work a deployed one,
+with --stack athena-usage or with the resource flags.`,
 		Example: `  athena-usage local serve --dir ./usage-state --addr 127.0.0.1:4566
   # in another shell, with the variables it prints:
   aws athena list-query-executions --work-group athena-usage
   aws s3 ls s3://athena-usage-data/ --recursive
-  athena-usage status --data-bucket athena-usage-data --failure-queue URL --days 3`,
+  athena-usage status --stack athena-usage --days 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
@@ -62,21 +64,17 @@ product commands (report, status, backfill) work the local stack as they work a 
 			}
 			fmt.Fprintf(stdout, `Athena: %s
 S3:     %s (path-style)
-Lambda, STS, SQS: %s
+Lambda, STS, SQS, CloudFormation: %s
 %s; failed invocations go to %s.
 Workgroup %s, database %s, buckets %s, %s, %s.
 
-export AWS_ENDPOINT_URL_ATHENA=%s
-export AWS_ENDPOINT_URL_S3=%s
-export AWS_ENDPOINT_URL_LAMBDA=%s AWS_ENDPOINT_URL_SQS=%s AWS_ENDPOINT_URL_STS=%s
-export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s
-resource flags: --workgroup %s --database %s --data-bucket %s --extract-function %s --failure-queue %s
-Serving until interrupted (Ctrl-C).
 `, st.AthenaURL, st.S3URL, st.InvokeURL, functions, st.FailureQueueURL, pipeline.Workgroup, pipeline.Database,
-				pipeline.TrailBucket, pipeline.ResultsBucket, pipeline.DataBucket,
-				st.AthenaURL, st.S3URL, st.InvokeURL, st.InvokeURL, st.InvokeURL,
-				s3server.AccessKeyID, s3server.SecretAccessKey, pipeline.Region,
-				pipeline.Workgroup, pipeline.Database, pipeline.DataBucket, pipeline.ExtractFunc, st.FailureQueueURL)
+				pipeline.TrailBucket, pipeline.ResultsBucket, pipeline.DataBucket)
+			for _, line := range endpointEnv(st) {
+				fmt.Fprintln(stdout, "export "+strings.Join(line, " "))
+			}
+			fmt.Fprintf(stdout, "stack: --stack %s, or the resource flags: --workgroup %s --database %s --data-bucket %s --extract-function %s --failure-queue %s\nServing until interrupted (Ctrl-C).\n",
+				pipeline.StackName, pipeline.Workgroup, pipeline.Database, pipeline.DataBucket, pipeline.ExtractFunc, st.FailureQueueURL)
 			<-ctx.Done()
 			fmt.Fprintln(stdout, "stopping")
 			return nil
@@ -84,8 +82,20 @@ Serving until interrupted (Ctrl-C).
 	}
 	cmd.Flags().StringVar(&state, "dir", "", "state directory (created if missing)")
 	sim.register(cmd.Flags())
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "Athena's listen address; S3 takes the next port, Lambda, STS and SQS the one after (port 0: any free ports)")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "Athena's listen address; S3 takes the next port, Lambda, STS, SQS and CloudFormation the one after (port 0: any free ports)")
 	return cmd
+}
+
+// endpointEnv is the AWS configuration that points any SDK or the AWS CLI at st: the variables
+// serve prints, "NAME=value", a slice per line.
+func endpointEnv(st *pipeline.Stack) [][]string {
+	return [][]string{
+		{"AWS_ENDPOINT_URL_ATHENA=" + st.AthenaURL},
+		{"AWS_ENDPOINT_URL_S3=" + st.S3URL},
+		{"AWS_ENDPOINT_URL_LAMBDA=" + st.InvokeURL, "AWS_ENDPOINT_URL_SQS=" + st.InvokeURL, "AWS_ENDPOINT_URL_STS=" + st.InvokeURL},
+		{"AWS_ENDPOINT_URL_CLOUDFORMATION=" + st.InvokeURL},
+		{"AWS_ACCESS_KEY_ID=" + s3server.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + s3server.SecretAccessKey, "AWS_REGION=" + pipeline.Region},
+	}
 }
 
 // servePorts returns Athena's address, S3's on the port after it, and the Lambda, STS and SQS

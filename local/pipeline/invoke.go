@@ -35,11 +35,12 @@ func (s *Stack) awsConfig() aws.Config {
 		// Per-service endpoints, as AWS_ENDPOINT_URL_<SERVICE> or a profile's services
 		// section would give them.
 		ConfigSources: []any{awsconfig.SharedConfig{Services: awsconfig.Services{ServiceValues: map[string]map[string]string{
-			"s3":     {"endpoint_url": s.S3URL},
-			"athena": {"endpoint_url": s.AthenaURL},
-			"lambda": {"endpoint_url": s.InvokeURL},
-			"sts":    {"endpoint_url": s.InvokeURL},
-			"sqs":    {"endpoint_url": s.InvokeURL},
+			"s3":             {"endpoint_url": s.S3URL},
+			"athena":         {"endpoint_url": s.AthenaURL},
+			"lambda":         {"endpoint_url": s.InvokeURL},
+			"sts":            {"endpoint_url": s.InvokeURL},
+			"sqs":            {"endpoint_url": s.InvokeURL},
+			"cloudformation": {"endpoint_url": s.InvokeURL},
 		}}}},
 	}
 }
@@ -48,14 +49,19 @@ func (s *Stack) awsConfig() aws.Config {
 // stand-ins don't answer: Lambda's asynchronous Invoke, which queues the event for the
 // pipeline to run after the invoking handler returns, and STS's AssumeRole, which hands out
 // the stand-ins' static credentials (they accept any) and records the role; and for the
-// stack's failure queue (sqsQueue).
+// stack's failure queue (sqsQueue), and CloudFormation's DescribeStacks of the local stack
+// (describeStacks).
 type invokeServer struct {
 	queue *queueInvoker
 	sqs   *sqsQueue
 	log   *slog.Logger
+	// started is when the stack started, its CloudFormation creation time.
+	started time.Time
 
 	mu    sync.Mutex
 	roles []string
+	// price is the price per TB of the pipeline the stack serves, its PricePerTBUSD output.
+	price float64
 }
 
 // listenInvoke serves the stand-in on addr and returns its URL and shutdown.
@@ -67,9 +73,14 @@ func listenInvoke(srv *invokeServer, addr string) (string, func() error, error) 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", srv.invoke)
 	mux.HandleFunc("POST /{$}", func(w http.ResponseWriter, r *http.Request) {
-		// SQS's JSON protocol and STS's query protocol share the path; the target tells them apart.
+		// SQS's JSON protocol and the query protocol of STS and CloudFormation share the path;
+		// the target, or else the action, tells them apart.
 		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.") {
 			srv.sqs.serve(w, r)
+			return
+		}
+		if err := r.ParseForm(); err == nil && r.PostForm.Get("Action") == "DescribeStacks" {
+			srv.describeStacks(w, r)
 			return
 		}
 		srv.assumeRole(w, r)

@@ -209,6 +209,9 @@ type queueInvoker struct {
 	pending []invocation
 	// wake, once the stack serves invocations (Stack.Serve), signals a new one.
 	wake chan struct{}
+	// received records every invocation, kill is the stand-in's kill knob (Stack.Kill).
+	received []Invocation
+	kill     func(Invocation) bool
 }
 
 type invocation struct {
@@ -223,6 +226,7 @@ func (q *queueInvoker) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...fu
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.pending = append(q.pending, invocation{function: aws.ToString(in.FunctionName), payload: in.Payload})
+	q.received = append(q.received, Invocation{Function: aws.ToString(in.FunctionName), Payload: in.Payload})
 	if q.wake != nil {
 		select {
 		case q.wake <- struct{}{}:
@@ -232,15 +236,22 @@ func (q *queueInvoker) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...fu
 	return &lambda.InvokeOutput{StatusCode: 202}, nil
 }
 
+// pop returns the next invocation to run, skipping those the kill knob kills.
 func (q *queueInvoker) pop() (invocation, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.pending) == 0 {
-		return invocation{}, false
+	for {
+		q.mu.Lock()
+		if len(q.pending) == 0 {
+			q.mu.Unlock()
+			return invocation{}, false
+		}
+		inv, kill := q.pending[0], q.kill
+		q.pending = q.pending[1:]
+		q.mu.Unlock()
+		// Outside the lock: the knob may signal a test, which may call the stack back.
+		if kill == nil || !kill(Invocation{Function: inv.function, Payload: inv.payload}) {
+			return inv, true
+		}
 	}
-	inv := q.pending[0]
-	q.pending = q.pending[1:]
-	return inv, true
 }
 
 // discardLogger drops logs; the CLI prints its own progress lines.

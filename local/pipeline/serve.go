@@ -21,6 +21,9 @@ func (s *Stack) Serve(set Settings) error {
 	if err != nil {
 		return err
 	}
+	s.invoke.mu.Lock()
+	s.invoke.price = set.PricePerTB
+	s.invoke.mu.Unlock()
 	q := s.invoke.queue
 	q.mu.Lock()
 	if q.wake != nil {

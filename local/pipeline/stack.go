@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/athenausage/athena-usage/local/athenaserver"
 	"github.com/athenausage/athena-usage/local/s3server"
@@ -55,7 +56,8 @@ type Options struct {
 // Stack is a running local stack.
 type Stack struct {
 	S3URL, AthenaURL string
-	// InvokeURL is the stand-in for Lambda's Invoke, STS's AssumeRole and the SQS failure queue.
+	// InvokeURL is the stand-in for Lambda's Invoke, STS's AssumeRole, the SQS failure queue
+	// and CloudFormation's DescribeStacks of the stack (StackName).
 	InvokeURL string
 	// FailureQueueURL is the URL of the failure queue (FailureQueue) at InvokeURL.
 	FailureQueueURL string
@@ -124,7 +126,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if s.AthenaURL, s.shutdown, err = s.athena.Listen(addrOr(opts.AthenaAddr)); err != nil {
 		return nil, fmt.Errorf("Athena stand-in: %w", err)
 	}
-	s.invoke = &invokeServer{queue: &queueInvoker{}, sqs: &sqsQueue{}, log: opts.Logger}
+	s.invoke = &invokeServer{queue: &queueInvoker{}, sqs: &sqsQueue{}, log: opts.Logger, started: time.Now()}
 	if s.InvokeURL, s.closeInvoke, err = listenInvoke(s.invoke, addrOr(opts.InvokeAddr)); err != nil {
 		return nil, err
 	}

@@ -150,13 +150,16 @@ func (p Progress) Ended() bool { return p.Complete+p.Failed == len(p.Days) }
 
 // Wait looks at the days every Poll, calling report with each look, until every day is complete
 // or has failed, or ctx ends. Failures recorded before since (an earlier run's) are left out.
+// With an error it returns the last look's progress, if any, so that an interrupted backfill
+// can say where the days stood.
 func (b *Backfill) Wait(ctx context.Context, days []time.Time, since time.Time, report func(Progress)) (Progress, error) {
+	var p Progress
 	for {
 		sts, _, err := b.status.DaysSince(ctx, days, since)
 		if err != nil {
-			return Progress{}, err
+			return p, err
 		}
-		p := progress(sts)
+		p = progress(sts)
 		report(p)
 		if p.Ended() {
 			return p, nil

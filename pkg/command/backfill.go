@@ -13,7 +13,6 @@ import (
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/stack"
 	"github.com/athenausage/athena-usage/pkg/status"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/spf13/cobra"
 )
 
@@ -21,8 +20,8 @@ import (
 // hours (the functions' MaximumEventAgeInSeconds) before it goes to the failure queue.
 const DefaultBackfillTimeout = 6 * time.Hour
 
-func newBackfillCmd(stdout, stderr io.Writer) *cobra.Command {
-	var t target
+func newBackfillCmd(stdout, stderr io.Writer, c clients) *cobra.Command {
+	t := target{clients: c}
 	var from, to string
 	var noWait bool
 	var poll, timeout time.Duration
@@ -44,7 +43,7 @@ estimated time left; otherwise a line per day as it ends.`, backfill.HistoryDays
   athena-usage backfill --stack athena-usage --from 2024-03-01 --to 2024-03-31 --no-wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			first, last, err := dayRange(from, to)
+			first, last, err := dayRange(from, to, time.Now())
 			if err != nil {
 				return err
 			}
@@ -59,7 +58,7 @@ estimated time left; otherwise a line per day as it ends.`, backfill.HistoryDays
 				fmt.Fprintln(stderr, "no failure queue (--failure-queue): a failed day is not told apart from a slow one")
 			}
 			all := days(first, last)
-			b := backfill.New(lambda.NewFromConfig(cfg), res.ExtractFunction, checker(cfg, res), func(o *backfill.Options) { o.Poll = poll })
+			b := backfill.New(c.lambda(cfg), res.ExtractFunction, checker(c, cfg, res), func(o *backfill.Options) { o.Poll = poll })
 			started := time.Now()
 			plan, err := b.Start(cmd.Context(), all)
 			if err != nil {
@@ -75,6 +74,13 @@ estimated time left; otherwise a line per day as it ends.`, backfill.HistoryDays
 			// Lambda's clock stamps the failures: a minute's slack for the difference with ours.
 			p, err := b.Wait(ctx, all, started.Add(-time.Minute), show.update)
 			show.end()
+			if cmd.Context().Err() != nil {
+				// Interrupted (Ctrl-C): the functions go on in AWS; say where the days stood.
+				if len(p.Days) > 0 {
+					_ = summary(stdout, p) // its error is the days not complete, said below
+				}
+				return errors.New("interrupted: the started days go on; run backfill again to follow them or resume (complete days are skipped)")
+			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = nil // the summary says which days did not end
 			}

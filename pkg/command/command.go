@@ -10,11 +10,18 @@ import (
 	"io"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/backfill"
 	"github.com/athenausage/athena-usage/pkg/config"
+	"github.com/athenausage/athena-usage/pkg/reportrun"
 	"github.com/athenausage/athena-usage/pkg/stack"
+	"github.com/athenausage/athena-usage/pkg/status"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 )
 
@@ -24,13 +31,41 @@ const Version = "0.1.0"
 // AddCommands adds report, status and backfill to root. Their output goes to stdout, their
 // progress to stderr.
 func AddCommands(root *cobra.Command, stdout, stderr io.Writer) {
-	root.AddCommand(newReportCmd(stdout, stderr), newStatusCmd(stdout, stderr), newBackfillCmd(stdout, stderr))
+	addCommands(root, stdout, stderr, sdkClients())
+}
+
+func addCommands(root *cobra.Command, stdout, stderr io.Writer, c clients) {
+	root.AddCommand(newReportCmd(stdout, stderr, c), newStatusCmd(stdout, stderr, c), newBackfillCmd(stdout, stderr, c))
+}
+
+// clients makes the AWS clients the commands call, from the loaded AWS configuration. Each
+// returns the interface its consumer declares, so that together they list every AWS call the
+// commands make: docs/deploy.md's policy for the command line grants exactly these, and a test
+// holds the two together.
+type clients struct {
+	cloudFormation func(aws.Config) stack.DescribeStacksAPI
+	athena         func(aws.Config) reportrun.API
+	s3             func(aws.Config) status.ObjectAPI
+	sqs            func(aws.Config) status.ReceiveAPI
+	lambda         func(aws.Config) backfill.InvokeAPI
+}
+
+// sdkClients are the SDK's clients.
+func sdkClients() clients {
+	return clients{
+		cloudFormation: func(cfg aws.Config) stack.DescribeStacksAPI { return cloudformation.NewFromConfig(cfg) },
+		athena:         func(cfg aws.Config) reportrun.API { return athena.NewFromConfig(cfg) },
+		s3:             func(cfg aws.Config) status.ObjectAPI { return s3.NewFromConfig(cfg) },
+		sqs:            func(cfg aws.Config) status.ReceiveAPI { return sqs.NewFromConfig(cfg) },
+		lambda:         func(cfg aws.Config) backfill.InvokeAPI { return lambda.NewFromConfig(cfg) },
+	}
 }
 
 // target is what the commands share: where the stack is, and how to reach AWS.
 type target struct {
 	stack.Resources
 	region, profile string
+	clients         clients
 }
 
 func (t *target) flags(cmd *cobra.Command, resources ...stack.Resource) {
@@ -96,7 +131,7 @@ func (t *target) resolve(ctx context.Context, need ...stack.Resource) (aws.Confi
 	if err := config.ValidateRegion(cfg.Region); err != nil {
 		return cfg, t.Resources, err
 	}
-	res, err := stack.Resolve(ctx, cloudformation.NewFromConfig(cfg), t.Resources)
+	res, err := stack.Resolve(ctx, t.clients.cloudFormation(cfg), t.Resources)
 	if err != nil {
 		return cfg, res, err
 	}
@@ -106,8 +141,9 @@ func (t *target) resolve(ctx context.Context, need ...stack.Resource) (aws.Confi
 	return cfg, res, res.Check(need...)
 }
 
-// dayRange parses --from and --to, an inclusive range of UTC days.
-func dayRange(from, to string) (time.Time, time.Time, error) {
+// dayRange parses --from and --to, an inclusive range of UTC days that ends today at the
+// latest; now is the current time.
+func dayRange(from, to string, now time.Time) (time.Time, time.Time, error) {
 	if from == "" || to == "" {
 		return time.Time{}, time.Time{}, errors.New("--from and --to are required (YYYY-MM-DD)")
 	}
@@ -121,6 +157,9 @@ func dayRange(from, to string) (time.Time, time.Time, error) {
 	}
 	if t.Before(f) {
 		return f, t, fmt.Errorf("empty range: --to %s is before --from %s", to, from)
+	}
+	if today := now.UTC().Truncate(24 * time.Hour); t.After(today) {
+		return f, t, fmt.Errorf("%s is in the future (today is %s, UTC)", to, today.Format(config.DayLayout))
 	}
 	return f, t, nil
 }

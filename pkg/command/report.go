@@ -6,11 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/athenausage/athena-usage/pkg/report"
 	"github.com/athenausage/athena-usage/pkg/reportrun"
 	"github.com/athenausage/athena-usage/pkg/stack"
-	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/spf13/cobra"
 )
 
@@ -40,8 +40,8 @@ func PrintCost(w io.Writer, c reportrun.Cost, pricePerTB float64) {
 		c.Queries, report.HumanBytes(c.DataScannedBytes), float64(c.BilledBytes)/(1<<40)*pricePerTB, pricePerTB)
 }
 
-func newReportCmd(stdout, stderr io.Writer) *cobra.Command {
-	var t target
+func newReportCmd(stdout, stderr io.Writer, c clients) *cobra.Command {
+	t := target{clients: c}
 	var from, to, by, format, out string
 	cmd := &cobra.Command{
 		Use:   "report (--stack NAME | --workgroup WG --database DB) --from DAY --to DAY [--by user|role|database] [--format table|csv|html]",
@@ -59,7 +59,7 @@ standard error.`,
 			if err != nil {
 				return err
 			}
-			f, l, err := dayRange(from, to)
+			f, l, err := dayRange(from, to, time.Now())
 			if err != nil {
 				return err
 			}
@@ -67,7 +67,7 @@ standard error.`,
 			if err != nil {
 				return err
 			}
-			runner := reportrun.New(athena.NewFromConfig(cfg), res.Database, func(o *reportrun.Options) { o.Workgroup = res.Workgroup })
+			runner := reportrun.New(c.athena(cfg), res.Database, func(o *reportrun.Options) { o.Workgroup = res.Workgroup })
 			r, cost, err := runner.Run(cmd.Context(), by, f, l, res.PricePerTB)
 			if err != nil {
 				return err

@@ -10,8 +10,6 @@ import (
 	"github.com/athenausage/athena-usage/pkg/stack"
 	"github.com/athenausage/athena-usage/pkg/status"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 )
 
@@ -19,8 +17,8 @@ import (
 // yesterday, the last day the schedule extracts.
 const DefaultStatusDays = 7
 
-func newStatusCmd(stdout, stderr io.Writer) *cobra.Command {
-	var t target
+func newStatusCmd(stdout, stderr io.Writer, c clients) *cobra.Command {
+	t := target{clients: c}
 	var from, to string
 	var n int
 	cmd := &cobra.Command{
@@ -53,7 +51,7 @@ It exits with an error when a day of the range is not complete, so that cron and
 			if res.FailureQueue == "" {
 				fmt.Fprintln(stderr, "no failure queue (--failure-queue): failed days show as partial or missing")
 			}
-			sts, others, err := checker(cfg, res).Days(cmd.Context(), days(first, last))
+			sts, others, err := checker(c, cfg, res).Days(cmd.Context(), days(first, last))
 			if err != nil {
 				return err
 			}
@@ -77,7 +75,7 @@ func statusRange(n int, from, to string, now time.Time) (time.Time, time.Time, e
 		if n != 0 {
 			return time.Time{}, time.Time{}, errors.New("give --days or --from and --to, not both")
 		}
-		return dayRange(from, to)
+		return dayRange(from, to, now)
 	}
 	if n == 0 {
 		n = DefaultStatusDays
@@ -90,12 +88,12 @@ func statusRange(n int, from, to string, now time.Time) (time.Time, time.Time, e
 }
 
 // checker reads the stack's data bucket and failure queue.
-func checker(cfg aws.Config, res stack.Resources) *status.Checker {
+func checker(c clients, cfg aws.Config, res stack.Resources) *status.Checker {
 	var q *status.Queue
 	if res.FailureQueue != "" {
-		q = status.NewQueue(sqs.NewFromConfig(cfg), res.FailureQueue)
+		q = status.NewQueue(c.sqs(cfg), res.FailureQueue)
 	}
-	return status.New(s3.NewFromConfig(cfg), res.DataBucket, res.DataPrefix, q)
+	return status.New(c.s3(cfg), res.DataBucket, res.DataPrefix, q)
 }
 
 func writeStatus(w io.Writer, sts []status.Day, others []status.Failure) error {
