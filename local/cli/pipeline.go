@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/athenausage/athena-usage/local/athenaserver"
+	"github.com/athenausage/athena-usage/local/history"
 	"github.com/athenausage/athena-usage/local/pipeline"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/report"
@@ -114,10 +115,18 @@ func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*pip
 			st.Close()
 			return nil, set, err
 		}
+		skipped := len(problems)
 		for _, e := range problems {
 			fmt.Fprintf(warn, "      skipped: %v\n", e)
+			if o := (*history.OmittedError)(nil); errors.As(e, &o) {
+				skipped += o.Count - 1
+			}
 		}
-		p.done("%d query executions from %s, %d lines skipped", n, r.history, len(problems))
+		if n == 0 {
+			st.Close()
+			return nil, set, fmt.Errorf("history %s: no usable query execution (%d entries skipped)", r.history, skipped)
+		}
+		p.done("%d query executions from %s, %d lines skipped", n, r.history, skipped)
 	}
 
 	start := in.FirstDay

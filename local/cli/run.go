@@ -26,11 +26,13 @@ query history, on the embedded local stack.
 AWSLogs/, an account, a region or a day. Accounts, regions and an organization trail are found
 from the paths. Unreadable or malformed files are reported and skipped.
 
---history is JSON Lines of Athena QueryExecution objects, as the AWS CLI prints them, for example:
+--history is a file, or a folder of files, of Athena QueryExecution objects as the AWS CLI prints
+them: its pretty-printed JSON or one object a line, with or without a byte order mark, wrapped
+({"QueryExecutions": [...]}, {"QueryExecution": {...}}) or not. For example:
   aws athena list-query-executions --query 'QueryExecutionIds' --output text | tr '\t' '\n' |
-    xargs -n 50 aws athena batch-get-query-execution --query-execution-ids \
-      --query 'QueryExecutions[]' --output json | jq -c '.[]' > history.jsonl
-Timestamps may be epoch seconds or ISO 8601. Bad lines are reported and skipped.
+    xargs -n 50 aws athena batch-get-query-execution --query-execution-ids > history.json
+Timestamps may be epoch seconds or ISO 8601. Bad entries are reported (the first 100, then a
+count) and skipped; a history with no usable entry fails the run.
 
 The state directory keeps the tables, views and results; run 'local report' on it afterwards.`,
 		Example: `  athena-usage local run --cloudtrail ~/trail/AWSLogs --history history.jsonl \
@@ -69,7 +71,7 @@ The state directory keeps the tables, views and results; run 'local report' on i
 	}
 	f := cmd.Flags()
 	f.StringVar(&r.cloudtrail, "cloudtrail", "", "folder of CloudTrail log files, at any level of CloudTrail's tree")
-	f.StringVar(&r.history, "history", "", "Athena query history: JSON Lines of QueryExecution")
+	f.StringVar(&r.history, "history", "", "Athena query history: a file or folder of the AWS CLI's QueryExecution output")
 	f.StringVar(&from, "day", "", "first UTC day to run, YYYY-MM-DD")
 	f.StringVar(&to, "to", "", "last UTC day to run, YYYY-MM-DD (default: --day)")
 	f.StringVar(&r.state, "dir", "", "state directory (created if missing)")

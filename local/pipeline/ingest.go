@@ -128,14 +128,52 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// LoadHistory loads a query history file (JSON Lines of QueryExecution) into the Athena
-// stand-in. Bad lines are returned as problems naming the file and line; the rest are loaded.
+// LoadHistory loads a query history into the Athena stand-in: a file (JSON Lines or the AWS
+// CLI's pretty-printed output, see local/history) or a folder of such files, read in name order,
+// leaving out names that start with "." or "_". Bad entries are returned as problems naming
+// the file and line; the rest are loaded.
 func (s *Stack) LoadHistory(path string) (loaded int, problems []error, err error) {
-	f, err := os.Open(path)
+	info, err := os.Stat(path)
 	if err != nil {
 		return 0, nil, fmt.Errorf("history: %w", err)
 	}
-	defer f.Close()
-	n, problems := s.athena.LoadHistory(f, path)
-	return n, problems, nil
+	files := []string{path}
+	if info.IsDir() {
+		if files, err = historyFiles(path); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return loaded, problems, fmt.Errorf("history: %w", err)
+		}
+		n, p := s.athena.LoadHistory(f, name)
+		f.Close()
+		loaded += n
+		problems = append(problems, p...)
+	}
+	return loaded, problems, nil
+}
+
+// historyFiles lists the regular files of a history folder.
+func historyFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+			continue
+		}
+		if info, err := os.Stat(filepath.Join(dir, name)); err == nil && info.Mode().IsRegular() {
+			out = append(out, filepath.Join(dir, name))
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("history folder %s holds no files", dir)
+	}
+	return out, nil
 }
