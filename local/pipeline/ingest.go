@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -44,6 +45,11 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 	if err != nil {
 		return in, fmt.Errorf("cloudtrail folder %s: %w", root, err)
 	}
+	// WalkDir does not follow a root that is a symlink; a trail folder linked from elsewhere is
+	// common, so resolve it first.
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return in, fmt.Errorf("cloudtrail folder: %w", err)
+	}
 	info, err := os.Stat(abs)
 	if err != nil {
 		return in, fmt.Errorf("cloudtrail folder: %w", err)
@@ -69,9 +75,13 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 			}
 			return nil
 		}
-		data, err := os.ReadFile(path)
+		if cloudtrail.Hidden(d.Name()) {
+			in.Skipped = append(in.Skipped, fmt.Errorf("%s: the name starts with %q, and Athena reads no such file", path, d.Name()[:1]))
+			return nil
+		}
+		data, err := readBounded(path)
 		if err != nil {
-			in.Skipped = append(in.Skipped, fmt.Errorf("%s: %w", path, err))
+			in.Skipped = append(in.Skipped, err)
 			return nil
 		}
 		recs, err := cloudtrail.ReadLog(bytes.NewReader(data), path)
@@ -113,6 +123,23 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 	}
 	in.Accounts, in.Regions = sortedKeys(accounts), sortedKeys(regions)
 	return in, nil
+}
+
+// readBounded reads a log file of at most cloudtrail.MaxFileBytes.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, cloudtrail.MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > cloudtrail.MaxFileBytes {
+		return nil, fmt.Errorf("%s: over the %d-byte limit on a log file", path, cloudtrail.MaxFileBytes)
+	}
+	return data, nil
 }
 
 func isLogName(path string) bool {
