@@ -45,6 +45,9 @@ type Options struct {
 	// "127.0.0.1:0" (a free port) when empty.
 	S3Addr, AthenaAddr, InvokeAddr string
 	Logger                         *slog.Logger
+	// Lock takes the directory's write lock (LockDir) for the stack's life, so that a second
+	// writer fails at Start with a clear message instead of racing this one.
+	Lock bool
 }
 
 // Stack is a running local stack.
@@ -66,6 +69,7 @@ type Stack struct {
 	invoke      *invokeServer
 	closeInvoke func() error
 	stopServing func()
+	unlock      func() error
 }
 
 // Start starts the stand-ins over opts.Dir and creates the buckets.
@@ -82,6 +86,14 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 			_ = s.Close()
 		}
 	}()
+	if opts.Lock {
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("local stack: %w", err)
+		}
+		if s.unlock, err = LockDir(opts.Dir); err != nil {
+			return nil, err
+		}
+	}
 	if s.s3srv, err = s3server.New(filepath.Join(opts.Dir, "s3")); err != nil {
 		return nil, err
 	}
@@ -166,6 +178,10 @@ func (s *Stack) Close() error {
 	}
 	if s.s3srv != nil {
 		errs = append(errs, s.s3srv.Close())
+	}
+	if s.unlock != nil {
+		errs = append(errs, s.unlock())
+		s.unlock = nil
 	}
 	return errors.Join(errs...)
 }
