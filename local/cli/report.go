@@ -22,7 +22,9 @@ Athena has no statistics for, succeeded, failed, cancelled, refused submissions,
 engine time and cost.
 
 --format html writes one self-contained page with the charts: average MB scanned by user and
-database, queries per user, queries per database and cost per user.`,
+database, queries per user, queries per database and cost per user.
+
+A read-only state directory is reported from a temporary copy, so that it stays as it is.`,
 		Example: `  athena-usage local report --dir ./usage-state --from 2024-03-01 --to 2024-03-07 --by database
   athena-usage local report --dir ./usage-state --from 2024-03-01 --to 2024-03-07 --format html --out usage.html`,
 		Args: cobra.NoArgs,
