@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestFlagBounds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "state")
-			args := append(tt.args, "--dir", dir)
+			args := append(slices.Clone(tt.args), "--dir", dir)
 			if tt.args[0] == "local" {
 				args = append(args, "--cloudtrail", input)
 			}

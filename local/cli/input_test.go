@@ -52,9 +52,9 @@ func prettyBatches(t *testing.T, jsonl []byte) []byte {
 	for len(lines) > 0 {
 		n := min(50, len(lines))
 		batch := struct {
-			QueryExecutions              []json.RawMessage
-			UnprocessedQueryExecutionIds []string
-		}{UnprocessedQueryExecutionIds: []string{}}
+			QueryExecutions []json.RawMessage
+			Unprocessed     []string `json:"UnprocessedQueryExecutionIds"`
+		}{Unprocessed: []string{}}
 		for _, l := range lines[:n] {
 			batch.QueryExecutions = append(batch.QueryExecutions, json.RawMessage(l))
 		}

@@ -32,7 +32,7 @@ const gzipMagic = "\x1f\x8b"
 // error naming name. The caller closes the result.
 func Decompress(r io.Reader, name string, limit int64) (io.ReadCloser, error) {
 	br := bufio.NewReader(r)
-	var src io.ReadCloser = io.NopCloser(br)
+	src := io.NopCloser(br)
 	if magic, _ := br.Peek(len(gzipMagic)); string(magic) == gzipMagic {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
