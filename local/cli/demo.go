@@ -44,6 +44,12 @@ The directory keeps everything: the generated input, the local stack's state (us
 				return err
 			}
 			opts.Start = s
+			if opts.QueriesPerDay > maxQueriesPerDay {
+				return fmt.Errorf("--queries-per-day %d: at most %d", opts.QueriesPerDay, maxQueriesPerDay)
+			}
+			if opts.Days > maxRunDays {
+				return fmt.Errorf("--days %d: at most %d", opts.Days, maxRunDays)
+			}
 			ao, err := sim.options()
 			if err != nil {
 				return err
@@ -106,8 +112,8 @@ The directory keeps everything: the generated input, the local stack's state (us
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "demo-state", "directory for the generated data, the local stack's state and the reports")
 	f.IntVar(&opts.Users, "users", synth.DefaultUsers, "distinct callers")
-	f.IntVar(&opts.Days, "days", synth.DefaultDays, "days of CloudTrail")
-	f.IntVar(&opts.QueriesPerDay, "queries-per-day", synth.DefaultQueriesPerDay, "queries started per day")
+	f.IntVar(&opts.Days, "days", synth.DefaultDays, "days of CloudTrail, at most 45")
+	f.IntVar(&opts.QueriesPerDay, "queries-per-day", synth.DefaultQueriesPerDay, "queries started per day, at most 1000000")
 	f.Int64Var(&opts.Seed, "seed", 1, "random seed: the same seed gives the same data")
 	f.StringVar(&start, "start", synth.DefaultStart.Format(config.DayLayout), "first UTC day of the synthetic data")
 	sim.register(f)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/athenausage/athena-usage/local/athenaserver"
+	"github.com/athenausage/athena-usage/local/history"
 	"github.com/athenausage/athena-usage/local/pipeline"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/report"
@@ -78,12 +79,17 @@ type pipelineRun struct {
 // and runs the pipeline for each day. The caller closes the returned stack.
 func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*pipeline.Stack, settings, error) {
 	var set settings
-	if err := os.MkdirAll(r.state, 0o755); err != nil {
-		return nil, set, fmt.Errorf("state directory: %w", err)
+	if err := prepareState(r.state); err != nil {
+		return nil, set, err
 	}
 	p.stage("starting the local stack in %s", r.state)
-	st, err := pipeline.Start(ctx, pipeline.Options{Dir: r.state, Athena: r.athena, Logger: quietLogger()})
+	st, err := pipeline.Start(ctx, pipeline.Options{Dir: r.state, Athena: r.athena, Logger: quietLogger(), Lock: true})
 	if err != nil {
+		return nil, set, err
+	}
+	prev, err := loadSettings(r.state)
+	if err != nil && exists(r.state, settingsFile) {
+		st.Close()
 		return nil, set, err
 	}
 	p.done("Athena %s, S3 %s", st.AthenaURL, st.S3URL)
@@ -114,10 +120,18 @@ func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*pip
 			st.Close()
 			return nil, set, err
 		}
+		skipped := len(problems)
 		for _, e := range problems {
 			fmt.Fprintf(warn, "      skipped: %v\n", e)
+			if o := (*history.OmittedError)(nil); errors.As(e, &o) {
+				skipped += o.Count - 1
+			}
 		}
-		p.done("%d query executions from %s, %d lines skipped", n, r.history, len(problems))
+		if n == 0 {
+			st.Close()
+			return nil, set, fmt.Errorf("history %s: no usable query execution (%d entries skipped)", r.history, skipped)
+		}
+		p.done("%d query executions from %s, %d lines skipped", n, r.history, skipped)
 	}
 
 	start := in.FirstDay
@@ -128,11 +142,16 @@ func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*pip
 		Accounts: in.Accounts, Regions: in.Regions, OrgID: in.OrgID,
 		ProjectionStart: start.Format(config.DayLayout), PricePerTB: r.price,
 		FirstDay: r.from.Format(config.DayLayout), LastDay: r.to.Format(config.DayLayout),
+	}.merge(prev)
+	// Saved before the days run, so that a run that fails partway leaves a state that reports
+	// read and the next run completes.
+	if err := saveSettings(r.state, set); err != nil {
+		st.Close()
+		return nil, set, err
 	}
-	pipe, err := st.Pipeline(pipeline.Settings{
-		Accounts: in.Accounts, Regions: in.Regions, OrgID: in.OrgID,
-		ProjectionStart: start, PricePerTB: r.price, LookupPartSize: r.partSize,
-	})
+	ps := set.pipeline()
+	ps.LookupPartSize = r.partSize
+	pipe, err := st.Pipeline(ps)
 	if err != nil {
 		st.Close()
 		return nil, set, err

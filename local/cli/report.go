@@ -2,7 +2,9 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"os"
 
 	"github.com/athenausage/athena-usage/local/pipeline"
 	"github.com/athenausage/athena-usage/pkg/command"
@@ -20,7 +22,9 @@ Athena has no statistics for, succeeded, failed, cancelled, refused submissions,
 engine time and cost.
 
 --format html writes one self-contained page with the charts: average MB scanned by user and
-database, queries per user, queries per database and cost per user.`,
+database, queries per user, queries per database and cost per user.
+
+A read-only state directory is reported from a temporary copy, so that it stays as it is.`,
 		Example: `  athena-usage local report --dir ./usage-state --from 2024-03-01 --to 2024-03-07 --by database
   athena-usage local report --dir ./usage-state --from 2024-03-01 --to 2024-03-07 --format html --out usage.html`,
 		Args: cobra.NoArgs,
@@ -43,7 +47,17 @@ database, queries per user, queries per database and cost per user.`,
 			if err != nil {
 				return err
 			}
-			st, err := pipeline.Start(cmd.Context(), pipeline.Options{Dir: state, Logger: quietLogger()})
+			dir := state
+			if readOnly(state) {
+				// The report's queries write results and cache; a read-only state is reported
+				// from a scratch copy, and the original is left as it is.
+				if dir, err = scratchCopy(state); err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				fmt.Fprintf(stderr, "%s is read-only: reporting from a temporary copy\n", state)
+			}
+			st, err := pipeline.Start(cmd.Context(), pipeline.Options{Dir: dir, Logger: quietLogger()})
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/lookup"
@@ -26,13 +27,21 @@ query history, on the embedded local stack.
 AWSLogs/, an account, a region or a day. Accounts, regions and an organization trail are found
 from the paths. Unreadable or malformed files are reported and skipped.
 
---history is JSON Lines of Athena QueryExecution objects, as the AWS CLI prints them, for example:
+--history is a file, or a folder of files, of Athena QueryExecution objects as the AWS CLI prints
+them: its pretty-printed JSON or one object a line, with or without a byte order mark, wrapped
+({"QueryExecutions": [...]}, {"QueryExecution": {...}}) or not. For example:
   aws athena list-query-executions --query 'QueryExecutionIds' --output text | tr '\t' '\n' |
-    xargs -n 50 aws athena batch-get-query-execution --query-execution-ids \
-      --query 'QueryExecutions[]' --output json | jq -c '.[]' > history.jsonl
-Timestamps may be epoch seconds or ISO 8601. Bad lines are reported and skipped.
+    xargs -n 50 aws athena batch-get-query-execution --query-execution-ids > history.json
+Timestamps may be epoch seconds or ISO 8601. Bad entries are reported (the first 100, then a
+count) and skipped; a history with no usable entry fails the run.
 
-The state directory keeps the tables, views and results; run 'local report' on it afterwards.`,
+The state directory keeps the tables, views and results; run 'local report' on it afterwards.
+It must be new, empty or an earlier run's: a run refuses any other folder. Runs over one state
+add up (a later run never hides an earlier one's days), and one run at a time may write it: a
+second is refused while the first holds its lock (flock, on Unix).
+
+Bounds, checked before any work: --day to --to is at most 45 days (Athena keeps 45 days of
+query history) and ends no later than today (UTC); --part-size is 1 to 100000.`,
 		Example: `  athena-usage local run --cloudtrail ~/trail/AWSLogs --history history.jsonl \
       --day 2024-03-01 --to 2024-03-07 --dir ./usage-state`,
 		Args: cobra.NoArgs,
@@ -49,6 +58,11 @@ The state directory keeps the tables, views and results; run 'local report' on i
 			}
 			var err error
 			if r.from, r.to, err = window("day", from, "to", to); err != nil {
+				errs = append(errs, err)
+			} else if err := checkRange(r.from, r.to, time.Now()); err != nil {
+				errs = append(errs, err)
+			}
+			if err := checkPartSize(r.partSize); err != nil {
 				errs = append(errs, err)
 			}
 			if r.athena, err = sim.options(); err != nil {
@@ -69,12 +83,12 @@ The state directory keeps the tables, views and results; run 'local report' on i
 	}
 	f := cmd.Flags()
 	f.StringVar(&r.cloudtrail, "cloudtrail", "", "folder of CloudTrail log files, at any level of CloudTrail's tree")
-	f.StringVar(&r.history, "history", "", "Athena query history: JSON Lines of QueryExecution")
+	f.StringVar(&r.history, "history", "", "Athena query history: a file or folder of the AWS CLI's QueryExecution output")
 	f.StringVar(&from, "day", "", "first UTC day to run, YYYY-MM-DD")
-	f.StringVar(&to, "to", "", "last UTC day to run, YYYY-MM-DD (default: --day)")
-	f.StringVar(&r.state, "dir", "", "state directory (created if missing)")
+	f.StringVar(&to, "to", "", "last UTC day to run, YYYY-MM-DD (default: --day; at most 45 days from --day, not after today)")
+	f.StringVar(&r.state, "dir", "", "state directory: new, empty or an earlier run's")
 	f.Float64Var(&r.price, "price-per-tb", config.DefaultPricePerTB, "price in USD per TB scanned")
-	f.IntVar(&r.partSize, "part-size", lookup.DefaultPartSize, "query IDs per athena_api_output part")
+	f.IntVar(&r.partSize, "part-size", lookup.DefaultPartSize, "query IDs per athena_api_output part, 1 to 100000")
 	sim.register(f)
 	return cmd
 }

@@ -50,7 +50,10 @@ with --stack athena-usage or with the resource flags.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			st, err := pipeline.Start(ctx, pipeline.Options{Dir: state, Athena: ao, AthenaAddr: athenaAddr, S3Addr: s3Addr, InvokeAddr: invokeAddr, Logger: quietLogger()})
+			if err := prepareState(state); err != nil {
+				return err
+			}
+			st, err := pipeline.Start(ctx, pipeline.Options{Dir: state, Athena: ao, AthenaAddr: athenaAddr, S3Addr: s3Addr, InvokeAddr: invokeAddr, Logger: quietLogger(), Lock: true})
 			if err != nil {
 				return err
 			}

@@ -4,9 +4,7 @@
 package cloudtrail
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,32 +85,66 @@ func (r Record) Time() (time.Time, error) {
 	return time.Parse(time.RFC3339, r.EventTime)
 }
 
-// ReadLog reads one log file, gzip'd or not. name is used in errors.
+// ReadLog reads one log file, gzip'd or not (told apart by content), within the bounds
+// MaxDecompressedBytes and MaxRecordBytes. name is used in errors. The array must be under the
+// key "Records" exactly: Athena's CloudTrail SerDe reads no other spelling.
 func ReadLog(r io.Reader, name string) ([]Record, error) {
-	br := bufio.NewReader(r)
-	var src io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		defer gz.Close()
-		src = gz
+	src, err := Decompress(r, name, MaxDecompressedBytes)
+	if err != nil {
+		return nil, err
 	}
+	defer src.Close()
 	data, err := io.ReadAll(src)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read: %w", name, err)
 	}
-	var doc struct {
-		Records *[]Record `json:"Records"`
+	raws, err := recordsOf(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	recs := make([]Record, 0, len(raws))
+	for i, raw := range raws {
+		if len(raw) > MaxRecordBytes {
+			return nil, fmt.Errorf("%s: record %d is %d bytes, over the %d-byte limit", name, i, len(raw), MaxRecordBytes)
+		}
+		if raw[0] != '{' {
+			continue // no event: the engine skips it too
+		}
+		var rec Record
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return nil, fmt.Errorf("%s: record %d: %w", name, i, err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
+// recordsOf returns the elements of the top-level "Records" array. encoding/json matches member
+// names without regard to case; this does not, as the engine does not.
+func recordsOf(data []byte) ([]json.RawMessage, error) {
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, describeJSONError(data, err))
+		return nil, describeJSONError(data, err)
 	}
-	if doc.Records == nil {
-		return nil, fmt.Errorf("%s: no \"Records\" array: not a CloudTrail log file", name)
+	raw, ok := doc["Records"]
+	if !ok {
+		for k := range doc {
+			if strings.EqualFold(k, "Records") {
+				return nil, fmt.Errorf("the array is under %q, not \"Records\": Athena reads no records from it", k)
+			}
+		}
+		return nil, errors.New("no \"Records\" array: not a CloudTrail log file")
 	}
-	return *doc.Records, nil
+	var recs []json.RawMessage
+	if err := json.Unmarshal(raw, &recs); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			line := 1 + bytes.Count(data[:max(0, bytes.Index(data, raw))], []byte("\n"))
+			return nil, fmt.Errorf("line %d: \"Records\" is a JSON %s, want an array", line, te.Value)
+		}
+		return nil, err
+	}
+	return recs, nil
 }
 
 // describeJSONError adds the line and column of a syntax or type error.

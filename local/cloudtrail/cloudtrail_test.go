@@ -3,6 +3,8 @@ package cloudtrail
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +112,89 @@ func TestParseKey(t *testing.T) {
 		}
 		if !strings.HasSuffix(tt.key, k.RelativeKey()) {
 			t.Errorf("RelativeKey() = %q, not a suffix of %q", k.RelativeKey(), tt.key)
+		}
+	}
+}
+
+func gzipped(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestReadLogBounds(t *testing.T) {
+	record := `{"eventName":"x","requestParameters":{"q":"` + strings.Repeat("a", MaxRecordBytes) + `"}}`
+	big := `{"Records":[` + record + `]}`
+	// gzip streams may be concatenated: 1 MiB of zeros a member, one member more than the bound.
+	member := gzipped(t, make([]byte, 1<<20))
+	bomb := append(gzipped(t, []byte(`{"Records":["`)), bytes.Repeat(member, MaxDecompressedBytes>>20)...)
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"record over the limit", []byte(big), fmt.Sprintf("x.json.gz: record 0 is %d bytes, over the %d-byte limit", len(record), MaxRecordBytes)},
+		{"gzip bomb", bomb, "x.json.gz: read: x.json.gz: decompresses to more than 134217728 bytes"},
+		{"lower-case records", []byte(`{"records":[{"eventName":"x"}]}`), `x.json.gz: the array is under "records", not "Records"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadLog(bytes.NewReader(tt.data), "x.json.gz")
+			if err == nil || err.Error() != tt.want && !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("ReadLog(%s) error = %v, want %q", tt.name, err, tt.want)
+			}
+		})
+	}
+}
+
+// The codec follows the content: a .json.gz that is plain JSON and a .json that is gzip'd
+// both read; records that are not objects are no events, here as in the engine.
+func TestReadLogCodecByContent(t *testing.T) {
+	plain := []byte(`{"Records":[{"eventName":"a"},null,7,{"eventName":"b"}]}`)
+	for name, data := range map[string][]byte{"plain.json.gz": plain, "gzipped.json": gzipped(t, plain)} {
+		recs, err := ReadLog(bytes.NewReader(data), name)
+		if err != nil || len(recs) != 2 || recs[1].EventName != "b" {
+			t.Errorf("ReadLog(%s) = %+v, %v; want events a and b", name, recs, err)
+		}
+	}
+}
+
+func TestDecompressLimit(t *testing.T) {
+	tests := []struct {
+		data    []byte
+		limit   int64
+		wantErr bool
+	}{
+		{[]byte("12345"), 5, false},
+		{[]byte("123456"), 5, true},
+		{gzipped(t, []byte("12345")), 5, false},
+		{gzipped(t, []byte("123456")), 5, true},
+		{gzipped(t, []byte("123456")), 0, false},
+	}
+	for _, tt := range tests {
+		rc, err := Decompress(bytes.NewReader(tt.data), "f", tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if (err != nil) != tt.wantErr || err == nil && !strings.HasPrefix(string(got), "12345") {
+			t.Errorf("Decompress(%q, %d) = %q, %v; want error %v", tt.data, tt.limit, got, err, tt.wantErr)
+		}
+	}
+}
+
+func TestHidden(t *testing.T) {
+	for name, want := range map[string]bool{".x.json.gz": true, "_SUCCESS": true, "a_b.json.gz": false, "x.json": false} {
+		if got := Hidden(name); got != want {
+			t.Errorf("Hidden(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

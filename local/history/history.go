@@ -33,79 +33,200 @@ const (
 	Epoch
 )
 
-// maxErrors caps the errors Read collects, so a file that is not JSON Lines at all yields a short
-// report rather than one error per line.
-const maxErrors = 100
+// MaxErrors caps the errors Read returns one by one, so that a file that is not a history at all
+// yields a short report; the rest are counted in one OmittedError, and reading goes on.
+const MaxErrors = 100
 
-// Read parses every line of r; name is used in error messages. A line is a QueryExecution, or an
-// AWS CLI response holding one ({"QueryExecution": {...}}) or several ({"QueryExecutions": [...]}).
-// Blank lines are skipped. Bad lines are reported as errors naming name:line and the reason, and
-// the executions of the other lines are returned.
+// OmittedError is Read's last error when more than MaxErrors entries were bad: how many more.
+type OmittedError struct {
+	Name  string
+	Count int
+}
+
+func (e *OmittedError) Error() string {
+	return fmt.Sprintf("%s: %d more bad entries not shown", e.Name, e.Count)
+}
+
+// Read parses r; name is used in error messages. It takes the AWS CLI's output as it is:
+// JSON Lines or pretty-printed JSON (a value whose first line is a lone "{" or "[" runs to its
+// closing line), with or without a UTF-8 byte order mark. A value is a QueryExecution, an AWS
+// CLI response holding one ({"QueryExecution": {...}}) or several ({"QueryExecutions": [...]}),
+// or an array of these. Blank lines are skipped. Each bad entry is reported as an error naming
+// name:line and the reason, up to MaxErrors and then an OmittedError; the executions of the
+// other entries are returned.
 func Read(r io.Reader, name string) ([]types.QueryExecution, []error) {
-	var (
-		out  []types.QueryExecution
-		errs []error
-	)
+	rd := reader{name: name}
 	br := bufio.NewReaderSize(r, 64<<10)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		_, _ = br.Discard(3)
+	} else if len(bom) >= 2 && (bom[0] == 0xff && bom[1] == 0xfe || bom[0] == 0xfe && bom[1] == 0xff) {
+		return nil, []error{fmt.Errorf("%s: UTF-16 text (as PowerShell's > writes it): save it as UTF-8", name)}
+	}
+	var (
+		val   []byte
+		first int
+		depth nesting
+	)
 	for n := 1; ; n++ {
 		// ReadBytes rather than a Scanner: a CLI response with 50 long queries makes lines of
 		// megabytes, and a line limit would reject real exports.
 		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			qs, perr := parseLine(line)
-			if perr != nil {
-				if len(errs) == maxErrors {
-					errs = append(errs, fmt.Errorf("%s: too many errors, stopped at line %d", name, n))
-					return out, errs
-				}
-				errs = append(errs, fmt.Errorf("%s:%d: %w", name, n, perr))
+		switch trimmed := bytes.TrimSpace(line); {
+		case len(val) > 0:
+			val = append(val, line...)
+			if depth.feed(line) {
+				rd.value(val, first)
+				val = val[:0]
 			}
-			out = append(out, qs...)
+		case len(trimmed) == 0:
+		case string(trimmed) == "{" || string(trimmed) == "[":
+			// The first line of a pretty-printed value: read on to its end.
+			first, depth = n, nesting{}
+			depth.feed(line)
+			val = append(val, line...)
+		default:
+			rd.value(line, n)
 		}
 		if err == io.EOF {
-			return out, errs
+			if len(val) > 0 {
+				rd.fail(first, fmt.Errorf("JSON value is not closed by the end of the file (line %d)", n))
+			}
+			return rd.out, rd.errors()
 		}
 		if err != nil {
-			return out, append(errs, fmt.Errorf("%s:%d: %w", name, n, err))
+			rd.fail(n, err)
+			return rd.out, rd.errors()
 		}
 	}
 }
 
-// lineJSON is any of the accepted line shapes; which members are set tells them apart.
-type lineJSON struct {
-	QueryExecution  *execution
-	QueryExecutions []execution
-	execution
+// reader collects what Read found.
+type reader struct {
+	name    string
+	out     []types.QueryExecution
+	errs    []error
+	omitted int
 }
 
-func parseLine(line []byte) ([]types.QueryExecution, error) {
+func (rd *reader) fail(line int, err error) {
+	if len(rd.errs) == MaxErrors {
+		rd.omitted++
+		return
+	}
+	rd.errs = append(rd.errs, fmt.Errorf("%s:%d: %w", rd.name, line, err))
+}
+
+func (rd *reader) errors() []error {
+	if rd.omitted > 0 {
+		return append(rd.errs, &OmittedError{Name: rd.name, Count: rd.omitted})
+	}
+	return rd.errs
+}
+
+// value parses one JSON value that starts on line first: an array of entries, or one entry.
+func (rd *reader) value(b []byte, first int) {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || t[0] != '[' {
+		rd.entry(t, first, "")
+		return
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(t, &elems); err != nil {
+		rd.fail(first, describe(err))
+		return
+	}
+	at := 0
+	for i, e := range elems {
+		line, next := lineOf(t, e, first, at)
+		at = next
+		rd.entry(e, line, fmt.Sprintf("[%d]: ", i))
+	}
+}
+
+// entry parses one of the accepted object shapes; label prefixes its errors.
+func (rd *reader) entry(b []byte, line int, label string) {
 	var l lineJSON
-	if err := json.Unmarshal(line, &l); err != nil {
-		return nil, describe(err)
+	if err := json.Unmarshal(b, &l); err != nil {
+		rd.fail(line, fmt.Errorf("%s%w", label, describe(err)))
+		return
 	}
 	switch {
 	case l.QueryExecution != nil:
 		q, err := l.QueryExecution.toSDK()
 		if err != nil {
-			return nil, fmt.Errorf("QueryExecution: %w", err)
+			rd.fail(line, fmt.Errorf("%sQueryExecution: %w", label, err))
+			return
 		}
-		return []types.QueryExecution{q}, nil
+		rd.out = append(rd.out, q)
 	case l.QueryExecutions != nil:
-		qs := make([]types.QueryExecution, 0, len(l.QueryExecutions))
-		for i, e := range l.QueryExecutions {
+		at := 0
+		for i, raw := range l.QueryExecutions {
+			eline, next := lineOf(b, raw, line, at)
+			at = next
+			var e execution
+			if err := json.Unmarshal(raw, &e); err != nil {
+				rd.fail(eline, fmt.Errorf("%sQueryExecutions[%d]: %w", label, i, describe(err)))
+				continue
+			}
 			q, err := e.toSDK()
 			if err != nil {
-				return nil, fmt.Errorf("QueryExecutions[%d]: %w", i, err)
+				rd.fail(eline, fmt.Errorf("%sQueryExecutions[%d]: %w", label, i, err))
+				continue
 			}
-			qs = append(qs, q)
+			rd.out = append(rd.out, q)
 		}
-		return qs, nil
+	default:
+		q, err := l.execution.toSDK()
+		if err != nil {
+			rd.fail(line, fmt.Errorf("%s%w", label, err))
+			return
+		}
+		rd.out = append(rd.out, q)
 	}
-	q, err := l.execution.toSDK()
-	if err != nil {
-		return nil, err
+}
+
+// lineOf returns the line of elem, a value found in b at or after byte from, given that b starts
+// on line first, and the byte after elem, where the search for the next element starts.
+func lineOf(b, elem []byte, first, from int) (line, next int) {
+	i := bytes.Index(b[from:], elem)
+	if i < 0 {
+		return first, from
 	}
-	return []types.QueryExecution{q}, nil
+	i += from
+	return first + bytes.Count(b[:i], []byte("\n")), i + len(elem)
+}
+
+// nesting follows the brackets of a pretty-printed value line by line, outside strings.
+type nesting struct {
+	depth          int
+	inString, back bool
+}
+
+// feed reads one more line and reports whether the value is complete.
+func (n *nesting) feed(line []byte) bool {
+	for _, c := range line {
+		switch {
+		case n.back:
+			n.back = false
+		case n.inString && c == '\\':
+			n.back = true
+		case c == '"':
+			n.inString = !n.inString
+		case n.inString:
+		case c == '{' || c == '[':
+			n.depth++
+		case c == '}' || c == ']':
+			n.depth--
+		}
+	}
+	return n.depth <= 0 && !n.inString
+}
+
+// lineJSON is any of the accepted object shapes; which members are set tells them apart.
+type lineJSON struct {
+	QueryExecution  *execution
+	QueryExecutions []json.RawMessage
+	execution
 }
 
 // describe turns encoding/json's errors into ones that name the member.

@@ -2,6 +2,7 @@ package history
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"reflect"
 	"strings"
@@ -79,16 +80,18 @@ func TestReadBadLines(t *testing.T) {
 		name string
 		bad  string
 		want string // in the error, after "h.jsonl:2: "
+		// kept are the IDs read besides q1 and q3: a bad element of a batch costs only itself.
+		kept []string
 	}{
-		{"not JSON", `{"QueryExecutionId":`, "invalid JSON"},
-		{"no ID", `{"Query":"SELECT 1"}`, "no QueryExecutionId"},
-		{"no ID inside batch", `{"QueryExecutions":[{"QueryExecutionId":"x"},{"Query":"q"}]}`, "QueryExecutions[1]: no QueryExecutionId"},
-		{"bad timestamp", `{"QueryExecutionId":"x","Status":{"SubmissionDateTime":"yesterday"}}`, `query x: Status.SubmissionDateTime "yesterday": want ISO 8601`},
-		{"wrong type", `{"QueryExecutionId":"x","Statistics":{"DataScannedInBytes":"lots"}}`, "Statistics.DataScannedInBytes: cannot use JSON string as int64"},
-		{"bad completion time", `{"QueryExecutionId":"x","Status":{"CompletionDateTime":true}}`, "Status.CompletionDateTime true"},
-		{"array", `[1,2]`, "line is a JSON array, want an object"},
-		{"unknown state", `{"QueryExecutionId":"x","Status":{"State":"DONE"}}`, `Status.State "DONE"`},
-		{"unknown statement type", `{"QueryExecutionId":"x","StatementType":"SELECT"}`, `StatementType "SELECT"`},
+		{"not JSON", `{"QueryExecutionId":`, "invalid JSON", nil},
+		{"no ID", `{"Query":"SELECT 1"}`, "no QueryExecutionId", nil},
+		{"no ID inside batch", `{"QueryExecutions":[{"QueryExecutionId":"x"},{"Query":"q"}]}`, "QueryExecutions[1]: no QueryExecutionId", []string{"x"}},
+		{"bad timestamp", `{"QueryExecutionId":"x","Status":{"SubmissionDateTime":"yesterday"}}`, `query x: Status.SubmissionDateTime "yesterday": want ISO 8601`, nil},
+		{"wrong type", `{"QueryExecutionId":"x","Statistics":{"DataScannedInBytes":"lots"}}`, "Statistics.DataScannedInBytes: cannot use JSON string as int64", nil},
+		{"bad completion time", `{"QueryExecutionId":"x","Status":{"CompletionDateTime":true}}`, "Status.CompletionDateTime true", nil},
+		{"array of a number", `[1]`, "[0]: line is a JSON number, want an object", nil},
+		{"unknown state", `{"QueryExecutionId":"x","Status":{"State":"DONE"}}`, `Status.State "DONE"`, nil},
+		{"unknown statement type", `{"QueryExecutionId":"x","StatementType":"SELECT"}`, `StatementType "SELECT"`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,21 +103,108 @@ func TestReadBadLines(t *testing.T) {
 			if msg := errs[0].Error(); !strings.HasPrefix(msg, "h.jsonl:2: ") || !strings.Contains(msg, tt.want) {
 				t.Errorf("Read(%q) error = %q, want h.jsonl:2: ... %s", in, msg, tt.want)
 			}
-			if len(qs) != 2 || aws.ToString(qs[0].QueryExecutionId) != "q1" || aws.ToString(qs[1].QueryExecutionId) != "q3" {
-				t.Errorf("Read(%q) = %d executions, want q1 and q3", in, len(qs))
+			want := append(append([]string{"q1"}, tt.kept...), "q3")
+			if got := ids(qs); !reflect.DeepEqual(got, want) {
+				t.Errorf("Read(%q) IDs = %q, want %q", in, got, want)
 			}
 		})
 	}
 }
 
-func TestReadManyBadLinesStops(t *testing.T) {
-	in := strings.Repeat("not json\n", 500)
-	_, errs := Read(strings.NewReader(in), "h.jsonl")
-	if len(errs) != maxErrors+1 {
-		t.Fatalf("Read(500 bad lines) = %d errors, want %d", len(errs), maxErrors+1)
+func ids(qs []types.QueryExecution) []string {
+	var out []string
+	for _, q := range qs {
+		out = append(out, aws.ToString(q.QueryExecutionId))
 	}
-	if last := errs[len(errs)-1].Error(); !strings.Contains(last, "too many errors") {
-		t.Errorf("Read(500 bad lines) last error = %q, want too many errors", last)
+	return out
+}
+
+func TestReadManyBadLinesGoesOn(t *testing.T) {
+	in := strings.Repeat("not json\n", 500) + `{"QueryExecutionId":"last"}` + "\n"
+	qs, errs := Read(strings.NewReader(in), "h.jsonl")
+	if len(errs) != MaxErrors+1 {
+		t.Fatalf("Read(500 bad lines) = %d errors, want %d", len(errs), MaxErrors+1)
+	}
+	var omitted *OmittedError
+	if !errors.As(errs[len(errs)-1], &omitted) || omitted.Count != 400 {
+		t.Errorf("Read(500 bad lines) last error = %v, want 400 more bad entries", errs[len(errs)-1])
+	}
+	if got := ids(qs); !reflect.DeepEqual(got, []string{"last"}) {
+		t.Errorf("Read(500 bad lines, then a good one) IDs = %q, want [last]", got)
+	}
+}
+
+// The AWS CLI's default output is pretty-printed JSON; PowerShell and Notepad add a BOM.
+func TestReadCLIOutputs(t *testing.T) {
+	const bom = "\xef\xbb\xbf"
+	batch := `{
+    "QueryExecutions": [
+        {
+            "QueryExecutionId": "q1",
+            "Query": "SELECT '{' AS \"[\", 1",
+            "Status": {
+                "State": "SUCCEEDED",
+                "SubmissionDateTime": "2024-05-04T00:23:55.123000+00:00"
+            }
+        },
+        {
+            "QueryExecutionId": "q2"
+        }
+    ],
+    "UnprocessedQueryExecutionIds": []
+}
+`
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"batch-get-query-execution, pretty", batch, []string{"q1", "q2"}},
+		{"two pretty responses", batch + batch, []string{"q1", "q2", "q1", "q2"}},
+		{"get-query-execution, pretty", "{\n    \"QueryExecution\": {\n        \"QueryExecutionId\": \"q1\"\n    }\n}\n", []string{"q1"}},
+		{"--query 'QueryExecutions[]', pretty", "[\n    {\n        \"QueryExecutionId\": \"q1\"\n    },\n    {\n        \"QueryExecutionId\": \"q2\"\n    }\n]\n", []string{"q1", "q2"}},
+		{"array on one line", `[{"QueryExecutionId":"q1"},{"QueryExecution":{"QueryExecutionId":"q2"}}]`, []string{"q1", "q2"}},
+		{"BOM, JSON Lines", bom + `{"QueryExecutionId":"q1"}` + "\n" + `{"QueryExecutionId":"q2"}`, []string{"q1", "q2"}},
+		{"BOM, pretty", bom + batch, []string{"q1", "q2"}},
+		{"CRLF, pretty", strings.ReplaceAll(batch, "\n", "\r\n"), []string{"q1", "q2"}},
+		{"pretty then lines", batch + `{"QueryExecutionId":"q3"}` + "\n", []string{"q1", "q2", "q3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			qs, errs := Read(strings.NewReader(tt.in), "h.json")
+			if len(errs) > 0 {
+				t.Fatalf("Read(%q) errors = %v, want none", tt.in, errs)
+			}
+			if got := ids(qs); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Read(%q) IDs = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadPrettyErrors(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     string
+		kept     []string
+	}{
+		{"bad element names its line", "[\n  {\"QueryExecutionId\": \"q1\"},\n  {\"Query\": \"x\"},\n  {\"QueryExecutionId\": \"q3\"}\n]\n",
+			"h.json:3: [1]: no QueryExecutionId", []string{"q1", "q3"}},
+		{"bad batch element names its line", "{\n  \"QueryExecutions\": [\n    {\"QueryExecutionId\": \"q1\"},\n    {\"QueryExecutionId\": 7}\n  ]\n}\n",
+			"h.json:4: QueryExecutions[1]: QueryExecutionId: cannot use JSON number", []string{"q1"}},
+		{"not closed", "{\"QueryExecutionId\":\"q0\"}\n{\n  \"QueryExecutionId\": \"q1\"\n", "h.json:2: JSON value is not closed by the end of the file (line 4)", []string{"q0"}},
+		{"UTF-16", "\xff\xfe{\x00", "h.json: UTF-16", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			qs, errs := Read(strings.NewReader(tt.in), "h.json")
+			if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), tt.want) {
+				t.Errorf("Read(%q) errors = %v, want one starting %q", tt.in, errs, tt.want)
+			}
+			if got := ids(qs); !reflect.DeepEqual(got, tt.kept) {
+				t.Errorf("Read(%q) IDs = %q, want %q", tt.in, got, tt.kept)
+			}
+		})
 	}
 }
 

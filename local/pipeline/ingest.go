@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -44,6 +45,11 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 	if err != nil {
 		return in, fmt.Errorf("cloudtrail folder %s: %w", root, err)
 	}
+	// WalkDir does not follow a root that is a symlink; a trail folder linked from elsewhere is
+	// common, so resolve it first.
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return in, fmt.Errorf("cloudtrail folder: %w", err)
+	}
 	info, err := os.Stat(abs)
 	if err != nil {
 		return in, fmt.Errorf("cloudtrail folder: %w", err)
@@ -69,9 +75,13 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 			}
 			return nil
 		}
-		data, err := os.ReadFile(path)
+		if cloudtrail.Hidden(d.Name()) {
+			in.Skipped = append(in.Skipped, fmt.Errorf("%s: the name starts with %q, and Athena reads no such file", path, d.Name()[:1]))
+			return nil
+		}
+		data, err := readBounded(path)
 		if err != nil {
-			in.Skipped = append(in.Skipped, fmt.Errorf("%s: %w", path, err))
+			in.Skipped = append(in.Skipped, err)
 			return nil
 		}
 		recs, err := cloudtrail.ReadLog(bytes.NewReader(data), path)
@@ -115,6 +125,23 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 	return in, nil
 }
 
+// readBounded reads a log file of at most cloudtrail.MaxFileBytes.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, cloudtrail.MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > cloudtrail.MaxFileBytes {
+		return nil, fmt.Errorf("%s: over the %d-byte limit on a log file", path, cloudtrail.MaxFileBytes)
+	}
+	return data, nil
+}
+
 func isLogName(path string) bool {
 	return strings.HasSuffix(path, ".json.gz") || strings.HasSuffix(path, ".json")
 }
@@ -128,14 +155,52 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// LoadHistory loads a query history file (JSON Lines of QueryExecution) into the Athena
-// stand-in. Bad lines are returned as problems naming the file and line; the rest are loaded.
+// LoadHistory loads a query history into the Athena stand-in: a file (JSON Lines or the AWS
+// CLI's pretty-printed output, see local/history) or a folder of such files, read in name order,
+// leaving out names that start with "." or "_". Bad entries are returned as problems naming
+// the file and line; the rest are loaded.
 func (s *Stack) LoadHistory(path string) (loaded int, problems []error, err error) {
-	f, err := os.Open(path)
+	info, err := os.Stat(path)
 	if err != nil {
 		return 0, nil, fmt.Errorf("history: %w", err)
 	}
-	defer f.Close()
-	n, problems := s.athena.LoadHistory(f, path)
-	return n, problems, nil
+	files := []string{path}
+	if info.IsDir() {
+		if files, err = historyFiles(path); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return loaded, problems, fmt.Errorf("history: %w", err)
+		}
+		n, p := s.athena.LoadHistory(f, name)
+		f.Close()
+		loaded += n
+		problems = append(problems, p...)
+	}
+	return loaded, problems, nil
+}
+
+// historyFiles lists the regular files of a history folder.
+func historyFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+			continue
+		}
+		if info, err := os.Stat(filepath.Join(dir, name)); err == nil && info.Mode().IsRegular() {
+			out = append(out, filepath.Join(dir, name))
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("history folder %s holds no files", dir)
+	}
+	return out, nil
 }

@@ -51,6 +51,9 @@ type Options struct {
 	// "127.0.0.1:0" (a free port) when empty.
 	S3Addr, AthenaAddr, InvokeAddr string
 	Logger                         *slog.Logger
+	// Lock takes the directory's write lock (LockDir) for the stack's life, so that a second
+	// writer fails at Start with a clear message instead of racing this one.
+	Lock bool
 }
 
 // Stack is a running local stack.
@@ -75,6 +78,7 @@ type Stack struct {
 	stopServing func()
 	metrics     *emf.Writer
 	metricsFile *os.File
+	unlock      func() error
 }
 
 // Start starts the stand-ins over opts.Dir and creates the buckets.
@@ -91,6 +95,14 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 			_ = s.Close()
 		}
 	}()
+	if opts.Lock {
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("local stack: %w", err)
+		}
+		if s.unlock, err = LockDir(opts.Dir); err != nil {
+			return nil, err
+		}
+	}
 	if s.s3srv, err = s3server.New(filepath.Join(opts.Dir, "s3")); err != nil {
 		return nil, err
 	}
@@ -183,6 +195,10 @@ func (s *Stack) Close() error {
 	}
 	if s.metricsFile != nil {
 		errs = append(errs, s.metricsFile.Close())
+	}
+	if s.unlock != nil {
+		errs = append(errs, s.unlock())
+		s.unlock = nil
 	}
 	return errors.Join(errs...)
 }

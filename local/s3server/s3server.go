@@ -4,7 +4,8 @@
 // survive a restart on the same directory. Multipart uploads in progress live in memory only.
 //
 // Because the files mirror the keys, a key and a "folder" of the same name (a and a/b) cannot
-// coexist, which real S3 allows; athena-usage never writes such keys.
+// coexist, which real S3 allows; athena-usage never writes such keys. For the same reason a key
+// with a "." or ".." segment is refused (InvalidArgument): as a path it would leave its bucket.
 package s3server
 
 import (
@@ -62,7 +63,7 @@ func New(dir string) (*Server, error) {
 		gofakes3.WithoutVersioning(),
 		gofakes3.WithLogger(gofakes3.DiscardLog()),
 	)
-	return &Server{handler: ifMatch(listingBackend{backend}, faker.Server())}, nil
+	return &Server{handler: safeKeys(ifMatch(listingBackend{backend}, faker.Server()))}, nil
 }
 
 // ifMatch answers a GET or HEAD whose If-Match names another ETag with 412 PreconditionFailed,

@@ -1,9 +1,7 @@
 package sqlengine
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athenausage/athena-usage/local/cloudtrail"
 	"github.com/athenausage/athena-usage/pkg/s3uri"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -257,7 +256,7 @@ func (e *Engine) list(ctx context.Context, bucket, prefix string) ([]object, err
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)
 			base := path.Base(key)
-			if strings.HasSuffix(key, "/") || strings.HasPrefix(base, "_") || strings.HasPrefix(base, ".") ||
+			if strings.HasSuffix(key, "/") || cloudtrail.Hidden(base) ||
 				strings.HasSuffix(key, "_$folder$") {
 				continue
 			}
@@ -280,6 +279,7 @@ func (e *Engine) fetch(ctx context.Context, t *tableDef, parts []*partition) ([]
 		return nil, 0, err
 	}
 	sig := tableSignature(t)
+	ct := t.InputFormat == cloudTrailInputFormat || t.SerDe == cloudTrailSerDe
 	out := make([]partFiles, len(parts))
 	var scanned int64
 	g, gctx := errgroup.WithContext(ctx)
@@ -294,7 +294,7 @@ func (e *Engine) fetch(ctx context.Context, t *tableDef, parts []*partition) ([]
 		for j, o := range p.objects {
 			scanned += o.Size
 			g.Go(func() error {
-				f, err := e.cached(gctx, dec, sig, p.bucket, o)
+				f, err := e.cached(gctx, dec, sig, p.bucket, o, ct)
 				out[i].files[j] = f
 				return err
 			})
@@ -330,7 +330,7 @@ func tableSignature(t *tableDef) string {
 
 // cached returns the path of the transcoded object, downloading it unless the cache holds
 // this version already; "" means it holds no rows.
-func (e *Engine) cached(ctx context.Context, dec decoder, sig, bucket string, o object) (string, error) {
+func (e *Engine) cached(ctx context.Context, dec decoder, sig, bucket string, o object, cloudTrailFile bool) (string, error) {
 	h := sha256.Sum256([]byte(strings.Join([]string{bucket, o.Key, o.ETag, fmt.Sprint(o.Size), sig}, "\x00")))
 	name := filepath.Join(e.dir, cacheDir, hex.EncodeToString(h[:16])+".ndjson")
 	if st, err := os.Stat(name); err == nil {
@@ -344,17 +344,21 @@ func (e *Engine) cached(ctx context.Context, dec decoder, sig, bucket string, o 
 		return "", fmt.Errorf("get s3://%s/%s: %w", bucket, o.Key, err)
 	}
 	defer out.Body.Close()
-	var r io.Reader = bufio.NewReader(out.Body)
 	uri := "s3://" + bucket + "/" + o.Key
-	if strings.HasSuffix(o.Key, ".gz") {
-		// Hadoop picks the codec by the file extension, so must we.
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return "", dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: not in gzip format: %v", uri, err))
+	// The codec is chosen by content, as local ingest chooses it, so that what ingest accepts
+	// the engine reads. CloudTrail's files are bounded as ingest bounds them.
+	var limit int64
+	if cloudTrailFile {
+		if o.Size > cloudtrail.MaxFileBytes {
+			return "", dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: %d bytes, over the %d-byte limit on a log file", uri, o.Size, cloudtrail.MaxFileBytes))
 		}
-		defer zr.Close()
-		r = zr
+		limit = cloudtrail.MaxDecompressedBytes
 	}
+	r, err := cloudtrail.Decompress(out.Body, uri, limit)
+	if err != nil {
+		return "", dataError("HIVE_CURSOR_ERROR: " + err.Error())
+	}
+	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err != nil {
 		if ctx.Err() != nil {

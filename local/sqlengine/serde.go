@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athenausage/athena-usage/local/cloudtrail"
 	"github.com/athenausage/athena-usage/pkg/hivetext"
 )
 
@@ -293,6 +294,9 @@ func decodeCloudTrail(data []byte, cols []tableColumn, w *bytes.Buffer) error {
 		return fmt.Errorf("CloudTrail Records: %w", err)
 	}
 	for i, rec := range records {
+		if len(rec) > cloudtrail.MaxRecordBytes {
+			return fmt.Errorf("record %d is %d bytes, over the %d-byte limit", i, len(rec), cloudtrail.MaxRecordBytes)
+		}
 		if err := writeJSONRecord(w, rec, cols); errors.Is(err, errNotObject) {
 			continue
 		} else if err != nil {
