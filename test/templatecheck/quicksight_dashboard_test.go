@@ -44,7 +44,7 @@ func checkQuickSightDashboard(s *stack) []error {
 	}
 	var errs []error
 	for _, w := range wantVisuals {
-		if !slices.ContainsFunc(visuals, func(v any) bool { return w.matches(v) }) {
+		if !slices.ContainsFunc(visuals, w.matches) {
 			errs = append(errs, fmt.Errorf("%s: no %s of dataset %s by %v showing %v (the %s)", ids[0], w.kind, w.dataSet, w.by, w.values, w.what))
 		}
 	}
