@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # browser-check.sh opens the HTML usage report in headless Chromium and fails when the page logs
-# an error or warning, throws, requests anything besides itself, has fewer than four charts, an
-# empty or zero-size chart, a cut-off chart label, sideways scrolling, or no title or headline.
+# an error or warning, throws, requests anything besides itself, has fewer than six charts or
+# lacks one of the dashboard's visuals (the daily cost trend and the failed and refused queries
+# among them), an empty or zero-size chart, a cut-off chart label, sideways scrolling, or no
+# title or headline.
 # It saves a full-page screenshot and prints one line per check (test/browser/check.mjs).
 #
 # Usage:

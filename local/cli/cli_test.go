@@ -98,8 +98,8 @@ func TestRunSkipsBadInputAndGoesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	page, _ := os.ReadFile(htmlPath)
-	if strings.Count(string(page), "<svg") != 4 {
-		t.Errorf("HTML report has %d charts, want 4", strings.Count(string(page), "<svg"))
+	if strings.Count(string(page), "<svg") != 6 {
+		t.Errorf("HTML report has %d charts, want 6, the dashboard's visuals", strings.Count(string(page), "<svg"))
 	}
 }
 

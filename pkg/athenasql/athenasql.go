@@ -296,12 +296,6 @@ func ReportGroups(database, by string, from, to time.Time) (string, error) {
 	return renderReport("report_groups.sql", database, key, from, to)
 }
 
-// ReportUserDatabase returns the query for average MB scanned by user and database over the
-// inclusive window [from, to].
-func ReportUserDatabase(database string, from, to time.Time) (string, error) {
-	return renderReport("report_user_database.sql", database, "", from, to)
-}
-
 func renderReport(file, database, key string, from, to time.Time) (string, error) {
 	if err := config.ValidateDatabase(database); err != nil {
 		return "", err
@@ -314,5 +308,80 @@ func renderReport(file, database, key string, from, to time.Time) (string, error
 		"Key":      key,
 		"From":     from.Format(config.DayLayout),
 		"To":       to.Format(config.DayLayout),
+	})
+}
+
+// Visual is one visual of the dashboard: the dataset it reads, dashboard_<Name>.sql, and how
+// it sums that dataset's rows. QuickSight runs the dataset's text as it is (template.yaml); the
+// local report runs it inside DashboardWindow, which sums as the visual does.
+type Visual struct {
+	// Name names the dataset file and the QuickSight dataset.
+	Name string
+	// Keys are the columns the visual shows its values by, Sums the columns it adds up.
+	Keys, Sums []string
+}
+
+// The dashboard's visuals, each over a dataset of its own.
+var (
+	// VisualAvgMBScanned is the original design's heat map: average MB scanned per query, by
+	// user and database (data_scanned_bytes / queries_with_stats / 2^20).
+	VisualAvgMBScanned = Visual{"avg_mb_scanned", []string{"user_arn", "database"},
+		[]string{"queries", "queries_with_stats", "data_scanned_bytes"}}
+	// VisualQueriesPerUser is queries per user, by final state.
+	VisualQueriesPerUser = Visual{"queries_per_user", []string{"user_arn"},
+		[]string{"queries", "succeeded", "failed", "cancelled", "no_state"}}
+	// VisualQueriesPerDatabase is queries per database, by final state.
+	VisualQueriesPerDatabase = Visual{"queries_per_database", []string{"database"},
+		[]string{"queries", "succeeded", "failed", "cancelled", "no_state"}}
+	// VisualCostPerUser is the estimated cost per user.
+	VisualCostPerUser = Visual{"cost_per_user", []string{"user_arn"}, []string{"billed_bytes", "cost_usd"}}
+	// VisualDailyCost is the trend of the estimated cost, per day.
+	VisualDailyCost = Visual{"daily_cost", []string{"day"}, []string{"queries", "data_scanned_bytes", "cost_usd"}}
+	// VisualFailuresPerUser is failed queries and refused submissions per user.
+	VisualFailuresPerUser = Visual{"failures_per_user", []string{"user_arn"}, []string{"failed", "refused"}}
+)
+
+// Visuals returns every visual of the dashboard, in the order the dashboard and the HTML
+// report show them.
+func Visuals() []Visual {
+	return []Visual{VisualAvgMBScanned, VisualQueriesPerUser, VisualQueriesPerDatabase,
+		VisualCostPerUser, VisualDailyCost, VisualFailuresPerUser}
+}
+
+// File is the name of the visual's dataset file.
+func (v Visual) File() string { return "dashboard_" + v.Name + ".sql" }
+
+// DashboardDataset returns the SQL of a visual's dataset: what QuickSight runs, over every day.
+// Its columns are day (a DATE), account_id, workgroup, role (the dashboard's filters), then the
+// visual's Keys and Sums.
+func DashboardDataset(database string, v Visual) (string, error) {
+	if err := config.ValidateDatabase(database); err != nil {
+		return "", err
+	}
+	return render(v.File(), map[string]string{"Database": database})
+}
+
+// DashboardWindow returns a visual's values over the inclusive window [from, to]: its dataset's
+// text, unchanged, inside a query that keeps the window's days and sums the visual's Sums per
+// its Keys, as the dashboard's date filter and the visual do. Its columns are the Keys then the
+// Sums, in order.
+func DashboardWindow(database string, v Visual, from, to time.Time) (string, error) {
+	if to.Before(from) {
+		return "", fmt.Errorf("window %s to %s is empty", from.Format(config.DayLayout), to.Format(config.DayLayout))
+	}
+	dataset, err := DashboardDataset(database, v)
+	if err != nil {
+		return "", err
+	}
+	sums := make([]string, len(v.Sums))
+	for i, c := range v.Sums {
+		sums[i] = "sum(" + c + ") AS " + c
+	}
+	return render("dashboard_window.sql", map[string]string{
+		"Keys":    strings.Join(v.Keys, ", "),
+		"Sums":    strings.Join(sums, ", "),
+		"Dataset": dataset,
+		"From":    from.Format(config.DayLayout),
+		"To":      to.Format(config.DayLayout),
 	})
 }

@@ -182,8 +182,54 @@ func TestReport(t *testing.T) {
 	if _, err := ReportGroups("athena_usage", "user", to, from); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("ReportGroups(reversed window) error = %v, want empty window", err)
 	}
-	if _, err := ReportUserDatabase("x'y", from, to); err == nil {
-		t.Error("ReportUserDatabase accepted a hostile database")
+}
+
+func TestDashboardDataset(t *testing.T) {
+	for _, v := range Visuals() {
+		sql, err := DashboardDataset("usage_db", v)
+		if err != nil {
+			t.Fatalf("DashboardDataset(%s): %v", v.Name, err)
+		}
+		// The dashboard filters every dataset by these columns, and by day as a date.
+		cols := append([]string{"CAST(day AS DATE) AS day", "account_id", "workgroup", "role"}, v.Keys...)
+		for _, want := range append(append(cols, v.Sums...), `"usage_db".`) {
+			if v.Keys[0] == "day" && want == "day" {
+				continue
+			}
+			if !strings.Contains(sql, want) {
+				t.Errorf("DashboardDataset(%s) lacks %q:\n%s", v.Name, want, sql)
+			}
+		}
+		if strings.Contains(sql, "{{") || strings.Contains(sql, ";") {
+			t.Errorf("DashboardDataset(%s) = %s, want one rendered statement", v.Name, sql)
+		}
+		if _, err := DashboardDataset("x'y", v); err == nil {
+			t.Errorf("DashboardDataset(%s) accepted a hostile database", v.Name)
+		}
+	}
+}
+
+func TestDashboardWindow(t *testing.T) {
+	from, to := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
+	dataset, err := DashboardDataset("athena_usage", VisualFailuresPerUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, err := DashboardWindow("athena_usage", VisualFailuresPerUser, from, to)
+	if err != nil {
+		t.Fatalf("DashboardWindow: %v", err)
+	}
+	for _, want := range []string{
+		"SELECT user_arn, sum(failed) AS failed, sum(refused) AS refused\nFROM (\n" + dataset + "\n) AS dataset",
+		"WHERE day BETWEEN DATE '2024-03-01' AND DATE '2024-03-05'",
+		"GROUP BY user_arn",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("DashboardWindow(failures_per_user) =\n%s\nwant it to contain\n%s", sql, want)
+		}
+	}
+	if _, err := DashboardWindow("athena_usage", VisualDailyCost, to, from); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("DashboardWindow(reversed window) error = %v, want empty window", err)
 	}
 }
 

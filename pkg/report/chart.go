@@ -51,6 +51,7 @@ var (
 	colorFailed    = color.RGBA{0xd1, 0x49, 0x5b, 0xff}
 	colorCancelled = color.RGBA{0xed, 0xae, 0x49, 0xff}
 	colorUnknown   = color.RGBA{0xa0, 0xaa, 0xb4, 0xff}
+	colorRefused   = color.RGBA{0x7b, 0x5e, 0xa7, 0xff}
 	colorCost      = color.RGBA{0x2f, 0x6f, 0xb0, 0xff}
 	colorGrid      = color.RGBA{0xe2, 0xe6, 0xea, 0xff}
 	colorEmpty     = color.RGBA{0xf4, 0xf5, 0xf6, 0xff}
@@ -74,10 +75,18 @@ var querySeries = []series{
 
 var costSeries = []series{{"cost", colorCost, func(g Group) float64 { return g.CostUSD }}}
 
+// failureSeries splits what went wrong for a user: queries that ran and failed, and submissions
+// Athena refused before a query existed.
+var failureSeries = []series{
+	{"failed", colorFailed, func(g Group) float64 { return float64(g.Failed) }},
+	{"refused", colorRefused, func(g Group) float64 { return float64(g.FailedSubmissions) }},
+}
+
 // chart is one figure of the HTML page.
 type chart struct {
 	Title    string
 	Caption  string
+	Wide     bool // spans the page: the heat map and the trend need the width
 	SVG      template.HTML
 	Swatches []swatch
 	Scale    *scale
@@ -107,13 +116,17 @@ func swatches(ss []series) []swatch {
 	return out
 }
 
-// charts draws the four charts of the page.
+// charts draws the six charts of the page, the dashboard's visuals.
 func charts(r *Report) ([]chart, error) {
 	heat, err := heatChart(r.UserDatabase)
 	if err != nil {
 		return nil, fmt.Errorf("chart average MB scanned: %w", err)
 	}
-	out := []chart{heat}
+	trend, err := trendChart(r.DailyCost)
+	if err != nil {
+		return nil, fmt.Errorf("chart daily cost: %w", err)
+	}
+	out := []chart{heat, trend}
 	for _, c := range []struct {
 		title, caption string
 		groups         []Group
@@ -128,6 +141,8 @@ func charts(r *Report) ([]chart, error) {
 			r.QueriesPerDatabase, querySeries, true, countLabel, countTick},
 		{"Cost per user", "Estimated Athena cost of each user's queries.",
 			r.CostPerUser, costSeries, false, money, moneyTick},
+		{"Failed and refused queries per user", "Queries that ran and failed, and StartQueryExecution calls Athena refused before a query existed (no query ID).",
+			r.FailuresPerUser, failureSeries, true, countLabel, countTick},
 	} {
 		value := func(g Group) float64 {
 			var v float64
@@ -295,7 +310,7 @@ func (t valueTicks) Ticks(lo, hi float64) []plot.Tick {
 // heatChart draws the average MB scanned per query for each user (rows) and database (columns).
 func heatChart(cells []Cell) (chart, error) {
 	const title = "Average MB scanned per query, by user and database"
-	ch := chart{Title: title}
+	ch := chart{Title: title, Wide: true}
 	var withData []Cell
 	for _, c := range cells {
 		if c.Queries > 0 {

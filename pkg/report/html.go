@@ -41,7 +41,7 @@ type htmlRow struct {
 }
 
 // WriteHTML writes one self-contained HTML page (no scripts, no external resources) with a totals
-// summary, four inline SVG charts and the table of r.Groups.
+// summary, six inline SVG charts (the dashboard's visuals) and the table of r.Groups.
 func WriteHTML(w io.Writer, r *Report) error {
 	if err := r.check(); err != nil {
 		return fmt.Errorf("write html: %w", err)

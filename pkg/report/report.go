@@ -36,6 +36,14 @@ type Cell struct {
 	AvgMBScanned   float64 // NaN when none of the queries has statistics
 }
 
+// Day is one day of the cost trend.
+type Day struct {
+	Day              string // YYYY-MM-DD
+	Queries          int64
+	DataScannedBytes int64
+	CostUSD          float64
+}
+
 // Report is everything the writers render; the caller sorts and fills it, the writers only format.
 type Report struct {
 	By                 string  // "user", "role" or "database"
@@ -45,6 +53,8 @@ type Report struct {
 	QueriesPerUser     []Group // for the "queries per user" chart (may be the same as Groups when By=user)
 	QueriesPerDatabase []Group // for the "queries per database" chart
 	CostPerUser        []Group // for the cost-per-user chart
+	DailyCost          []Day   // for the daily cost trend, one per day of the window, in order
+	FailuresPerUser    []Group // for the failed and refused chart: Failed and FailedSubmissions
 	PricePerTB         float64
 	GeneratedBy        string // e.g. "athena-usage v0.1.0"; no timestamps in output (outputs must be deterministic)
 }

@@ -241,14 +241,20 @@ func TestWriteHTML(t *testing.T) {
 		{"no rows", nil, []string{"no data", "No queries in this window.", "Total (0 users)"}, nil},
 		{"one row", manyUsage(1), []string{"person-000@example.com", "Total (1 user)"}, []string{"no data", "other ("}},
 		{"100 users", manyUsage(100), []string{"other (80 more)", "other (80 users)", "other (2 databases)", "Total (100 users)"}, []string{"no data"}},
-		{"sample", sampleUsage(), []string{"assumed-role/DataAnalyst/carol@example.com", "210987654321:user/alice", ">n/a</text>"}, []string{"no data", "other ("}},
+		{"sample", sampleUsage(), []string{"assumed-role/DataAnalyst/carol@example.com", "210987654321:user/alice", ">n/a</text>",
+			">May 1</text>", ">refused</li>"}, []string{"no data", "other ("}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := build("user", tt.rows)
 			page := render(t, WriteHTML, r)
-			if n := checkPage(t, page); n != 4 {
-				t.Errorf("WriteHTML(%s) has %d <svg> charts, want 4", tt.name, n)
+			if n := checkPage(t, page); n != 6 {
+				t.Errorf("WriteHTML(%s) has %d <svg> charts, want 6", tt.name, n)
+			}
+			for _, s := range []string{`aria-label="Daily cost"`, `aria-label="Failed and refused queries per user"`} {
+				if !bytes.Contains(page, []byte(s)) {
+					t.Errorf("WriteHTML(%s) has no chart %s", tt.name, s)
+				}
 			}
 			for _, s := range tt.want {
 				if !bytes.Contains(page, []byte(s)) {
@@ -288,6 +294,8 @@ func TestWriteHTMLEscapes(t *testing.T) {
 		QueriesPerUser:     []Group{{Key: evil, Queries: 2, Succeeded: 2}},
 		QueriesPerDatabase: []Group{{Key: evil, Queries: 2, Succeeded: 2}},
 		CostPerUser:        []Group{{Key: evil, CostUSD: 1}},
+		DailyCost:          []Day{{Day: evil, CostUSD: 1}},
+		FailuresPerUser:    []Group{{Key: evil, Failed: 1, FailedSubmissions: 2}},
 	}
 	page := render(t, WriteHTML, r)
 	checkPage(t, page)

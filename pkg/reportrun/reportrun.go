@@ -1,4 +1,4 @@
-// Package reportrun runs the report queries (athenasql.ReportGroups, ReportUserDatabase) on
+// Package reportrun runs the report queries (athenasql.ReportGroups, DashboardWindow) on
 // Athena, in a stack's workgroup, and reads their rows into a report.Report. The command line
 // runs it against a deployed stack and against the local one alike.
 package reportrun
@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -117,8 +116,10 @@ func (r *Runner) Query(ctx context.Context, sql string) ([][]*string, int64, err
 	return rows, scanned, nil
 }
 
-// Run runs the report queries for the inclusive window [from, to], one line per by (user, role
-// or database), and returns the report with what its queries scanned.
+// Run runs the report queries for the inclusive window [from, to]: the table, one line per by
+// (user, role or database), and the charts, one query per dashboard visual (athenasql.Visuals),
+// the same SQL as the QuickSight dashboard's datasets. It returns the report with what its
+// queries scanned.
 func (r *Runner) Run(ctx context.Context, by string, from, to time.Time, pricePerTB float64) (*report.Report, Cost, error) {
 	var cost Cost
 	query := func(sql string) ([][]*string, error) {
@@ -130,48 +131,53 @@ func (r *Runner) Run(ctx context.Context, by string, from, to time.Time, pricePe
 		}
 		return rows, err
 	}
-	// Each grouping is queried once: the report's own grouping also feeds its chart.
-	done := map[string][]report.Group{}
-	groups := func(by string) ([]report.Group, error) {
-		if g, ok := done[by]; ok {
-			return slices.Clone(g), nil
-		}
-		sql, err := athenasql.ReportGroups(r.database, by, from, to)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := query(sql)
-		if err != nil {
-			return nil, fmt.Errorf("report by %s: %w", by, err)
-		}
-		g, err := parseGroups(rows)
-		done[by] = g
-		return slices.Clone(g), err
-	}
 	rep := &report.Report{By: by, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), PricePerTB: pricePerTB}
-	var err error
-	if rep.Groups, err = groups(by); err != nil {
-		return nil, cost, err
-	}
-	if rep.QueriesPerUser, err = groups("user"); err != nil {
-		return nil, cost, err
-	}
-	if rep.QueriesPerDatabase, err = groups("database"); err != nil {
-		return nil, cost, err
-	}
-	// A database named only by refused submissions has no queries to chart.
-	rep.QueriesPerDatabase = slices.DeleteFunc(rep.QueriesPerDatabase, func(g report.Group) bool { return g.Queries == 0 })
-	rep.CostPerUser = rep.QueriesPerUser
-	sql, err := athenasql.ReportUserDatabase(r.database, from, to)
+	sql, err := athenasql.ReportGroups(r.database, by, from, to)
 	if err != nil {
 		return nil, cost, err
 	}
 	rows, err := query(sql)
 	if err != nil {
-		return nil, cost, fmt.Errorf("report by user and database: %w", err)
+		return nil, cost, fmt.Errorf("report by %s: %w", by, err)
 	}
-	if rep.UserDatabase, err = parseCells(rows); err != nil {
+	if rep.Groups, err = parseGroups(rows); err != nil {
 		return nil, cost, err
 	}
+	for _, v := range athenasql.Visuals() {
+		sql, err := athenasql.DashboardWindow(r.database, v, from, to)
+		if err != nil {
+			return nil, cost, err
+		}
+		rows, err := query(sql)
+		if err != nil {
+			return nil, cost, fmt.Errorf("dashboard visual %s: %w", v.Name, err)
+		}
+		if err := fill(rep, v, rows, from, to); err != nil {
+			return nil, cost, fmt.Errorf("dashboard visual %s: %w", v.Name, err)
+		}
+	}
 	return rep, cost, nil
+}
+
+// fill reads one visual's rows (its Keys then its Sums, as athenasql.DashboardWindow returns
+// them) into the report field its chart draws.
+func fill(rep *report.Report, v athenasql.Visual, rows [][]*string, from, to time.Time) error {
+	var err error
+	switch v.Name {
+	case athenasql.VisualAvgMBScanned.Name:
+		rep.UserDatabase, err = parseCells(rows)
+	case athenasql.VisualQueriesPerUser.Name:
+		rep.QueriesPerUser, err = parseQueries(rows)
+	case athenasql.VisualQueriesPerDatabase.Name:
+		rep.QueriesPerDatabase, err = parseQueries(rows)
+	case athenasql.VisualCostPerUser.Name:
+		rep.CostPerUser, err = parseCosts(rows)
+	case athenasql.VisualDailyCost.Name:
+		rep.DailyCost, err = parseDays(rows, from, to)
+	case athenasql.VisualFailuresPerUser.Name:
+		rep.FailuresPerUser, err = parseFailures(rows)
+	default:
+		err = fmt.Errorf("no chart for it")
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/athenausage/athena-usage/pkg/report"
 )
@@ -36,15 +37,96 @@ func parseGroups(rows [][]*string) ([]report.Group, error) {
 	return out, nil
 }
 
+// parseCells reads the avg_mb_scanned visual: user_arn, database, queries, queries_with_stats,
+// data_scanned_bytes. The average is over the queries with statistics, NaN when there are none.
 func parseCells(rows [][]*string) ([]report.Cell, error) {
 	out := make([]report.Cell, 0, len(rows))
 	for i, row := range rows {
 		p := cells{row: row, n: i + 1}
-		c := report.Cell{User: p.str(0), Database: p.str(1), Queries: p.int(2), AvgMBScanned: p.float(3)}
+		c := report.Cell{User: p.str(0), Database: p.str(1), Queries: p.int(2), AvgMBScanned: math.NaN()}
+		withStats, scanned := p.int(3), p.int(4)
 		if p.err != nil {
 			return nil, p.err
 		}
+		if withStats > 0 {
+			c.AvgMBScanned = float64(scanned) / float64(withStats) / (1 << 20)
+		}
 		out = append(out, c)
+	}
+	return out, nil
+}
+
+// parseQueries reads a queries_per_* visual: key, queries, succeeded, failed, cancelled,
+// no_state.
+func parseQueries(rows [][]*string) ([]report.Group, error) {
+	out := make([]report.Group, 0, len(rows))
+	for i, row := range rows {
+		p := cells{row: row, n: i + 1}
+		g := report.Group{Key: p.str(0), Queries: p.int(1), Succeeded: p.int(2), Failed: p.int(3), Cancelled: p.int(4)}
+		if p.err != nil {
+			return nil, p.err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// parseCosts reads the cost_per_user visual: user_arn, billed_bytes, cost_usd.
+func parseCosts(rows [][]*string) ([]report.Group, error) {
+	out := make([]report.Group, 0, len(rows))
+	for i, row := range rows {
+		p := cells{row: row, n: i + 1}
+		g := report.Group{Key: p.str(0), CostUSD: p.float(2)}
+		if p.err != nil {
+			return nil, p.err
+		}
+		if math.IsNaN(g.CostUSD) {
+			g.CostUSD = 0
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// parseFailures reads the failures_per_user visual: user_arn, failed, refused.
+func parseFailures(rows [][]*string) ([]report.Group, error) {
+	out := make([]report.Group, 0, len(rows))
+	for i, row := range rows {
+		p := cells{row: row, n: i + 1}
+		g := report.Group{Key: p.str(0), Failed: p.int(1), FailedSubmissions: p.int(2)}
+		if p.err != nil {
+			return nil, p.err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// parseDays reads the daily_cost visual (day, queries, data_scanned_bytes, cost_usd) into one
+// Day per day of [from, to], a day without queries at zero, so that the trend shows the gap.
+func parseDays(rows [][]*string, from, to time.Time) ([]report.Day, error) {
+	byDay := map[string]report.Day{}
+	for i, row := range rows {
+		p := cells{row: row, n: i + 1}
+		d := report.Day{Day: p.str(0), Queries: p.int(1), DataScannedBytes: p.int(2), CostUSD: p.float(3)}
+		if p.err != nil {
+			return nil, p.err
+		}
+		if math.IsNaN(d.CostUSD) {
+			d.CostUSD = 0
+		}
+		// Athena returns a DATE as YYYY-MM-DD; keep the day part of anything longer.
+		d.Day = d.Day[:min(len(d.Day), len(time.DateOnly))]
+		byDay[d.Day] = d
+	}
+	var out []report.Day
+	for t := from; !t.After(to); t = t.AddDate(0, 0, 1) {
+		day := t.Format(time.DateOnly)
+		d, ok := byDay[day]
+		if !ok {
+			d = report.Day{Day: day}
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

@@ -11,6 +11,9 @@
 //   scripts     no <script> element (the page promises to have none)
 //   requests    nothing requested besides the file itself, and no request failed
 //   charts      at least MIN_CHARTS top-level <svg> charts, each with a non-zero rendered size
+//   visuals     a chart for each of the dashboard's visuals (VISUALS, by the start of its
+//               aria-label): the original three, cost per user, the daily cost trend, and the
+//               failed and refused queries per user
 //   drawn       every chart has visible text and at least two visible shapes (gonum/plot paints
 //               a background path first, so one shape alone is an empty plot)
 //   labels      no chart text reaches outside its chart's box, where the SVG would cut it off
@@ -36,7 +39,16 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const MIN_CHARTS = 4;
+const MIN_CHARTS = 6;
+// The QuickSight dashboard's visuals, which the report shows too (pkg/athenasql.Visuals).
+const VISUALS = [
+  'Average MB scanned',
+  'Daily cost',
+  'Queries per user',
+  'Queries per database',
+  'Cost per user',
+  'Failed and refused queries per user',
+];
 // Wide enough for the report's two-column chart grid (two 520 px minimum columns plus gaps).
 const VIEWPORT = { width: 1280, height: 900 };
 const TIMEOUT_MS = 30_000;
@@ -258,6 +270,10 @@ async function inspect(context, htmlPath, shotPath, shotShown) {
     check('charts', cs.length >= MIN_CHARTS && flat.length === 0,
       `${cs.length} rendered (want at least ${MIN_CHARTS}), sizes ${sizes || 'none'}` +
         (flat.length ? `; zero size: ${flat.join(', ')}` : ''));
+    const missing = VISUALS.filter((v) => !cs.some((c) => c.label.startsWith(v)));
+    check('visuals', missing.length === 0,
+      `${VISUALS.length - missing.length} of ${VISUALS.length} dashboard visuals` +
+        (missing.length ? `; missing: ${missing.join(', ')}` : ''));
     const empty = cs.filter((c) => c.texts === 0 || c.shapes < 2);
     check('drawn', cs.length > 0 && empty.length === 0,
       `texts/shapes per chart ${cs.map((c) => `${c.texts}/${c.shapes}`).join(' ') || 'none'}` +

@@ -85,7 +85,10 @@ func TestConfigurationsCoverTheAxes(t *testing.T) {
 		{"prefixes-custom-database", "athena_queries.sql", "LOCATION 's3://usage-data/athena-usage/data/athena_queries/'"},
 		{"prefixes-custom-database", "create_database.sql", "CREATE DATABASE IF NOT EXISTS `finops_athena`"},
 		{"prefixes-custom-database", "extract.sql", `FROM "finops_athena"."cloudtrail_logs"`},
-		{"prefixes-custom-database", "report_user_database.sql", `FROM "finops_athena"."athena_usage_daily"`},
+		{"prefixes-custom-database", "report_groups.sql", `FROM "finops_athena"."athena_usage_daily"`},
+		{"prefixes-custom-database", "dashboard_avg_mb_scanned.sql", `FROM "finops_athena"."athena_usage"`},
+		{"prefixes-custom-database", "dashboard_window.sql", `FROM "finops_athena"."athena_failed_submissions"`},
+		{"single-account", "dashboard_window.sql", "WHERE day BETWEEN DATE '2024-12-01' AND DATE '2025-01-31'"},
 		{"prefixes-custom-database", "athena_usage.sql", "* 6.25 AS cost_usd"},
 	}
 	for _, tt := range tests {

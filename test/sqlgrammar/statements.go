@@ -141,11 +141,20 @@ func renderConfig(c configuration) ([]athenasql.Statement, error) {
 		}
 		stmts = append(stmts, athenasql.Statement{Name: "report by " + by, SQL: sql})
 	}
-	sql, err = athenasql.ReportUserDatabase(cfg.Database, reportFrom, reportTo)
-	if err != nil {
-		return nil, err
+	// Each dashboard dataset as QuickSight sends it, and inside the report's window.
+	for _, v := range athenasql.Visuals() {
+		sql, err := athenasql.DashboardDataset(cfg.Database, v)
+		if err != nil {
+			return nil, err
+		}
+		stmts = append(stmts, athenasql.Statement{Name: "dashboard dataset " + v.Name, SQL: sql})
+		sql, err = athenasql.DashboardWindow(cfg.Database, v, reportFrom, reportTo)
+		if err != nil {
+			return nil, err
+		}
+		stmts = append(stmts, athenasql.Statement{Name: "dashboard window " + v.Name, SQL: sql})
 	}
-	return append(stmts, athenasql.Statement{Name: "report by user and database", SQL: sql}), nil
+	return stmts, nil
 }
 
 // source is one template as a pattern that matches exactly the texts it can render to.
@@ -155,11 +164,15 @@ type source struct {
 }
 
 // placeholder is athenasql's template syntax, {{.Name}}.
-var placeholder = regexp.MustCompile(`\{\{\s*\.[A-Za-z]+\s*\}\}`)
+var placeholder = regexp.MustCompile(`\{\{\s*\.([A-Za-z]+)\s*\}\}`)
+
+// statementPlaceholder is the one placeholder whose value is a rendered statement
+// (dashboard_window.sql's dataset), which spans lines.
+const statementPlaceholder = "Dataset"
 
 // loadSources turns every template into a pattern: the literal text quoted, each placeholder a
-// run of characters on one line (no validated value holds a line break), the whole trimmed as
-// athenasql trims what it renders.
+// run of characters on one line (no validated value holds a line break; a rendered statement
+// is the one value that may), the whole trimmed as athenasql trims what it renders.
 func loadSources(templates fs.FS) ([]source, error) {
 	names, err := fs.Glob(templates, "*.sql")
 	if err != nil {
@@ -174,11 +187,21 @@ func loadSources(templates fs.FS) ([]source, error) {
 		if err != nil {
 			return nil, err
 		}
-		literals := placeholder.Split(strings.TrimSpace(string(text)), -1)
-		for i, l := range literals {
-			literals[i] = regexp.QuoteMeta(l)
+		trimmed := strings.TrimSpace(string(text))
+		var b strings.Builder
+		b.WriteString(`\A`)
+		last := 0
+		for _, m := range placeholder.FindAllStringSubmatchIndex(trimmed, -1) {
+			b.WriteString(regexp.QuoteMeta(trimmed[last:m[0]]))
+			if trimmed[m[2]:m[3]] == statementPlaceholder {
+				b.WriteString(`(?s:.*?)`)
+			} else {
+				b.WriteString(`.*?`)
+			}
+			last = m[1]
 		}
-		pattern := regexp.MustCompile(`\A` + strings.Join(literals, `.*?`) + `\z`)
+		b.WriteString(regexp.QuoteMeta(trimmed[last:]) + `\z`)
+		pattern := regexp.MustCompile(b.String())
 		out = append(out, source{file: name, pattern: pattern})
 	}
 	return out, nil

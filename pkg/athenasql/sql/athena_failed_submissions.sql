@@ -4,6 +4,7 @@ SELECT
     dt AS day,
     account_id,
     aws_region,
+    coalesce(nullif(workgroup, ''), 'primary') AS workgroup,
     user_arn,
     nullif(user_type, '') AS user_type,
     coalesce(nullif(session_issuer, ''), nullif(user_name, ''), user_arn) AS role,

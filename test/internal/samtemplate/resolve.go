@@ -402,6 +402,14 @@ func (r *resolver) resourceName(id string, res any) any {
 			return v
 		}
 		return "/aws/" + generated
+	case "AWS::QuickSight::DataSource", "AWS::QuickSight::DataSet", "AWS::QuickSight::Dashboard":
+		// Ref of these is not their ID, but their ARNs are made of it.
+		for _, key := range []string{"DataSourceId", "DataSetId", "DashboardId"} {
+			if v, ok := prop(key); ok {
+				return v
+			}
+		}
+		return r.fail("Ref %s: no ID", id)
 	}
 	return generated
 }
@@ -434,6 +442,12 @@ func (r *resolver) getAtt(id, attr string) any {
 		return regional("logs") + "log-group:" + name + ":*"
 	case "AWS::IAM::Role":
 		return prefix + "iam::" + r.v.AccountID + ":role/" + name
+	case "AWS::QuickSight::DataSource":
+		return regional("quicksight") + "datasource/" + name
+	case "AWS::QuickSight::DataSet":
+		return regional("quicksight") + "dataset/" + name
+	case "AWS::QuickSight::Dashboard":
+		return regional("quicksight") + "dashboard/" + name
 	}
 	return r.fail("Fn::GetAtt %s.Arn: resource type %v is not supported", id, typ)
 }
