@@ -50,7 +50,17 @@ type invocation struct {
 	res     Result
 	elapsed time.Duration
 	other   map[string]int
+
+	// bad counts the bad records read, and named keeps the first maxBadRecordWarnings of them.
+	// They follow the last ID, so only the invocation that reads to the end of the object
+	// reports them; one that hands its last part over read them only to find that part's end.
+	bad   int
+	named []badRecord
 }
+
+// maxBadRecordWarnings is how many bad records a day logs one WARN line each for; the rest are
+// counted in one more line, so that a corrupt file cannot flood the log.
+const maxBadRecordWarnings = 20
 
 // run opens the day's object, writes parts while time allows, then finishes the day or hands
 // the rest of it to a new invocation.
@@ -102,6 +112,12 @@ func (inv *invocation) open(ctx context.Context) error {
 		return fmt.Errorf("s3://%s/%s: %w", ev.Bucket, ev.Key, err)
 	}
 	ids.invalid = inv.logInvalid
+	ids.bad = func(b badRecord) {
+		inv.bad++
+		if len(inv.named) < maxBadRecordWarnings {
+			inv.named = append(inv.named, b)
+		}
+	}
 	inv.obj, inv.etag = obj, obj.etag
 	inv.parts = &partReader{r: ids, size: inv.h.cfg.PartSize, n: ev.Part}
 	// Parts before ev.Part were already replaced by this run's earlier invocations.
@@ -407,6 +423,17 @@ func (inv *invocation) warnOtherAccounts(ctx context.Context) {
 	}
 }
 
+// warnBadRecords logs the bad records the extraction left out of the day: one line each up to
+// maxBadRecordWarnings, then one line with the count of the rest.
+func (inv *invocation) warnBadRecords(ctx context.Context) {
+	for _, b := range inv.named {
+		inv.log.WarnContext(ctx, "bad CloudTrail record left out of the day", "kind", b.Kind, "file", b.File, "record", b.Record, "key", inv.ev.Key)
+	}
+	if more := inv.bad - len(inv.named); more > 0 {
+		inv.log.WarnContext(ctx, "more bad CloudTrail records left out of the day", "count", more, "logged", len(inv.named), "key", inv.ev.Key)
+	}
+}
+
 // finishDay deletes the parts an earlier run of the day with more IDs left past this run's last.
 func (inv *invocation) finishDay(ctx context.Context) error {
 	// A newer run may have fewer parts: deleting this run's idea of the stale ones would
@@ -420,9 +447,11 @@ func (inv *invocation) finishDay(ctx context.Context) error {
 		return err
 	}
 	inv.res.StaleParts = n
+	inv.res.BadRecords = inv.bad
 	if err := inv.writeManifest(ctx, nil); err != nil {
 		return err
 	}
+	inv.warnBadRecords(ctx)
 	inv.log.InfoContext(ctx, "day done", "parts", inv.parts.n, "stale_parts_deleted", n, "result", inv.res, "engines", inv.h.engineTotals())
 	return nil
 }

@@ -124,5 +124,5 @@ func (inv *invocation) writeManifest(ctx context.Context, next *events.Position)
 func (inv *invocation) totals() events.LookupTotals {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	return events.LookupTotals{Parts: inv.res.Parts, IDs: inv.res.IDs, LookupErrors: inv.res.LookupErrors, InvalidPlace: inv.res.InvalidPlace}
+	return events.LookupTotals{Parts: inv.res.Parts, IDs: inv.res.IDs, LookupErrors: inv.res.LookupErrors, InvalidPlace: inv.res.InvalidPlace, BadRecords: inv.res.BadRecords}
 }
