@@ -222,6 +222,8 @@ type part struct {
 	regions  []string
 	// reused holds, where its QueryID is set, an earlier run's final row of the ID.
 	reused []apioutput.Row
+	// oldSum is the SHA-256 of the earlier run's part n, when there is one.
+	oldSum []byte
 }
 
 func (p *part) add(rec idRecord) {

@@ -1,8 +1,10 @@
 package lookup
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,8 +122,13 @@ func (inv *invocation) open(ctx context.Context) error {
 	}
 	inv.obj, inv.etag = obj, obj.etag
 	inv.parts = &partReader{r: ids, size: inv.h.cfg.PartSize, n: ev.Part}
+	existing, err := listParts(ctx, store, inv.h.cfg.DataBucket, athenasql.APIOutputDayPrefix(inv.h.cfg.DataPrefix, inv.day))
+	if err != nil {
+		obj.Close()
+		return err
+	}
 	// Parts before ev.Part were already replaced by this run's earlier invocations.
-	inv.old = &oldRows{store: store, bucket: inv.h.cfg.DataBucket, next: ev.Part, key: func(n int) string {
+	inv.old = &oldRows{store: store, bucket: inv.h.cfg.DataBucket, parts: existing, next: ev.Part, key: func(n int) string {
 		return athenasql.PartKey(inv.h.cfg.DataPrefix, inv.day, n)
 	}}
 	if ev.Part > 0 {
@@ -223,11 +230,17 @@ func (inv *invocation) writePart(ctx context.Context, p part) error {
 	if err != nil {
 		return err
 	}
-	if err := stillCurrent(ctx, inv.h.clients.S3, inv.ev.Bucket, inv.ev.Key, inv.etag); err != nil {
+	same, err := sameContent(rows, p.oldSum)
+	if err != nil {
 		return err
 	}
-	if err := inv.upload(ctx, athenasql.PartKey(inv.h.cfg.DataPrefix, inv.day, p.n), rows); err != nil {
-		return err
+	if !same {
+		if err := stillCurrent(ctx, inv.h.clients.S3, inv.ev.Bucket, inv.ev.Key, inv.etag); err != nil {
+			return err
+		}
+		if err := inv.upload(ctx, athenasql.PartKey(inv.h.cfg.DataPrefix, inv.day, p.n), rows); err != nil {
+			return err
+		}
 	}
 	took := time.Since(start)
 	lookupErrors := 0
@@ -238,6 +251,9 @@ func (inv *invocation) writePart(ctx context.Context, p part) error {
 	}
 	inv.mu.Lock()
 	inv.res.Parts++
+	if same {
+		inv.res.UnchangedParts++
+	}
 	inv.res.IDs += len(rows)
 	inv.res.LookupErrors += lookupErrors
 	inv.elapsed += took
@@ -246,7 +262,7 @@ func (inv *invocation) writePart(ctx context.Context, p part) error {
 		inv.res.OtherAccount += n
 	}
 	inv.mu.Unlock()
-	inv.log.InfoContext(ctx, "part written", "part", p.n, "ids", len(rows), "lookup_errors", lookupErrors, "duration", took)
+	inv.log.InfoContext(ctx, "part written", "part", p.n, "ids", len(rows), "lookup_errors", lookupErrors, "unchanged", same, "duration", took)
 	return nil
 }
 
@@ -401,6 +417,19 @@ func (inv *invocation) upload(ctx context.Context, key string, rows []apioutput.
 		return fmt.Errorf("write s3://%s/%s: %w", bucket, key, werr)
 	}
 	return nil
+}
+
+// sameContent reports whether rows, written as a part, hash to sum: the earlier run's part holds
+// them already, and writing it again would change nothing but its time.
+func sameContent(rows []apioutput.Row, sum []byte) (bool, error) {
+	if sum == nil {
+		return false, nil
+	}
+	h := sha256.New()
+	if err := writeRows(h, rows); err != nil {
+		return false, fmt.Errorf("hash part: %w", err)
+	}
+	return bytes.Equal(h.Sum(nil), sum), nil
 }
 
 // writeRows writes rows to w as an athena_api_output part.

@@ -10,6 +10,9 @@ type Result struct {
 	Parts int `json:"parts"`
 	// IDs is the number of query IDs in those parts.
 	IDs int `json:"ids"`
+	// UnchangedParts is the number of those parts not written again because the earlier run's
+	// part held the same bytes.
+	UnchangedParts int `json:"unchanged_parts,omitempty"`
 	// LookupErrors is the number of those IDs written with a lookup error.
 	LookupErrors int `json:"lookup_errors"`
 	// OtherAccount is the number of those lookup errors that are queries of another account,
