@@ -63,6 +63,9 @@ type env struct {
 	truth *synth.Truth
 	pipe  *Pipeline
 	days  []time.Time
+	// set is what the pipeline was made with, and gen the generated CloudTrail files.
+	set Settings
+	gen string
 }
 
 func setup(t *testing.T, athenaOpts athenaserver.Options, set Settings) *env {
@@ -108,7 +111,7 @@ func setupCorpus(t *testing.T, athenaOpts athenaserver.Options, set Settings, ed
 		day, _ := config.ParseDay(d)
 		days = append(days, day)
 	}
-	return &env{stack: st, truth: truth, pipe: p, days: days}
+	return &env{stack: st, truth: truth, pipe: p, days: days, set: set, gen: filepath.Join(dir, "gen")}
 }
 
 func (e *env) runAll(t *testing.T) {

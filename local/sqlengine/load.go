@@ -45,10 +45,11 @@ type partition struct {
 	listed         bool
 }
 
-// partFiles are the cached, transcoded files of one partition.
+// partFiles are the cached, transcoded files of one partition, and the S3 URIs of their objects.
 type partFiles struct {
 	values []string
 	files  []string
+	uris   []string
 }
 
 func splitS3(uri string) (string, string, error) {
@@ -290,8 +291,9 @@ func (e *Engine) fetch(ctx context.Context, t *tableDef, parts []*partition) ([]
 				return nil, 0, err
 			}
 		}
-		out[i] = partFiles{values: p.values, files: make([]string, len(p.objects))}
+		out[i] = partFiles{values: p.values, files: make([]string, len(p.objects)), uris: make([]string, len(p.objects))}
 		for j, o := range p.objects {
+			out[i].uris[j] = "s3://" + p.bucket + "/" + o.Key
 			scanned += o.Size
 			g.Go(func() error {
 				f, err := e.cached(gctx, dec, sig, p.bucket, o, ct)
@@ -304,7 +306,13 @@ func (e *Engine) fetch(ctx context.Context, t *tableDef, parts []*partition) ([]
 		return nil, 0, err
 	}
 	for i := range out {
-		out[i].files = slices.DeleteFunc(out[i].files, func(f string) bool { return f == "" })
+		var files, uris []string
+		for j, f := range out[i].files {
+			if f != "" {
+				files, uris = append(files, f), append(uris, out[i].uris[j])
+			}
+		}
+		out[i].files, out[i].uris = files, uris
 	}
 	return out, scanned, nil
 }
@@ -396,14 +404,18 @@ func (e *Engine) cached(ctx context.Context, dec decoder, sig, bucket string, o 
 	return name, nil
 }
 
-// createDuckTable (re)creates t in DuckDB over the cached files: the table's columns, then its
-// partition columns as varchar.
-func (e *Engine) createDuckTable(ctx context.Context, t *tableDef, parts []partFiles) error {
+// createDuckTable (re)creates t in DuckDB over the cached files: the table's columns, then the
+// hidden column "$path" when withPath is set (a column DuckDB cannot hide, so it is there only
+// for the statements that read it), then its partition columns as varchar.
+func (e *Engine) createDuckTable(ctx context.Context, t *tableDef, parts []partFiles, withPath bool) error {
 	name := quoteIdent(t.Database) + "." + quoteIdent(t.Name)
 	var cols, jsonCols []string
 	for _, c := range t.Columns {
 		cols = append(cols, quoteIdent(c.Name)+" "+c.Type.duck())
 		jsonCols = append(jsonCols, quoteString(c.Name)+": "+quoteString(c.Type.duck()))
+	}
+	if withPath {
+		cols = append(cols, quoteIdent(pathColumn)+" VARCHAR")
 	}
 	for _, c := range t.Partitions {
 		cols = append(cols, quoteIdent(c.Name)+" VARCHAR")
@@ -416,15 +428,22 @@ func (e *Engine) createDuckTable(ctx context.Context, t *tableDef, parts []partF
 			continue
 		}
 		files := make([]string, len(p.files))
+		uris := make([]string, len(p.files))
 		for i, f := range p.files {
 			files[i] = quoteString(f)
+			uris[i] = "(" + quoteString(f) + ", " + quoteString(p.uris[i]) + ")"
 		}
-		sel := "SELECT *"
+		sel, from, opts := "SELECT *", "", ""
+		if withPath {
+			// read_json names each row's cached file; the join turns it into the object's URI.
+			sel, opts = "SELECT j.* EXCLUDE (filename), m.uri", ", filename = true"
+			from = " j JOIN (VALUES " + strings.Join(uris, ", ") + ") m(file, uri) ON j.filename = m.file"
+		}
 		for _, v := range p.values {
 			sel += ", " + quoteString(v)
 		}
-		stmt := fmt.Sprintf("INSERT INTO %s %s FROM read_json([%s], format = 'newline_delimited', hive_partitioning = false, columns = {%s})",
-			name, sel, strings.Join(files, ", "), strings.Join(jsonCols, ", "))
+		stmt := fmt.Sprintf("INSERT INTO %s %s FROM read_json([%s], format = 'newline_delimited', hive_partitioning = false, columns = {%s}%s)%s",
+			name, sel, strings.Join(files, ", "), strings.Join(jsonCols, ", "), opts, from)
 		if _, err := e.conn.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("load table %s.%s: %w", t.Database, t.Name, err)
 		}

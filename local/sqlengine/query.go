@@ -37,6 +37,16 @@ type plan struct {
 	uses   map[*tableDef][]use
 	views  []*viewDef // in dependency order
 	sites  map[*viewDef]*site
+	// path is set when a site reads Trino's hidden column "$path", which the tables then get.
+	path bool
+}
+
+// pathColumn is the hidden column of a Hive table that holds the S3 URI of a row's file.
+const pathColumn = "$path"
+
+// readsPath reports whether toks name the hidden column "$path".
+func readsPath(toks []token) bool {
+	return slices.ContainsFunc(toks, func(t token) bool { return t.Kind == tokQuoted && t.name() == pathColumn })
 }
 
 // plan resolves the relations of s, recursing into views. A view is walked once for each
@@ -46,6 +56,7 @@ func (e *Engine) plan(s *site) (*plan, error) {
 	visiting := map[*viewDef]bool{}
 	var visit func(s *site, outer map[string]*filter) error
 	visit = func(s *site, outer map[string]*filter) error {
+		p.path = p.path || readsPath(s.toks)
 		if s.columns == nil {
 			s.columns = make([]map[string]bool, len(s.refs))
 			for i, r := range s.refs {
@@ -129,7 +140,7 @@ func (e *Engine) prepare(ctx context.Context, p *plan, now time.Time, empty bool
 			}
 			scanned += n
 		}
-		if err := e.createDuckTable(ctx, t, files); err != nil {
+		if err := e.createDuckTable(ctx, t, files, p.path); err != nil {
 			return 0, err
 		}
 	}

@@ -277,9 +277,10 @@ const (
 )
 
 // decodeCloudTrail reads a CloudTrail log file, {"Records": [...]}, one row per record. A
-// record that is not a JSON object (null, a number) is no event: it is skipped, as the
-// extraction's filters would drop the empty row a reader might make of it, and the rest of
-// the file is read.
+// record that is not a JSON object (null, a number) is no event: it is read as a row of NULLs,
+// which the extraction counts as a bad record, and the rest of the file is read. (AWS does not
+// document what Athena's input format makes of one; a row of NULLs is what a reader that does
+// not fail the file can make of it.)
 func decodeCloudTrail(data []byte, cols []tableColumn, w *bytes.Buffer) error {
 	var file map[string]json.RawMessage
 	if err := json.Unmarshal(data, &file); err != nil {
@@ -298,7 +299,9 @@ func decodeCloudTrail(data []byte, cols []tableColumn, w *bytes.Buffer) error {
 			return fmt.Errorf("record %d is %d bytes, over the %d-byte limit", i, len(rec), cloudtrail.MaxRecordBytes)
 		}
 		if err := writeJSONRecord(w, rec, cols); errors.Is(err, errNotObject) {
-			continue
+			if err := writeJSON(w, nullRow(cols)); err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
 		} else if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
@@ -319,6 +322,15 @@ func decodeJSONLines(data []byte, cols []tableColumn, w *bytes.Buffer) error {
 		}
 		return nil
 	})
+}
+
+// nullRow is a row whose every column is NULL.
+func nullRow(cols []tableColumn) map[string]any {
+	row := make(map[string]any, len(cols))
+	for _, c := range cols {
+		row[c.Name] = nil
+	}
+	return row
 }
 
 // errNotObject is a JSON record that is not an object: null, a number, a string, an array.

@@ -224,6 +224,7 @@ func Extract(database string, day time.Time, lateDays int) (string, error) {
 	return render("extract.sql", map[string]string{
 		"Database":     database,
 		"DayPaths":     strings.Join(paths, ", "),
+		"DayPath":      day.Format(cloudTrailProjectionFmt),
 		"LookbackFrom": day.AddDate(0, 0, -1).Format(time.RFC3339),
 		"From":         day.Format(time.RFC3339),
 		"To":           day.AddDate(0, 0, 1).Format(time.RFC3339),

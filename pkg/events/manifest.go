@@ -43,6 +43,9 @@ type LookupTotals struct {
 	LookupErrors int `json:"lookup_errors"`
 	// InvalidPlace counts the IDs written with an invalid account or region.
 	InvalidPlace int `json:"invalid_place,omitempty"`
+	// BadRecords counts the CloudTrail records that the extraction left out of the day as bad
+	// (not events, or unusable); the lookup counts them when it finishes the day.
+	BadRecords int `json:"bad_records,omitempty"`
 }
 
 // Add returns the sum of t and o.
@@ -52,6 +55,7 @@ func (t LookupTotals) Add(o LookupTotals) LookupTotals {
 		IDs:          t.IDs + o.IDs,
 		LookupErrors: t.LookupErrors + o.LookupErrors,
 		InvalidPlace: t.InvalidPlace + o.InvalidPlace,
+		BadRecords:   t.BadRecords + o.BadRecords,
 	}
 }
 

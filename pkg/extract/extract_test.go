@@ -213,7 +213,7 @@ func TestHandleSameTokenOnRetry(t *testing.T) {
 
 func TestHandleFailedExtraction(t *testing.T) {
 	r := &fakeRunner{runFn: func(q athenaquery.Query) (*types.QueryExecution, error) {
-		if strings.Contains(q.SQL, "WITH events AS") {
+		if strings.Contains(q.SQL, "WITH records AS") {
 			return nil, &athenaquery.Error{QueryID: "q-9", State: types.QueryExecutionStateFailed, Reason: "HIVE_BAD_DATA: malformed json"}
 		}
 		return succeed(q)
@@ -262,7 +262,7 @@ func TestHandleRangeContinues(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				sleepUntil(time.Date(2024, 3, 6, 2, 0, 0, 0, time.UTC))
 				r := &fakeRunner{runFn: func(q athenaquery.Query) (*types.QueryExecution, error) {
-					if strings.Contains(q.SQL, "WITH events AS") {
+					if strings.Contains(q.SQL, "WITH records AS") {
 						time.Sleep(tt.perDay)
 					}
 					return succeed(q)

@@ -39,6 +39,9 @@ type fakeS3 struct {
 	onUpload func(key string)
 	// headIgnoresIfMatch makes HeadObject answer as a store that ignores If-Match.
 	headIgnoresIfMatch bool
+	// denyMissing makes a GET or HEAD of a missing key answer 403 AccessDenied, as S3 does
+	// for a role without s3:ListBucket on the bucket (the lookup's may list only prefixes).
+	denyMissing bool
 
 	gets    []*s3.GetObjectInput
 	heads   []*s3.HeadObjectInput
@@ -68,6 +71,9 @@ func (f *fakeS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...fu
 	f.heads = append(f.heads, in)
 	name := aws.ToString(in.Bucket) + "/" + aws.ToString(in.Key)
 	body, ok := f.objects[name]
+	if !ok && f.denyMissing {
+		return nil, &smithy.GenericAPIError{Code: "Forbidden", Message: name}
+	}
 	if !ok {
 		return nil, &smithy.GenericAPIError{Code: "NotFound", Message: name}
 	}
@@ -84,6 +90,9 @@ func (f *fakeS3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func
 	f.gets = append(f.gets, in)
 	name := aws.ToString(in.Bucket) + "/" + aws.ToString(in.Key)
 	body, ok := f.objects[name]
+	if !ok && f.denyMissing {
+		return nil, &smithy.GenericAPIError{Code: "AccessDenied", Message: name}
+	}
 	if !ok {
 		return nil, &smithy.GenericAPIError{Code: "NoSuchKey", Message: name}
 	}

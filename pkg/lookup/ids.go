@@ -16,16 +16,23 @@ const (
 	ColumnQueryID = "query_id"
 	ColumnAccount = "account_id"
 	ColumnRegion  = "aws_region"
+	// ColumnBadRecord, ColumnSourceFile and ColumnSourceRecord name a bad record that the
+	// extraction left out of the day: its kind, its CloudTrail file and its eventID (or rank in
+	// the file). They are optional: a CSV from before them has none.
+	ColumnBadRecord    = "bad_record"
+	ColumnSourceFile   = "source_file"
+	ColumnSourceRecord = "source_record"
 )
 
-// header is where the lookup's columns are in a record.
+// header is where the lookup's columns are in a record; -1 for an optional column it lacks.
 type header struct {
 	id, account, region, fields int
+	bad, file, record           int
 }
 
 // parseHeader finds the columns in the header record of Athena's result CSV.
 func parseHeader(rec []string) (header, error) {
-	h := header{id: -1, account: -1, region: -1, fields: len(rec)}
+	h := header{id: -1, account: -1, region: -1, fields: len(rec), bad: -1, file: -1, record: -1}
 	for i, name := range rec {
 		switch strings.TrimPrefix(name, "\ufeff") {
 		case ColumnQueryID:
@@ -34,6 +41,12 @@ func parseHeader(rec []string) (header, error) {
 			h.account = i
 		case ColumnRegion:
 			h.region = i
+		case ColumnBadRecord:
+			h.bad = i
+		case ColumnSourceFile:
+			h.file = i
+		case ColumnSourceRecord:
+			h.record = i
 		}
 	}
 	var missing []string
@@ -86,6 +99,16 @@ type idReader struct {
 	// valid.
 	invalid func(column, value, id string, line int)
 	checked map[string]bool
+	// bad, when set, is told of each bad record the extraction named: rows without a query ID,
+	// which come after every ID.
+	bad func(badRecord)
+}
+
+// badRecord is a CloudTrail record that the extraction left out of the day.
+type badRecord struct {
+	Kind   string `json:"kind"`
+	File   string `json:"file"`
+	Record string `json:"record"`
 }
 
 // newIDReader reads IDs from r, which starts at byte base of the object. At base 0, r starts
@@ -125,6 +148,9 @@ func (r *idReader) next() (idRecord, error) {
 			return idRecord{}, r.describe(err)
 		}
 		id := rec[r.h.id]
+		if id == "" && r.bad != nil && r.h.bad >= 0 && rec[r.h.bad] != "" {
+			r.bad(badRecord{Kind: strings.Clone(rec[r.h.bad]), File: field(rec, r.h.file), Record: field(rec, r.h.record)})
+		}
 		if id == "" || id == r.prev {
 			continue
 		}
@@ -159,6 +185,14 @@ func (r *idReader) check(column, value, id string, validate func(string) error) 
 	}
 }
 
+// field returns a copy of rec[i], or "" when the column is missing (i < 0).
+func field(rec []string, i int) string {
+	if i < 0 {
+		return ""
+	}
+	return strings.Clone(rec[i])
+}
+
 func (r *idReader) intern(name string) string {
 	if s, ok := r.names[name]; ok {
 		return s
@@ -188,6 +222,8 @@ type part struct {
 	regions  []string
 	// reused holds, where its QueryID is set, an earlier run's final row of the ID.
 	reused []apioutput.Row
+	// oldSum is the SHA-256 of the earlier run's part n, when there is one.
+	oldSum []byte
 }
 
 func (p *part) add(rec idRecord) {

@@ -1,8 +1,10 @@
 package lookup
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,7 +54,17 @@ type invocation struct {
 	elapsed time.Duration
 	other   map[string]int
 	calls   batchget.Stats
+
+	// bad counts the bad records read, and named keeps the first maxBadRecordWarnings of them.
+	// They follow the last ID, so only the invocation that reads to the end of the object
+	// reports them; one that hands its last part over read them only to find that part's end.
+	bad   int
+	named []badRecord
 }
+
+// maxBadRecordWarnings is how many bad records a day logs one WARN line each for; the rest are
+// counted in one more line, so that a corrupt file cannot flood the log.
+const maxBadRecordWarnings = 20
 
 // run opens the day's object, writes parts while time allows, then finishes the day or hands
 // the rest of it to a new invocation.
@@ -104,10 +116,21 @@ func (inv *invocation) open(ctx context.Context) error {
 		return fmt.Errorf("s3://%s/%s: %w", ev.Bucket, ev.Key, err)
 	}
 	ids.invalid = inv.logInvalid
+	ids.bad = func(b badRecord) {
+		inv.bad++
+		if len(inv.named) < maxBadRecordWarnings {
+			inv.named = append(inv.named, b)
+		}
+	}
 	inv.obj, inv.etag = obj, obj.etag
 	inv.parts = &partReader{r: ids, size: inv.h.cfg.PartSize, n: ev.Part}
+	existing, err := listParts(ctx, store, inv.h.cfg.DataBucket, athenasql.APIOutputDayPrefix(inv.h.cfg.DataPrefix, inv.day))
+	if err != nil {
+		obj.Close()
+		return err
+	}
 	// Parts before ev.Part were already replaced by this run's earlier invocations.
-	inv.old = &oldRows{store: store, bucket: inv.h.cfg.DataBucket, next: ev.Part, key: func(n int) string {
+	inv.old = &oldRows{store: store, bucket: inv.h.cfg.DataBucket, parts: existing, next: ev.Part, key: func(n int) string {
 		return athenasql.PartKey(inv.h.cfg.DataPrefix, inv.day, n)
 	}}
 	if ev.Part > 0 {
@@ -209,11 +232,17 @@ func (inv *invocation) writePart(ctx context.Context, p part) error {
 	if err != nil {
 		return err
 	}
-	if err := stillCurrent(ctx, inv.h.clients.S3, inv.ev.Bucket, inv.ev.Key, inv.etag); err != nil {
+	same, err := sameContent(rows, p.oldSum)
+	if err != nil {
 		return err
 	}
-	if err := inv.upload(ctx, athenasql.PartKey(inv.h.cfg.DataPrefix, inv.day, p.n), rows); err != nil {
-		return err
+	if !same {
+		if err := stillCurrent(ctx, inv.h.clients.S3, inv.ev.Bucket, inv.ev.Key, inv.etag); err != nil {
+			return err
+		}
+		if err := inv.upload(ctx, athenasql.PartKey(inv.h.cfg.DataPrefix, inv.day, p.n), rows); err != nil {
+			return err
+		}
 	}
 	took := time.Since(start)
 	lookupErrors := 0
@@ -224,6 +253,9 @@ func (inv *invocation) writePart(ctx context.Context, p part) error {
 	}
 	inv.mu.Lock()
 	inv.res.Parts++
+	if same {
+		inv.res.UnchangedParts++
+	}
 	inv.res.IDs += len(rows)
 	inv.res.LookupErrors += lookupErrors
 	inv.elapsed += took
@@ -232,7 +264,7 @@ func (inv *invocation) writePart(ctx context.Context, p part) error {
 		inv.res.OtherAccount += n
 	}
 	inv.mu.Unlock()
-	inv.log.InfoContext(ctx, "part written", "part", p.n, "ids", len(rows), "lookup_errors", lookupErrors, "duration", took)
+	inv.log.InfoContext(ctx, "part written", "part", p.n, "ids", len(rows), "lookup_errors", lookupErrors, "unchanged", same, "duration", took)
 	inv.putPartMetrics(ctx, rows, took)
 	return nil
 }
@@ -391,6 +423,19 @@ func (inv *invocation) upload(ctx context.Context, key string, rows []apioutput.
 	return nil
 }
 
+// sameContent reports whether rows, written as a part, hash to sum: the earlier run's part holds
+// them already, and writing it again would change nothing but its time.
+func sameContent(rows []apioutput.Row, sum []byte) (bool, error) {
+	if sum == nil {
+		return false, nil
+	}
+	h := sha256.New()
+	if err := writeRows(h, rows); err != nil {
+		return false, fmt.Errorf("hash part: %w", err)
+	}
+	return bytes.Equal(h.Sum(nil), sum), nil
+}
+
 // writeRows writes rows to w as an athena_api_output part.
 func writeRows(w io.Writer, rows []apioutput.Row) error {
 	cw := apioutput.NewWriter(w)
@@ -411,6 +456,17 @@ func (inv *invocation) warnOtherAccounts(ctx context.Context) {
 	}
 }
 
+// warnBadRecords logs the bad records the extraction left out of the day: one line each up to
+// maxBadRecordWarnings, then one line with the count of the rest.
+func (inv *invocation) warnBadRecords(ctx context.Context) {
+	for _, b := range inv.named {
+		inv.log.WarnContext(ctx, "bad CloudTrail record left out of the day", "kind", b.Kind, "file", b.File, "record", b.Record, "key", inv.ev.Key)
+	}
+	if more := inv.bad - len(inv.named); more > 0 {
+		inv.log.WarnContext(ctx, "more bad CloudTrail records left out of the day", "count", more, "logged", len(inv.named), "key", inv.ev.Key)
+	}
+}
+
 // finishDay deletes the parts an earlier run of the day with more IDs left past this run's last.
 func (inv *invocation) finishDay(ctx context.Context) error {
 	// A newer run may have fewer parts: deleting this run's idea of the stale ones would
@@ -424,10 +480,12 @@ func (inv *invocation) finishDay(ctx context.Context) error {
 		return err
 	}
 	inv.res.StaleParts = n
+	inv.res.BadRecords = inv.bad
 	if err := inv.writeManifest(ctx, nil); err != nil {
 		return err
 	}
 	inv.putDayMetrics(ctx)
+	inv.warnBadRecords(ctx)
 	inv.log.InfoContext(ctx, "day done", "parts", inv.parts.n, "stale_parts_deleted", n, "result", inv.res, "engines", inv.h.engineTotals())
 	return nil
 }

@@ -24,11 +24,16 @@ var errRejected = errors.New("continuation does not match the day's manifest")
 // maxManifestBytes bounds what is read of a manifest: a few hundred bytes are expected.
 const maxManifestBytes = 1 << 20
 
-// readManifest returns the manifest at key, or nil when there is none.
+// readManifest returns the manifest at key, or nil when there is none. It lists the key first:
+// the role may list the state prefix but not the bucket, so a GET of a missing manifest would
+// answer 403 AccessDenied on AWS, not NoSuchKey.
 func readManifest(ctx context.Context, store ObjectStore, bucket, key string) (*events.LookupManifest, error) {
+	if ok, err := exists(ctx, store, bucket, key); err != nil || !ok {
+		return nil, err
+	}
 	out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if isNotFound(err) {
-		return nil, nil
+		return nil, nil // deleted since the listing
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
@@ -124,5 +129,5 @@ func (inv *invocation) writeManifest(ctx context.Context, next *events.Position)
 func (inv *invocation) totals() events.LookupTotals {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	return events.LookupTotals{Parts: inv.res.Parts, IDs: inv.res.IDs, LookupErrors: inv.res.LookupErrors, InvalidPlace: inv.res.InvalidPlace}
+	return events.LookupTotals{Parts: inv.res.Parts, IDs: inv.res.IDs, LookupErrors: inv.res.LookupErrors, InvalidPlace: inv.res.InvalidPlace, BadRecords: inv.res.BadRecords}
 }

@@ -10,6 +10,9 @@ type Result struct {
 	Parts int `json:"parts"`
 	// IDs is the number of query IDs in those parts.
 	IDs int `json:"ids"`
+	// UnchangedParts is the number of those parts not written again because the earlier run's
+	// part held the same bytes.
+	UnchangedParts int `json:"unchanged_parts,omitempty"`
 	// LookupErrors is the number of those IDs written with a lookup error.
 	LookupErrors int `json:"lookup_errors"`
 	// OtherAccount is the number of those lookup errors that are queries of another account,
@@ -18,6 +21,9 @@ type Result struct {
 	// InvalidPlace is the number of those lookup errors that are queries whose account or
 	// region in the CSV is not valid (LookupErrorInvalidAccount, LookupErrorInvalidRegion).
 	InvalidPlace int `json:"invalid_place,omitempty"`
+	// BadRecords is the number of CloudTrail records that the extraction left out of the day
+	// as bad (see ColumnBadRecord); set by the invocation that finishes the day.
+	BadRecords int `json:"bad_records,omitempty"`
 	// Unprocessed counts the IDs Athena returned unprocessed with a transient code, once per time.
 	Unprocessed int64 `json:"unprocessed"`
 	// Continued is true when the rest of the day was handed to a new invocation.

@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 
@@ -16,13 +17,21 @@ import (
 // IDs are, so a merge needs only the rows between: at most the old parts that the new ones
 // shifted past, not the day. A new part n overwrites old part n, so the old part is read before
 // (through). Rows out of order (parts of two runs mixed by a crash) are merely not reused.
+//
+// It also keeps the SHA-256 of each old part read whole, so that a new part with the same
+// content is not written again: a re-check that finds k new IDs rewrites only the parts they
+// shift, not the day.
 type oldRows struct {
 	store  ObjectStore
 	bucket string
 	key    func(n int) string
-	next   int
-	done   bool
-	rows   []apioutput.Row
+	// parts are the keys of the parts that exist, listed once: a GET of a missing part would
+	// answer 403 on AWS (see listParts).
+	parts map[int]string
+	next  int
+	done  bool
+	rows  []apioutput.Row
+	sums  map[int][]byte
 }
 
 // finalRow reports whether a row will not change if looked up again: the query ended, or Athena
@@ -49,10 +58,14 @@ func (o *oldRows) through(ctx context.Context, n int) error {
 
 // read reads the next old part into the buffer; the first missing part ends the stream.
 func (o *oldRows) read(ctx context.Context) error {
-	key := o.key(o.next)
+	n, key := o.next, o.key(o.next)
+	if _, ok := o.parts[n]; !ok {
+		o.done = true
+		return nil
+	}
 	out, err := o.store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
 	if isNotFound(err) {
-		o.done = true
+		o.done = true // deleted since the listing
 		return nil
 	}
 	if err != nil {
@@ -60,10 +73,15 @@ func (o *oldRows) read(ctx context.Context) error {
 	}
 	defer out.Body.Close()
 	o.next++
-	r := apioutput.NewReader(out.Body)
+	h := sha256.New()
+	r := apioutput.NewReader(io.TeeReader(out.Body, h))
 	for {
 		row, err := r.Read()
 		if err == io.EOF {
+			if o.sums == nil {
+				o.sums = map[int][]byte{}
+			}
+			o.sums[n] = h.Sum(nil)
 			return nil
 		}
 		if err != nil {
@@ -114,5 +132,10 @@ func (o *oldRows) reuse(ctx context.Context, p *part) error {
 			p.reused[i] = r
 		}
 	}
-	return o.through(ctx, p.n)
+	if err := o.through(ctx, p.n); err != nil {
+		return err
+	}
+	p.oldSum = o.sums[p.n]
+	delete(o.sums, p.n)
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -167,15 +168,17 @@ var partPattern = regexp.MustCompile(`^part-([0-9]+)\.csv$`)
 // maxDeleteKeys is DeleteObjects' maximum number of keys per call.
 const maxDeleteKeys = 1000
 
-// deleteParts deletes the parts numbered from or above first under prefix and returns how many.
-// Other objects under the prefix are left alone.
-func deleteParts(ctx context.Context, store ObjectStore, bucket, prefix string, first int) (int, error) {
-	var stale []s3types.ObjectIdentifier
+// listParts returns the keys of the output parts under prefix, by part number. Listing, rather
+// than a GET that may answer NotFound, is how the lookup learns which parts exist: without
+// s3:ListBucket on the bucket with no condition, which its role does not have, S3 answers a GET
+// or HEAD of a missing key with 403 AccessDenied, not 404.
+func listParts(ctx context.Context, store ObjectStore, bucket, prefix string) (map[int]string, error) {
+	parts := map[int]string{}
 	pages := s3.NewListObjectsV2Paginator(store, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 		}
 		for _, obj := range page.Contents {
 			key := aws.ToString(obj.Key)
@@ -183,9 +186,36 @@ func deleteParts(ctx context.Context, store ObjectStore, bucket, prefix string, 
 			if m == nil {
 				continue
 			}
-			if n, err := strconv.Atoi(m[1]); err == nil && n >= first {
-				stale = append(stale, s3types.ObjectIdentifier{Key: aws.String(key)})
+			if n, err := strconv.Atoi(m[1]); err == nil {
+				parts[n] = key
 			}
+		}
+	}
+	return parts, nil
+}
+
+// exists reports whether bucket has an object at key, by listing it (see listParts for why not
+// a HEAD).
+func exists(ctx context.Context, store ObjectStore, bucket, key string) (bool, error) {
+	out, err := store.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(key), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false, fmt.Errorf("list s3://%s/%s: %w", bucket, key, err)
+	}
+	// The key itself sorts before every longer key it is a prefix of.
+	return len(out.Contents) > 0 && aws.ToString(out.Contents[0].Key) == key, nil
+}
+
+// deleteParts deletes the parts numbered from or above first under prefix and returns how many.
+// Other objects under the prefix are left alone.
+func deleteParts(ctx context.Context, store ObjectStore, bucket, prefix string, first int) (int, error) {
+	parts, err := listParts(ctx, store, bucket, prefix)
+	if err != nil {
+		return 0, err
+	}
+	var stale []s3types.ObjectIdentifier
+	for _, n := range slices.Sorted(maps.Keys(parts)) {
+		if n >= first {
+			stale = append(stale, s3types.ObjectIdentifier{Key: aws.String(parts[n])})
 		}
 	}
 	for chunk := range slices.Chunk(stale, maxDeleteKeys) {

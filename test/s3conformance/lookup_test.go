@@ -291,8 +291,8 @@ func TestLookupRerun(t *testing.T) {
 		}
 
 		res = d.handle(t, d.event())
-		if res.Parts != 3 || res.StaleParts != 0 || res.Continued {
-			t.Errorf("second run: Handle() = %+v, want 3 parts, none stale, not continued", res)
+		if res.Parts != 3 || res.UnchangedParts != 3 || res.StaleParts != 0 || res.Continued {
+			t.Errorf("second run: Handle() = %+v, want 3 parts, all unchanged (not written again), none stale, not continued", res)
 		}
 		again, againETags := d.objects(t)
 		diffObjects(t, again, first)
@@ -302,7 +302,8 @@ func TestLookupRerun(t *testing.T) {
 
 		s.put(t, d.key, fewerData)
 		res = d.handle(t, d.event())
-		if wantRes := (lookup.Result{Day: d.event().Day, Parts: 2, IDs: 1500, StaleParts: 1}); res != wantRes {
+		// The first part keeps its IDs, so it is not written again.
+		if wantRes := (lookup.Result{Day: d.event().Day, Parts: 2, IDs: 1500, UnchangedParts: 1, StaleParts: 1}); res != wantRes {
 			t.Errorf("run with fewer IDs: Handle() = %+v, want %+v", res, wantRes)
 		}
 		want = wantParts(t, distinct(fewer))

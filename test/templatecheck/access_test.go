@@ -264,10 +264,13 @@ func (s *stack) lookupAccess() ([]access, []error) {
 	yes("s3:GetObject", manifest)
 	yes("s3:PutObject", manifest)
 	no("s3:DeleteObject", manifest)
-	// It lists a day's parts, and nothing else of the bucket.
+	// It lists a day's parts and its manifest, and nothing else of the bucket. Without
+	// s3:ListBucket on the bucket (a GET carries no s3:prefix), S3 answers a GET of a missing
+	// key with 403, so the lookup lists what may be missing rather than GET it.
 	bucket := s3ARN(cfg.DataBucket, "")
 	want = append(want,
 		access{"s3:ListBucket", bucket, true, map[string]string{"s3:prefix": athenasql.APIOutputDayPrefix(cfg.DataPrefix, sampleDay)}},
+		access{"s3:ListBucket", bucket, true, map[string]string{"s3:prefix": athenasql.LookupManifestKey(cfg.DataPrefix, sampleDay)}},
 		access{"s3:ListBucket", bucket, false, map[string]string{"s3:prefix": cfg.DataPrefix + athenasql.QueriesTable + "/"}},
 		access{"s3:ListBucket", bucket, false, nil})
 	if cfg.RoleName != "" {

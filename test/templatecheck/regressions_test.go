@@ -25,7 +25,10 @@ const (
 		"                  - !Sub \"arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default\""
 	extractFailureQueue = "              - Sid: FailureQueue\n                Effect: Allow\n                Action: sqs:SendMessage\n" +
 		"                Resource: !GetAtt FailedInvocationsQueue.Arn\n              # StopQueryExecution"
-	dataBucket = "athena-usage-databucket-1a2b3c4d5e6f"
+	dataBucket          = "athena-usage-databucket-1a2b3c4d5e6f"
+	lookupListCondition = "                Condition:\n                  StringLike:\n                    s3:prefix:\n" +
+		"                      - !Sub \"${DataPrefix}athena_api_output/*\"\n" +
+		"                      - !Sub \"${DataPrefix}athena_usage_state/*\"\n"
 )
 
 var regressions = []regression{
@@ -76,7 +79,12 @@ var regressions = []regression{
 	{name: "lookup writes its input", old: "                Action: s3:GetObject\n                Resource: !Sub \"${DataBucket.Arn}/${DataPrefix}athena_queries/*\"\n", new: "                Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub \"${DataBucket.Arn}/${DataPrefix}athena_queries/*\"\n", want: "LookupFunction: allowed(s3:PutObject, arn:aws:s3:::" + dataBucket + "/athena_queries/dt=2024-03-05/queries.csv) = true, want false"},
 	{name: "lookup cannot read its parts", old: "                  - s3:GetObject\n                  - s3:PutObject\n                  - s3:AbortMultipartUpload\n                  - s3:DeleteObject\n", new: "                  - s3:PutObject\n                  - s3:AbortMultipartUpload\n                  - s3:DeleteObject\n", want: "LookupFunction: allowed(s3:GetObject, arn:aws:s3:::" + dataBucket + "/athena_api_output/dt=2024-03-05/part-00000.csv) = false, want true"},
 	{name: "lookup cannot abort an upload", old: "                  - s3:PutObject\n                  - s3:AbortMultipartUpload\n                  - s3:DeleteObject\n", new: "                  - s3:PutObject\n                  - s3:DeleteObject\n", want: "LookupFunction: allowed(s3:AbortMultipartUpload"},
-	{name: "lookup lists the whole bucket", old: "                Condition:\n                  StringLike:\n                    s3:prefix: !Sub \"${DataPrefix}athena_api_output/*\"\n", new: "", want: "LookupFunction: allowed(s3:ListBucket, arn:aws:s3:::" + dataBucket + ") = true, want false"},
+	{name: "lookup lists the whole bucket", old: lookupListCondition, new: "", want: "LookupFunction: allowed(s3:ListBucket, arn:aws:s3:::" + dataBucket + ") = true, want false"},
+	// The lookup lists a day's manifest rather than GET it, which answers 403 when it is missing.
+	{name: "lookup cannot list its manifest", old: "                      - !Sub \"${DataPrefix}athena_usage_state/*\"\n", new: "", want: "LookupFunction: allowed(s3:ListBucket, arn:aws:s3:::" + dataBucket + ", map[s3:prefix:athena_usage_state/dt=2024-03-05/lookup.json]) = false, want true"},
+	// The extract HEADs a day's object and GETs its manifest, either of which may be missing:
+	// only s3:ListBucket on the bucket, with no s3:prefix condition, makes S3 answer 404.
+	{name: "extract lists only a prefix", old: "                Action: s3:ListBucket\n                Resource: !GetAtt DataBucket.Arn\n              # The extract hands", new: "                Action: s3:ListBucket\n                Resource: !GetAtt DataBucket.Arn\n                Condition:\n                  StringLike:\n                    s3:prefix: !Sub \"${DataPrefix}athena_queries/*\"\n              # The extract hands", want: "ExtractFunction: allowed(s3:ListBucket, arn:aws:s3:::" + dataBucket + ") = false, want true"},
 
 	// Logs and the failure queue: the function's own, through its own role.
 	{name: "logs on any log group", old: "                Resource: !GetAtt ExtractLogGroup.Arn\n", new: "                Resource: \"*\"\n", want: `resource "*" for logs actions`},

@@ -13,9 +13,12 @@ CREATE EXTERNAL TABLE `{{.Database}}`.`athena_queries` (
     workgroup STRING,
     query_database STRING,
     error_code STRING,
-    submissions STRING
+    submissions STRING,
+    bad_record STRING,
+    source_file STRING,
+    source_record STRING
 )
-COMMENT 'One row per query started in a day (from CloudTrail), plus one per user and error code for failed submissions'
+COMMENT 'One row per query started in a day (from CloudTrail), one per user and error code for failed submissions, and one per bad record (bad_record: its kind) delivered that day'
 PARTITIONED BY (dt STRING)
 ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'
 WITH SERDEPROPERTIES (

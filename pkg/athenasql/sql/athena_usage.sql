@@ -1,7 +1,9 @@
 CREATE OR REPLACE VIEW "{{.Database}}"."athena_usage" AS
 -- One row per query: the CloudTrail side LEFT JOIN the API side, so that a query with no
 -- statistics (expired from Athena's 45-day history, or not yet looked up) still counts.
--- Times are plain UTC timestamps (QuickSight does not read timestamps with a time zone).
+-- Times are plain UTC timestamps (QuickSight does not read timestamps with a time zone). The
+-- extraction writes no event time it cannot parse, but a partition written before it checked
+-- may hold one: try() makes that row's event_time NULL instead of failing every query.
 -- Billing: DML that SUCCEEDED or was CANCELLED is billed for its bytes, rounded up to a whole
 -- MB with a 10 MB minimum. DDL, utility and failed queries cost nothing.
 SELECT
@@ -44,7 +46,7 @@ FROM (
     SELECT
         q.dt AS day,
         q.query_id,
-        CAST(from_iso8601_timestamp(q.event_time) AS TIMESTAMP) AS event_time,
+        CAST(try(from_iso8601_timestamp(q.event_time)) AS TIMESTAMP) AS event_time,
         q.account_id,
         q.aws_region,
         q.user_arn,

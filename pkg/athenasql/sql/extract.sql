@@ -15,15 +15,61 @@
 -- each backslash doubled (OpenCSVSerde's escape character is the backslash) and CR and LF as
 -- the two characters \r and \n, which the table reads back as such.
 --
--- An eventtime that is not ISO 8601 (UTC, as CloudTrail writes it) is not an event of any day:
--- such records are left out here, so that no view ever parses one.
-WITH events AS (
+-- Bad records never fail a day: each one is left out of the day's queries, and written as a row
+-- of its own (bad_record, source_file, source_record; every other column NULL, so the lookup
+-- and the views skip it) by the extraction of the day whose folder holds it, so that it is
+-- counted once however many days' extractions read that folder. Kinds, first that applies:
+--   record            a Records entry that is no event (null, not an object: a row of NULLs)
+--   eventTime         not ISO 8601 in UTC, as CloudTrail writes it: no view ever parses one
+--   recipientAccountId not 12 digits (the lookup would call Athena in no account)
+--   awsRegion         not a region name (it would become an endpoint's host name)
+--   responseElements  a successful call whose responseElements is missing or not JSON
+--   queryExecutionId  a successful call without a query ID of Athena's form
+-- The patterns are those of package config, which the lookup checks again. Athena gives a
+-- record's file ("$path") but not its position in the file, so a record is named by its eventID
+-- and, when it has none, by '#n': its rank among the file's records without one, in the order of
+-- their fields (deterministic: records that tie are alike in every field read here).
+WITH records AS (
     SELECT
-        replace(replace(replace(json_extract_scalar(responseelements, '$.queryExecutionId'), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS query_id,
+        "$path" AS source_file,
+        day AS folder,
+        eventid,
+        eventtime,
+        errorcode,
+        responseelements,
+        requestparameters,
+        json_extract_scalar(responseelements, '$.queryExecutionId') AS raw_query_id,
+        coalesce(recipientaccountid, useridentity.accountid, account) AS raw_account_id,
+        awsregion,
+        useridentity,
+        sourceipaddress,
+        useragent,
+        eventsource
+    FROM "{{.Database}}"."cloudtrail_logs"
+    WHERE day IN ({{.DayPaths}})
+        AND (eventsource = 'athena.amazonaws.com' AND eventname = 'StartQueryExecution'
+            OR eventsource IS NULL AND eventname IS NULL AND eventid IS NULL AND eventtime IS NULL)
+),
+checked AS (
+    SELECT
+        *,
+        CASE
+            WHEN eventsource IS NULL THEN 'record'
+            WHEN NOT regexp_like(coalesce(eventtime, ''), '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$') THEN 'eventTime'
+            WHEN NOT regexp_like(raw_account_id, '^[0-9]{12}$') THEN 'recipientAccountId'
+            WHEN awsregion IS NOT NULL AND NOT regexp_like(awsregion, '^[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]+-[0-9]{1,2}$') THEN 'awsRegion'
+            WHEN errorcode IS NULL AND json_extract(responseelements, '$') IS NULL THEN 'responseElements'
+            WHEN errorcode IS NULL AND NOT regexp_like(coalesce(raw_query_id, ''), '^[0-9A-Za-z_-]{1,128}$') THEN 'queryExecutionId'
+        END AS bad_record
+    FROM records
+),
+events AS (
+    SELECT
+        replace(replace(replace(raw_query_id, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS query_id,
         eventtime || eventid AS pick,
         eventid,
         eventtime,
-        replace(replace(replace(coalesce(recipientaccountid, useridentity.accountid, account), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS account_id,
+        replace(replace(replace(raw_account_id, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS account_id,
         replace(replace(replace(awsregion, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS aws_region,
         replace(replace(replace(coalesce(useridentity.arn, useridentity.invokedby, useridentity.principalid), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS user_arn,
         replace(replace(replace(useridentity.type, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS user_type,
@@ -35,11 +81,8 @@ WITH events AS (
         replace(replace(replace(coalesce(json_extract_scalar(requestparameters, '$.workGroup'), 'primary'), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS workgroup,
         replace(replace(replace(json_extract_scalar(requestparameters, '$.queryExecutionContext.database'), '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS query_database,
         replace(replace(replace(errorcode, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS error_code
-    FROM "{{.Database}}"."cloudtrail_logs"
-    WHERE day IN ({{.DayPaths}})
-        AND eventsource = 'athena.amazonaws.com'
-        AND eventname = 'StartQueryExecution'
-        AND regexp_like(eventtime, '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$')
+    FROM checked
+    WHERE bad_record IS NULL
         AND eventtime >= '{{.LookbackFrom}}'
         AND eventtime < '{{.To}}'
 ),
@@ -88,10 +131,31 @@ failed AS (
     FROM events
     WHERE query_id IS NULL AND error_code IS NOT NULL AND eventtime >= '{{.From}}'
     GROUP BY account_id, aws_region, user_arn, error_code
+),
+rejected AS (
+    -- The day's own folder's bad records, named by file and eventID (or rank, see above).
+    SELECT
+        bad_record,
+        replace(replace(replace(source_file, '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS source_file,
+        replace(replace(replace(coalesce(eventid, '#' || CAST(row_number() OVER (
+            PARTITION BY source_file, eventid IS NULL
+            ORDER BY eventtime, raw_query_id, raw_account_id, awsregion, errorcode, responseelements) AS VARCHAR)),
+            '\', '\\'), chr(13), '\\r'), chr(10), '\\n') AS source_record
+    FROM checked
+    WHERE bad_record IS NOT NULL AND folder = '{{.DayPath}}'
 )
 SELECT * FROM (
-    SELECT * FROM started
+    SELECT *, CAST(NULL AS VARCHAR) AS bad_record, CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS VARCHAR) AS source_record FROM started
     UNION ALL
-    SELECT * FROM failed
+    SELECT *, CAST(NULL AS VARCHAR) AS bad_record, CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS VARCHAR) AS source_record FROM failed
+    UNION ALL
+    SELECT
+        CAST(NULL AS VARCHAR) AS query_id, CAST(NULL AS VARCHAR) AS event_time, CAST(NULL AS VARCHAR) AS account_id,
+        CAST(NULL AS VARCHAR) AS aws_region, CAST(NULL AS VARCHAR) AS user_arn, CAST(NULL AS VARCHAR) AS user_type,
+        CAST(NULL AS VARCHAR) AS principal_id, CAST(NULL AS VARCHAR) AS user_name, CAST(NULL AS VARCHAR) AS session_issuer,
+        CAST(NULL AS VARCHAR) AS source_ip, CAST(NULL AS VARCHAR) AS user_agent, CAST(NULL AS VARCHAR) AS workgroup,
+        CAST(NULL AS VARCHAR) AS query_database, CAST(NULL AS VARCHAR) AS error_code, CAST(NULL AS BIGINT) AS submissions,
+        bad_record, source_file, source_record
+    FROM rejected
 )
-ORDER BY query_id NULLS LAST, account_id, aws_region, user_arn, error_code
+ORDER BY query_id NULLS LAST, account_id, aws_region, user_arn, error_code, bad_record, source_file, source_record
