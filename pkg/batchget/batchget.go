@@ -37,7 +37,7 @@ const (
 	DefaultRate = 10000.0
 	// DefaultStartRate is the rate before the limiter knows the quota: under Athena's default
 	// quota of 20 calls/s, so that an account at the default is not throttled while probing.
-	DefaultStartRate = 10.0
+	DefaultStartRate = 19.0
 	// DefaultHeadroom is the share of the quota the limiter leaves free for other clients of the
 	// account (the console, other tools): it settles at (1-Headroom) × the quota it finds.
 	DefaultHeadroom = 0.05

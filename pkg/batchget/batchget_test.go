@@ -189,15 +189,19 @@ func testThrottling(t *testing.T, code string) {
 	if s.Throttled != throttledCalls || s.Retries != throttledCalls || s.Calls != throttledCalls+1 {
 		t.Errorf("Lookup() stats = %+v, want %d throttled, %d retries, %d calls", s, throttledCalls, throttledCalls, throttledCalls+1)
 	}
-	// The throttled calls are one window's evidence: the rate falls once, by the most one window
-	// may cut, and not again before calls paced by the new rate come back.
+	// The throttled calls are one window's evidence: at the earlyThrottles-th the rate brakes to
+	// MinRate for the round trip the overshoot's calls take to come back, then settles under the
+	// quota the window measured (at most maxDecrease under the start), and is not cut again.
 	start := min(DefaultStartRate, 100.0)
-	for n, r := range rates[:throttledCalls] {
+	for n, r := range rates[:earlyThrottles] {
 		if r != start {
 			t.Errorf("rate at throttled call %d = %v, want the start rate %v (rates %v)", n, r, start, rates)
 		}
 	}
-	if got, want := rates[throttledCalls], start*(1-maxDecrease)*(1-DefaultHeadroom); math.Abs(got-want) > 1e-9 {
+	if got := rates[earlyThrottles]; got != DefaultMinRate {
+		t.Errorf("rate at call %d = %v, want the brake, %v (rates %v)", earlyThrottles, got, DefaultMinRate, rates)
+	}
+	if got, want := rates[throttledCalls], start*(1-maxDecrease)*(1-DefaultHeadroom)*(1-recoverCut); math.Abs(got-want) > 1e-9 {
 		t.Errorf("rate at the successful call = %v, want %v (rates %v)", got, want, rates)
 	}
 	if r := e.Totals().Rate; r < rates[throttledCalls] {

@@ -16,8 +16,11 @@ import (
 // full at burst tokens (Athena's default is 20/s, burst 40), and a latency of 50-150 ms per call.
 type quotaServer struct {
 	rate, burst float64
-	// throttle is the share of calls throttled at random, whatever the rate.
-	throttle float64
+	// throttle is the share of calls throttled at random, whatever the rate; serverError the
+	// share answered with InternalServerException; unprocessed the share of IDs returned
+	// unprocessed with InternalServerException. As the stand-in does, a call takes its quota
+	// token before the dice are rolled.
+	throttle, serverError, unprocessed float64
 
 	mu     sync.Mutex
 	tokens float64
@@ -45,15 +48,28 @@ func (s *quotaServer) admit() bool {
 
 func (s *quotaServer) BatchGetQueryExecution(ctx context.Context, in *athena.BatchGetQueryExecutionInput, _ ...func(*athena.Options)) (*athena.BatchGetQueryExecutionOutput, error) {
 	s.calls.Add(1)
-	ok := s.admit()
+	// As the stand-in does: the latency first, then the quota, so that calls reach the bucket
+	// in a jittered order.
 	if err := sleep(ctx, 50*time.Millisecond+rand.N(100*time.Millisecond)); err != nil {
 		return nil, err
 	}
+	ok := s.admit()
 	if !ok || rand.Float64() < s.throttle {
 		s.throttled.Add(1)
 		return nil, apiError("ThrottlingException")
 	}
-	return found(in.QueryExecutionIds), nil
+	if rand.Float64() < s.serverError {
+		return nil, apiError("InternalServerException")
+	}
+	out := &athena.BatchGetQueryExecutionOutput{}
+	for _, id := range in.QueryExecutionIds {
+		if rand.Float64() < s.unprocessed {
+			out.UnprocessedQueryExecutionIds = append(out.UnprocessedQueryExecutionIds, unprocessed(id, "InternalServerException"))
+			continue
+		}
+		out.QueryExecutions = append(out.QueryExecutions, execution(id))
+	}
+	return out, nil
 }
 
 // BenchmarkFanout measures how close the engine gets to a quota of N calls/s (N×50 IDs/s).

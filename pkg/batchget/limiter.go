@@ -14,11 +14,12 @@ import (
 // quota it found. docs/design.md ("Throughput") gives the measurements behind each rule.
 //
 // Throttles are judged per window, one round trip of calls: the calls sent after the last
-// decision. A window decides at most once, so a burst of throttles in flight counts once. The
-// rate falls in proportion to the share of the window's calls throttled beyond the background
-// share (throttles that come whatever our rate, such as another client's or Athena's own), so
-// sporadic throttling does not collapse it: after a decrease to the quota actually left to us, the
-// next window sees no more excess throttling.
+// decision. Its throttled share is compared with the background share, the throttling that comes
+// whatever our rate (another client's, Athena's own): an excess far beyond chance within a window,
+// or beyond chance over the last few windows pooled, is the quota. The limiter then stops for a
+// round trip, measures the quota left to us from the overshoot's calls (the first overshoot of a
+// run from all the calls that emptied the quota's burst), and holds Headroom under it. A
+// decision that the overshoot's calls do not bear out is undone.
 type adaptiveLimiter struct {
 	lim      *rate.Limiter
 	max, min float64
@@ -27,79 +28,197 @@ type adaptiveLimiter struct {
 
 	mu      sync.Mutex
 	current float64
-	// ceiling is the quota left to us, as found by the last excess throttling; 0 while unknown.
+	// ceiling is the quota left to us, as the last excess throttling measured it; 0 while unknown.
 	ceiling float64
-	// background is the share of calls throttled whatever the rate (an average over windows).
-	background float64
-	// checking is set by a decrease: the next window tells, by whether throttling fell,
-	// how much of it comes whatever our rate.
-	checking bool
-	// learned counts the windows averaged into background, up to backgroundWindows.
-	learned int
+	// bgCalls and bgThrottled count the calls of the windows learned from, with a prior, for
+	// the background share.
+	bgCalls, bgThrottled float64
 	// win is the window being counted: calls sent at or after its start.
-	winStart, winEnd time.Time
-	winCalls         int
-	winThrottled     int
-	lastGrow         time.Time
-	// okTimes are when the calls of the last meterSpan succeeded, oldest first: what got
-	// through, the quota left to us once throttling starts.
-	okTimes []time.Time
+	win window
+	// ep is the overshoot being measured after a decrease, nil when none is.
+	ep *episode
+	// pooled are the calls and throttled calls of the windows since the last decision, each
+	// older one weighed down by poolDecay.
+	pooled [2]float64
+	// settle: calls sent before it were paced by an older rate, or met a bucket the quota had
+	// just emptied; they neither decide nor teach.
+	settle time.Time
+	// holdUntil: no probing above the quota found before it; hold is the next hold's length.
+	holdUntil time.Time
+	hold      time.Duration
+	lastGrow  time.Time
+	// history holds the send times of the calls until the first decrease (drained).
+	history []time.Time
+	drained bool
+	// sends are the send times of the calls of the last sendMemory, oldest first.
+	sends []time.Time
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
 	latency, latencyDev time.Duration
+	// moved is closed, and replaced, when the rate jumps (a decrease, a measure): calls waiting
+	// on reservations made at the old rate take new ones.
+	moved chan struct{}
+}
+
+type window struct {
+	start, end       time.Time
+	calls, throttled int
+	// first and last are the earliest and latest send times of its calls; firstThrottled of its
+	// throttled calls.
+	first, last, firstThrottled time.Time
+}
+
+// episode measures an overshoot: the calls sent from the first throttled one to the decision
+// that cut the rate. The quota's bucket was empty all along, so the rate at which the quota let
+// them in is the quota left to us; once they are all back, that is a far larger sample than the
+// window that decided.
+type episode struct {
+	from, to         time.Time
+	calls, throttled int
+	// firstThrottled is the send time of the first throttled call that decided it.
+	firstThrottled time.Time
+	// estimate is the deciding window's own estimate of the ceiling; rate the rate before.
+	estimate, rate float64
+}
+
+// sendRate is the rate at which calls were sent from from to to, all of them, not only those
+// back yet (the quick ones), or 0 if it cannot tell.
+func (l *adaptiveLimiter) sendRate(from, to time.Time) float64 {
+	span := to.Sub(from).Seconds()
+	if span <= 0 {
+		return 0
+	}
+	n := 0
+	for _, t := range l.sends {
+		if !t.Before(from) && !t.After(to) {
+			n++
+		}
+	}
+	if n < 2 {
+		return 0
+	}
+	return float64(n-1) / span
 }
 
 // Tuning of the limiter that is not an option: each value is explained in docs/design.md.
 const (
 	// slowStartGrowth is the rate's growth per second while no quota is known (as TCP's slow
-	// start): from DefaultStartRate to 200/s in about 3.5 s.
-	slowStartGrowth = 0.7
-	// catchUpGrowth is the growth per second back up to (1-Headroom) × the known quota.
+	// start), gentler under twice Athena's default quota: from 19/s to 200/s in about 2.7 s.
+	slowStartGrowth = 1.0
+	// catchUpGrowth is the growth per second back up to (1-Headroom) × the quota found.
 	catchUpGrowth = 0.5
+	// recoverCut is how far under (1-Headroom) × the quota found a decrease goes, so that the
+	// quota's bucket, which the overshoot emptied, refills before the rate is back.
+	recoverCut = 0.1
 	// windowCalls is the fewest calls a window counts before it ends, so that one throttle
 	// out of a few calls is not read as a share.
 	windowCalls = 16
 	// earlyThrottles significant throttles end a window early.
-	earlyThrottles = 4
-	// staleCeiling: probing this far above the known quota without excess throttling means the
-	// quota was raised or a co-tenant left; the limiter forgets it and starts slowly again.
-	staleCeiling = 2
-	// meterSpan is how far back the rate of successful calls is measured.
-	meterSpan = time.Second
-	// maxDecrease is the largest cut one window makes.
+	earlyThrottles = 3
+	// strongSDs is how many standard deviations of excess a window acts on before it ends; 3
+	// over the pooled windows otherwise.
+	strongSDs = 4
+	// poolDecay weighs each older window in the pool: about four windows count.
+	poolDecay = 0.75
+	// defaultQuota is Athena's default BatchGetQueryExecution quota, calls/s.
+	defaultQuota = 20
+	// probeDoubling is how often the probe's growth doubles while it meets no quota.
+	probeDoubling = 5 * time.Second
+	// maxDecrease is the largest cut one measure makes to the rate it was taken at.
 	maxDecrease = 0.8
-	// backgroundWindows is how many windows the background throttle share averages over.
-	backgroundWindows = 16
+	// firstHold is how long the rate holds at (1-Headroom) × a quota found before probing
+	// above it; each probe that finds the same quota doubles it, up to maxHold.
+	firstHold = 30 * time.Second
+	maxHold   = 5 * time.Minute
+	// agree is how close two measures of the ceiling must be to confirm it.
+	agree = 0.15
+	// pause is the least time the limiter stops after an overshoot: the quota's bucket refills
+	// meanwhile, so that the calls' jitter does not meet an empty bucket when they resume.
+	pause = 200 * time.Millisecond
+	// burstSeconds is Athena's documented burst of BatchGetQueryExecution in seconds of its
+	// rate: 40 calls for 20 calls/s.
+	burstSeconds = 2
+	// maxHistory bounds the send times kept for drainEstimate: a ramp of a minute at 500/s.
+	maxHistory = 30_000
+	// learnUnder: only windows at this share of the quota found or less teach the background.
+	learnUnder = 0.75
+	// drainFloor: a drain estimate under this share of the overshoot's own is not believed.
+	drainFloor = 0.4
+	// minEpisode is the fewest calls an overshoot's measure needs.
+	minEpisode = 6
+	// bgPriorCalls and bgPriorShare are the prior of the background share: as if 40 calls had
+	// been seen with 10 % throttled, so that the first throttles of a run, before anything is
+	// learned, are not taken for the quota.
+	bgPriorCalls = 40
+	bgPriorShare = 0.1
+	// bgMemory is how many calls the background share remembers.
+	bgMemory = 2000
+	// sendMemory is how far back send times are kept: longer than a window.
+	sendMemory = 2 * time.Second
 )
 
 func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 	start := min(o.StartRate, o.Rate)
 	now := time.Now()
 	return &adaptiveLimiter{
-		lim:      rate.NewLimiter(rate.Limit(start), o.Burst),
-		max:      o.Rate,
-		min:      min(o.MinRate, start),
-		headroom: o.Headroom,
-		probe:    o.Probe,
-		current:  start,
-		winStart: now,
-		lastGrow: now,
+		lim:         rate.NewLimiter(rate.Limit(start), o.Burst),
+		max:         o.Rate,
+		min:         min(o.MinRate, start),
+		headroom:    o.Headroom,
+		probe:       o.Probe,
+		current:     start,
+		bgCalls:     bgPriorCalls,
+		bgThrottled: bgPriorCalls * bgPriorShare,
+		win:         window{start: now},
+		hold:        firstHold,
+		lastGrow:    now,
+		moved:       make(chan struct{}),
 	}
 }
 
 // wait blocks until the limiter allows one more call, or until ctx is done. Unlike
 // rate.Limiter.Wait it does not give up early on a delay past ctx's deadline: the caller sees
-// only the context's own error, never one it would take for a transient failure.
+// only the context's own error, never one it would take for a transient failure. When the rate
+// jumps meanwhile, it reserves again at the new rate.
 func (l *adaptiveLimiter) wait(ctx context.Context) error {
-	r := l.lim.Reserve()
-	d := r.Delay()
-	if d <= 0 {
-		return nil
+	for {
+		l.mu.Lock()
+		moved, lim := l.moved, l.lim
+		l.mu.Unlock()
+		r := lim.Reserve()
+		d := r.Delay()
+		if d <= 0 {
+			l.sent()
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			l.sent()
+			return nil
+		case <-moved:
+			t.Stop()
+			r.Cancel()
+		case <-ctx.Done():
+			t.Stop()
+			r.Cancel()
+			return ctx.Err()
+		}
 	}
-	if err := sleep(ctx, d); err != nil {
-		r.Cancel()
-		return err
+}
+
+// sent records that a call goes out now.
+func (l *adaptiveLimiter) sent() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	cut := 0
+	for cut < len(l.sends) && now.Sub(l.sends[cut]) > sendMemory {
+		cut++
 	}
-	return nil
+	l.sends = append(l.sends[cut:], now)
+	if !l.drained && len(l.history) < maxHistory {
+		l.history = append(l.history, now)
+	}
 }
 
 // done records the outcome of a call sent at sent: throttled or not. Calls that failed otherwise
@@ -109,98 +228,231 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.observe(now.Sub(sent))
-	if sent.Before(l.winStart) {
-		// Paced by a rate already decided on.
+	l.measure(now, sent, throttled)
+	if sent.Before(l.settle) || sent.Before(l.win.start) {
 		return
 	}
-	l.winCalls++
+	w := &l.win
+	w.calls++
+	if w.first.IsZero() || sent.Before(w.first) {
+		w.first = sent
+	}
+	if sent.After(w.last) {
+		w.last = sent
+	}
 	if throttled {
-		l.winThrottled++
-	} else {
-		l.okTimes = append(l.okTimes, now)
-	}
-	cut := 0
-	for cut < len(l.okTimes) && now.Sub(l.okTimes[cut]) > meterSpan {
-		cut++
-	}
-	l.okTimes = l.okTimes[cut:]
-	if l.winEnd.IsZero() {
-		// The window ends with the calls sent one round trip after it started.
-		l.winEnd = l.winStart.Add(l.roundTrip())
-	}
-	excess, significant := l.excess()
-	if l.checking {
-		significant = false
-	}
-	switch {
-	case significant && (l.winThrottled >= earlyThrottles || !sent.Before(l.winEnd)):
-		// Throttled beyond chance: decide now, not after more calls into an empty bucket.
-		l.decrease(now, excess)
-	case l.winCalls < windowCalls || sent.Before(l.winEnd):
-		if !throttled && l.winThrottled == 0 {
-			l.grow(now)
+		w.throttled++
+		if w.firstThrottled.IsZero() || sent.Before(w.firstThrottled) {
+			w.firstThrottled = sent
 		}
-	default:
+	}
+	if w.end.IsZero() {
+		// The window ends with the calls sent one round trip after it started.
+		w.end = w.start.Add(l.roundTrip())
+	}
+	complete := w.calls >= windowCalls && !sent.Before(w.end)
+	share, sds := l.excess(float64(w.calls), float64(w.throttled))
+	switch {
+	case sds > strongSDs && w.throttled >= earlyThrottles:
+		// Throttled far beyond chance: decide now, not after more calls into an empty bucket.
+		l.decrease(now, share)
+	case complete:
+		// A small excess shows over several windows: each is pooled with the last ones, the
+		// older weighing less.
+		l.pooled[0] = l.pooled[0]*poolDecay + float64(w.calls)
+		l.pooled[1] = l.pooled[1]*poolDecay + float64(w.throttled)
+		if share, sds := l.excess(l.pooled[0], l.pooled[1]); sds > 3 && l.pooled[1] >= earlyThrottles {
+			l.decrease(now, share)
+			return
+		}
 		l.learn()
 		l.grow(now)
-		l.winStart, l.winEnd = now, time.Time{}
-		l.winCalls, l.winThrottled = 0, 0
+		l.win = window{start: now}
+	case !throttled && w.throttled == 0:
+		l.grow(now)
 	}
 }
 
-// excess is the window's share of throttled calls beyond the background share, and whether it is
-// more than chance explains: three standard deviations of a binomial share over the window, two
-// while probing above the quota found (with at least half a call of background, so that one
-// throttle in a window is not read as the quota).
-func (l *adaptiveLimiter) excess() (float64, bool) {
-	if l.winThrottled == 0 {
-		return 0, false
-	}
-	n := float64(l.winCalls)
-	share := float64(l.winThrottled) / n
-	p := max(l.background, 0.5/n)
-	excess := share - l.background
-	sds := 3.0
-	if l.ceiling != 0 && l.current > l.ceiling*(1-l.headroom) {
-		// Probing above the quota found: throttling is expected soon, so less evidence will do.
-		sds = 2
-	}
-	return excess, excess > sds*math.Sqrt(p*(1-p)/n)
+// background is the share of calls throttled whatever the rate.
+func (l *adaptiveLimiter) background() float64 {
+	return l.bgThrottled / l.bgCalls
 }
 
-// decrease sets the rate to (1-Headroom) × what got through, the quota left to us, and starts a
-// new window. One window cuts the rate by at most maxDecrease, so that a few unlucky calls
-// cannot floor it.
-func (l *adaptiveLimiter) decrease(now time.Time, excess float64) {
-	// What got through is the quota left to us: the rate of calls that succeeded over the last
-	// meterSpan, or the rate less the excess share if that is more. Both can overshoot (the
-	// quota's burst lets more through for a while), which the next window corrects; an
-	// undershoot would cost minutes of probing.
-	got := float64(len(l.okTimes)) / meterSpan.Seconds()
-	l.ceiling = max(got, l.current*max(1-excess, 1-maxDecrease))
-	l.setRate(now, l.ceiling*(1-l.headroom))
-	// Calls already waiting hold reservations made at the old rate and go out within about a
-	// latency (the engine keeps about twice rate × latency in flight): they don't count again.
-	l.winStart, l.winEnd = now.Add(l.latency), time.Time{}
-	l.winCalls, l.winThrottled = 0, 0
-	l.checking = true
+// excess is the throttled share of n calls of which k were throttled, and its excess over the
+// background share in standard deviations of a binomial share: how far chance explains it (with
+// at least half a call of background, so that one throttle in a few calls is not read as the
+// quota).
+func (l *adaptiveLimiter) excess(n, k float64) (share, sds float64) {
+	if k == 0 {
+		return 0, 0
+	}
+	share = k / n
+	b := l.background()
+	p := max(b, 0.5/n)
+	return share, (share - b) / math.Sqrt(p*(1-p)/n)
 }
 
-// learn folds the window's throttled share into the background share. Only windows paced under
-// the quota found say what throttling comes whatever our rate: a probe above it would teach the
-// limiter to take quota throttling for background.
-func (l *adaptiveLimiter) learn() {
-	if !l.checking && l.ceiling != 0 && l.current > l.ceiling*(1-l.headroom)*1.01 {
+// decrease stops the calls (the rate falls to MinRate) for the round trip it takes the calls of
+// the overshoot to come back, or pause if longer; measure then sets the ceiling from them. The
+// window's own estimate (the calls sent less those throttled beyond the background, at least
+// 1-maxDecrease of the rate) stands in if they are too few.
+func (l *adaptiveLimiter) decrease(now time.Time, share float64) {
+	sent := l.sendRate(l.win.first, l.win.last)
+	if sent == 0 {
+		sent = l.current
+	}
+	estimate := max(sent*(1-share)/(1-l.background()), l.current*(1-maxDecrease))
+	// The first third of the overshoot is left out: calls reach the quota in a jittered order,
+	// and some sent after the first throttled one still found the last of its burst.
+	from := l.win.firstThrottled
+	from = from.Add(now.Sub(from) / 3)
+	l.ep = &episode{from: from, to: now, firstThrottled: l.win.firstThrottled, estimate: estimate, rate: l.current}
+	// A new bucket: the calls waiting give up reservations made at the old rate and take new
+	// ones, which on the old bucket would queue behind the debt those left.
+	l.current = l.min
+	l.lim = rate.NewLimiter(rate.Limit(l.current), l.lim.Burst())
+	l.lastGrow = now
+	// Calls already sent were paced by the old rate, and those of the next round trip meet the
+	// bucket the overshoot emptied: neither says anything about the new rate.
+	l.settle = now.Add(max(pause, l.latency+2*l.latencyDev))
+	l.win = window{start: l.settle}
+	l.pooled = [2]float64{}
+	l.wake()
+}
+
+// wake has the calls waiting reserve again, at the rate just set: reservations made at the old
+// one would hold them to it.
+func (l *adaptiveLimiter) wake() {
+	close(l.moved)
+	l.moved = make(chan struct{})
+}
+
+// drainEstimate is the quota as the first overshoot of a run measures it, or 0 after that. The
+// quota's bucket is full when the run starts and empty when the first call is throttled beyond
+// chance: the calls sent until then took its burst and what it refilled meanwhile. Athena's burst
+// is twice its rate (40 for 20 calls/s), so the quota is the least rate whose bucket, replayed
+// over those calls' send times, would not have run out before the first throttled one. Over the
+// whole ramp that is a far larger sample than an overshoot's few calls; the overshoot still
+// checks it, for a bucket that was not full or a burst of another size.
+func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
+	if l.drained {
+		return 0
+	}
+	history := l.history
+	l.history, l.drained = nil, true
+	if first.IsZero() || len(history) < windowCalls || len(history) >= maxHistory {
+		return 0
+	}
+	lasts := func(q float64) bool {
+		tokens, last := burstSeconds*q, history[0]
+		for _, t := range history {
+			if !t.Before(first) {
+				return true
+			}
+			tokens = min(burstSeconds*q, tokens+q*t.Sub(last).Seconds())
+			last = t
+			if tokens < 1 {
+				return false
+			}
+			tokens--
+		}
+		return true
+	}
+	lo, hi := l.min, l.max
+	if !lasts(hi) {
+		return 0
+	}
+	for hi-lo > 0.001*hi {
+		if mid := (lo + hi) / 2; lasts(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// measure counts the calls of the overshoot being measured, and once a round trip has passed
+// since the decrease (the calls are back), sets the ceiling from them.
+func (l *adaptiveLimiter) measure(now, sent time.Time, throttled bool) {
+	ep := l.ep
+	if ep == nil {
 		return
 	}
-	l.checking = false
-	share := float64(l.winThrottled) / float64(l.winCalls)
-	l.learned = min(l.learned+1, backgroundWindows)
-	l.background += (share - l.background) / float64(l.learned)
+	if !sent.Before(ep.from) && !sent.After(ep.to) {
+		ep.calls++
+		if throttled {
+			ep.throttled++
+		}
+	}
+	if now.Before(l.settle) {
+		return
+	}
+	l.ep = nil
+	ceiling := ep.estimate
+	if rate := l.sendRate(ep.from, ep.to); ep.calls >= minEpisode && rate > 0 {
+		n := float64(ep.calls)
+		share := float64(ep.throttled) / n
+		if b := l.background(); share-b <= 2*math.Sqrt(max(b, 0.5/n)*(1-b)/n) {
+			// The overshoot's calls were throttled no more than the background: the window
+			// that decided was unlucky. Back to the rate before, and nothing learned.
+			l.setRate(now, ep.rate)
+			l.wake()
+			return
+		}
+		// The lower end of the share's one-sigma interval: a ceiling measured too low costs
+		// throughput until the next probe; one too high takes from the other clients of the
+		// account until the next overshoot.
+		share = min(1, share+math.Sqrt(share*(1-share)/n))
+		ceiling = max(rate*(1-share)/(1-l.background()), ceiling*(1-maxDecrease))
+	}
+	drain := l.drainEstimate(ep.firstThrottled)
+	if drain < drainFloor*ceiling {
+		// Far under what the overshoot itself let through: the bucket was not full when the
+		// run started, or the first throttles were background; the overshoot's measure stands.
+		drain = 0
+	}
+	switch {
+	case drain > 0:
+		// The drain's sample is far larger than the overshoot's.
+		ceiling = drain
+	case l.ceiling != 0 && math.Abs(ceiling-l.ceiling) <= agree*l.ceiling:
+		// A probe found the quota about where it was: probe less often.
+		l.hold = min(2*l.hold, maxHold)
+	default:
+		// A quota that moved: a co-tenant came or went, or the quota was changed.
+		l.hold = firstHold
+	}
+	l.ceiling = ceiling
+	l.holdUntil = now.Add(l.hold)
+	// Under (1-Headroom) × the ceiling by recoverCut, so that the quota's bucket, which the
+	// overshoot emptied, refills while the rate climbs back.
+	l.setRate(now, ceiling*(1-l.headroom)*(1-recoverCut))
+	l.wake()
+}
+
+// learn folds the window into the background share. Only windows well under the quota found say
+// what throttling comes whatever our rate: at the rate the limiter holds, a quota found too high
+// (a co-tenant the measures could not see) throttles a little all the time, and learning that as
+// background would blind the limiter to it. Throttling the limiter did not learn (it starts only
+// later in a run, or the first windows were lucky) is so taken for the quota, and the rate falls
+// until it is under learnUnder × the quota found, where the throttling is learned.
+func (l *adaptiveLimiter) learn() {
+	if l.ceiling != 0 && l.current > learnUnder*l.ceiling {
+		return
+	}
+	l.bgCalls += float64(l.win.calls)
+	l.bgThrottled += float64(l.win.throttled)
+	if l.bgCalls > bgMemory {
+		f := bgMemory / l.bgCalls
+		l.bgCalls *= f
+		l.bgThrottled *= f
+	}
 }
 
 // grow raises the rate for the time since it last grew: fast while no quota is known, back up to
-// (1-Headroom) × the quota it found, then slowly, by Probe per second, to find a raised one.
+// (1-Headroom) × the quota it found, then, after a hold, slowly, by Probe per second, to find a
+// raised one.
 func (l *adaptiveLimiter) grow(now time.Time) {
 	// Growth after a pause is bounded to a round trip's worth: the rate was not tested meanwhile.
 	dt := min(now.Sub(l.lastGrow), l.roundTrip()).Seconds()
@@ -212,14 +464,18 @@ func (l *adaptiveLimiter) grow(now time.Time) {
 	r := l.current
 	switch target := l.ceiling * (1 - l.headroom); {
 	case l.ceiling == 0:
-		r *= math.Exp(slowStartGrowth * dt)
+		// Gently near Athena's default quota, where most accounts are, so that its burst
+		// hides less of an overshoot; fully from twice that.
+		r *= math.Exp(slowStartGrowth * min(1, r/(2*defaultQuota)) * dt)
 	case r < target:
 		r = min(target, r*math.Exp(catchUpGrowth*dt))
+	case now.Before(l.holdUntil):
+		return
 	default:
-		r *= math.Exp(l.probe * dt)
-		if r > l.ceiling*staleCeiling {
-			l.ceiling = 0
-		}
+		// Slowly at first, each probe costs the throttles of its overshoot; faster the longer
+		// no quota is met, so that a quota raised or given back is found within tens of seconds.
+		probing := now.Sub(l.holdUntil).Seconds()
+		r *= math.Exp(min(slowStartGrowth, l.probe*math.Exp2(probing/probeDoubling.Seconds())) * dt)
 	}
 	l.setRate(now, r)
 }
@@ -254,8 +510,7 @@ func (l *adaptiveLimiter) roundTrip() time.Duration {
 
 // inFlight is the calls to keep in flight by Little's law: rate × latency, with the latency's
 // deviation and a factor of two so that slow calls and waiting for a token don't starve the rate.
-// No more: each call waiting holds a reservation made at the rate of its time, which a change of
-// rate does not move. Before any call came back it is 0, the fewest the engine allows.
+// Before any call came back it is 0, the fewest the engine allows.
 func (l *adaptiveLimiter) inFlight() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

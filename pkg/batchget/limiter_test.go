@@ -12,28 +12,38 @@ func testLimiterOptions() Options {
 	return Options{Rate: 1000, StartRate: 10, Burst: 1, MinRate: 1, Headroom: 0.05, Probe: 0.05}
 }
 
-// TestAdaptiveLimiterDecreasesOncePerWindow checks that a window of throttled calls cuts the rate
-// once, in proportion to the share throttled, and that calls sent before the cut don't cut again.
+// TestAdaptiveLimiterDecreasesOncePerWindow checks that a window of throttled calls brakes the
+// rate once, that calls sent before the brake don't cut again, and that once the overshoot's calls
+// are back the rate settles under the quota the window measured.
 func TestAdaptiveLimiterDecreasesOncePerWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newAdaptiveLimiter(testLimiterOptions())
+		o := testLimiterOptions()
+		l := newAdaptiveLimiter(o)
 		sent := time.Now()
 		time.Sleep(100 * time.Millisecond)
-		// Every other call throttled: the window decides at its earlyThrottles-th throttle, 4
-		// of 7 calls, and keeps the headroom under what got through.
-		want := 10 * (1 - 4.0/7) * 0.95
-		for i := range windowCalls {
+		// Every other call throttled: with the prior background of 10 %, 4 throttles of 7 calls
+		// are beyond chance (4 standard deviations), and the window decides.
+		for i := range 7 {
 			l.done(sent, i%2 == 0)
 		}
-		if got := l.rate(); math.Abs(got-want) > 1e-9 {
-			t.Fatalf("rate after a window half throttled = %v, want %v", got, want)
+		if got := l.rate(); got != o.MinRate {
+			t.Fatalf("rate after a window half throttled = %v, want the brake, MinRate %v", got, o.MinRate)
 		}
-		// Calls sent before the cut were paced by the old rate.
+		// Calls sent before the brake were paced by the old rate.
 		for range windowCalls {
 			l.done(sent, true)
 		}
+		if got := l.rate(); got != o.MinRate {
+			t.Errorf("rate after throttles of older calls = %v, want still %v", got, o.MinRate)
+		}
+		// A round trip later the overshoot is back: too few calls to measure it, so the window's
+		// own estimate stands, the calls sent less those throttled beyond the background.
+		time.Sleep(time.Second)
+		l.done(time.Now(), false)
+		estimate := 10 * (1 - 4.0/7) / (1 - bgPriorShare)
+		want := estimate * (1 - o.Headroom) * (1 - recoverCut)
 		if got := l.rate(); math.Abs(got-want) > 1e-9 {
-			t.Errorf("rate after throttles of older calls = %v, want %v", got, want)
+			t.Errorf("rate once the overshoot is back = %v, want %v", got, want)
 		}
 	})
 }
@@ -57,8 +67,8 @@ func TestAdaptiveLimiterBackground(t *testing.T) {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		if l.background < 0.1 || l.background > 0.15 {
-			t.Errorf("background = %v, want about 1/8", l.background)
+		if l.background() < 0.1 || l.background() > 0.15 {
+			t.Errorf("background = %v, want about 1/8", l.background())
 		}
 	})
 }

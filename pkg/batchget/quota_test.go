@@ -2,74 +2,142 @@ package batchget
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"testing/synctest"
 	"time"
 )
 
-// TestLimiterFindsQuota runs the engine, with its defaults, against quotaServer on synctest's
-// clock (seconds of simulated calls take milliseconds) and logs the figures issue 10 asks for:
-// IDs/s ÷ (quota × 50) and calls ÷ ceil(N/50). It asserts that no ID is lost and that the limiter
-// does not collapse; the issue's targets (0.90 and 1.02) are not all met yet (docs/design.md,
-// "Throughput"), so they are logged, not asserted. LIMITER_TRACE=1 logs the limiter each second.
+// quotaCase is one of issue 10's cases, as test/bench runs them over HTTP.
+type quotaCase struct {
+	name        string
+	quota       int
+	ids         int
+	throttle    float64 // share of calls throttled at random
+	serverError float64 // share of calls answered with HTTP 500
+	unprocessed float64 // share of IDs returned unprocessed
+	cotenant    float64 // another client calling at this share of the quota throughout
+}
+
+var quotaCases = []quotaCase{
+	{name: "quota20", quota: 20, ids: 30_000},
+	{name: "quota200", quota: 200, ids: 200_000},
+	{name: "quota20-faults", quota: 20, ids: 30_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05},
+	{name: "quota200-faults", quota: 200, ids: 200_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05},
+	{name: "cotenant", quota: 20, ids: 30_000, cotenant: 0.5},
+}
+
+// quotaRun is what one case measured.
+type quotaRun struct {
+	fraction   float64 // IDs/s ÷ (quota × 50)
+	callsRatio float64 // calls ÷ ceil(ids/50)
+	ours       float64 // our calls/s that the quota let in
+	coCalls    int64   // the co-tenant's calls
+	coThrottle int64   // the co-tenant's calls throttled
+	burst      float64 // the quota's initial burst spread over the run, calls/s
+}
+
+// runQuotaCase runs the engine, with its defaults, against quotaServer on synctest's clock
+// (seconds of simulated calls take milliseconds). LIMITER_TRACE=1 logs the limiter each second.
+func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
+	server := newQuotaServer(tc.quota)
+	server.throttle, server.serverError, server.unprocessed = tc.throttle, tc.serverError, tc.unprocessed
+	e := New(server)
+	ids := makeIDs(tc.ids)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var run quotaRun
+	coDone := make(chan struct{})
+	go func() {
+		defer close(coDone)
+		if tc.cotenant == 0 {
+			return
+		}
+		tick := time.NewTicker(time.Duration(float64(time.Second) / (tc.cotenant * float64(tc.quota))))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			run.coCalls++
+			if !server.admit() {
+				run.coThrottle++
+			}
+		}
+	}()
+	if os.Getenv("LIMITER_TRACE") != "" {
+		go traceLimiter(ctx, t, e, server)
+	}
+	start := time.Now()
+	rows, _, err := e.Lookup(context.Background(), ids)
+	elapsed := time.Since(start)
+	stop()
+	<-coDone
+	if err != nil {
+		t.Fatalf("Lookup: %v", err)
+	}
+	checkRows(t, ids, rows)
+	calls := server.calls.Load()
+	run.fraction = float64(tc.ids) / elapsed.Seconds() / float64(tc.quota*MaxBatchSize)
+	run.callsRatio = float64(calls) / float64((tc.ids+MaxBatchSize-1)/MaxBatchSize)
+	run.ours = float64(calls-server.throttled.Load()) / elapsed.Seconds()
+	run.burst = server.burst / elapsed.Seconds()
+	t.Logf("%s: fraction=%.3f calls_ratio=%.3f throttled=%d ours=%.1f/s co-tenant throttled=%d/%d rate=%.1f",
+		tc.name, run.fraction, run.callsRatio, server.throttled.Load(), run.ours, run.coThrottle, run.coCalls, e.Totals().Rate)
+	return run
+}
+
+func traceLimiter(ctx context.Context, t *testing.T, e *Engine, server *quotaServer) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			l := e.limiter
+			l.mu.Lock()
+			t.Logf("rate=%.1f ceiling=%.1f background=%.3f slots=%d calls=%d throttled=%d",
+				l.current, l.ceiling, l.background(), e.slots.size(), server.calls.Load(), server.throttled.Load())
+			l.mu.Unlock()
+		}
+	}
+}
+
+// TestLimiterFindsQuota runs issue 10's cases on the simulation, with the shipped defaults, and
+// asserts what holds whatever the dice (each run differs): without faults, at least 0.85 of the
+// quota-bound rate and at most 5 % more calls than batches; under faults, no collapse (at least
+// 0.35 of the no-fault throughput, where the limiter before this one gave 0.19); beside a
+// co-tenant using half the quota, at most three quarters of the quota for us and at most a third
+// of the co-tenant's calls throttled. The issue's own targets are logged when missed;
+// docs/design.md ("Throughput") records how often each is met, and test/bench measures the same
+// over HTTP.
 func TestLimiterFindsQuota(t *testing.T) {
-	for _, tt := range []struct {
-		quota     int
-		throttle  float64
-		ids       int
-		wantFrac  float64 // issue 10's least IDs/s ÷ (quota × 50)
-		wantCalls float64 // issue 10's most calls ÷ ceil(ids/50)
-		minFrac   float64 // no collapse: asserted
-	}{
-		{quota: 20, ids: 30_000, wantFrac: 0.90, wantCalls: 1.02, minFrac: 0.5},
-		{quota: 200, ids: 200_000, wantFrac: 0.90, wantCalls: 1.02, minFrac: 0.5},
-		{quota: 20, ids: 30_000, throttle: 0.1, wantFrac: 0.65, wantCalls: 1.2, minFrac: 0.1},
-		{quota: 200, ids: 200_000, throttle: 0.1, wantFrac: 0.65, wantCalls: 1.2, minFrac: 0.1},
-	} {
-		t.Run(fmt.Sprintf("quota=%d/throttle=%v", tt.quota, tt.throttle), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				server := newQuotaServer(tt.quota)
-				server.throttle = tt.throttle
-				e := New(server)
-				ids := makeIDs(tt.ids)
-				done := make(chan struct{})
-				if os.Getenv("LIMITER_TRACE") != "" {
-					go func() {
-						tick := time.NewTicker(time.Second)
-						defer tick.Stop()
-						for {
-							select {
-							case <-done:
-								return
-							case <-tick.C:
-								e.limiter.mu.Lock()
-								t.Logf("rate=%.1f ceiling=%.1f background=%.3f slots=%d calls=%d throttled=%d",
-									e.limiter.current, e.limiter.ceiling, e.limiter.background, e.slots.size(), server.calls.Load(), server.throttled.Load())
-								e.limiter.mu.Unlock()
-							}
-						}
-					}()
-				}
-				start := time.Now()
-				rows, _, err := e.Lookup(context.Background(), ids)
-				elapsed := time.Since(start)
-				close(done)
-				if err != nil {
-					t.Fatalf("Lookup: %v", err)
-				}
-				checkRows(t, ids, rows)
-				frac := float64(tt.ids) / elapsed.Seconds() / float64(tt.quota*MaxBatchSize)
-				calls := float64(server.calls.Load()) / float64((tt.ids+MaxBatchSize-1)/MaxBatchSize)
-				t.Logf("fraction=%.3f calls_ratio=%.3f throttled=%d rate=%.1f", frac, calls, server.throttled.Load(), e.Totals().Rate)
-				if frac < tt.minFrac {
-					t.Errorf("IDs/s ÷ (quota × 50) = %.3f, want >= %v", frac, tt.minFrac)
-				}
-				if frac < tt.wantFrac || calls > tt.wantCalls {
-					t.Logf("short of issue 10's targets: fraction >= %v, calls ratio <= %v", tt.wantFrac, tt.wantCalls)
-				}
-			})
+	runs := map[string]quotaRun{}
+	for _, tc := range quotaCases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { runs[tc.name] = runQuotaCase(t, tc) })
 		})
+	}
+	for _, name := range []string{"quota20", "quota200"} {
+		r, f := runs[name], runs[name+"-faults"]
+		if r.fraction < 0.85 || r.callsRatio > 1.05 {
+			t.Errorf("%s: fraction %.3f, calls ratio %.3f; want >= 0.85 and <= 1.05", name, r.fraction, r.callsRatio)
+		}
+		if f.fraction < 0.35*r.fraction {
+			t.Errorf("%s-faults: fraction %.3f, want >= 0.35 × %.3f (no faults)", name, f.fraction, r.fraction)
+		}
+		if r.fraction < 0.90 || r.callsRatio > 1.02 || f.fraction < 0.70*r.fraction {
+			t.Logf("%s: short of issue 10's targets (fraction >= 0.90, calls ratio <= 1.02, faults >= 0.70 of it)", name)
+		}
+	}
+	c := runs["cotenant"]
+	if c.ours > 0.75*20 || c.coThrottle*3 > c.coCalls {
+		t.Errorf("cotenant: ours %.1f calls/s, co-tenant throttled %d of %d; want <= 15/s and <= a third", c.ours, c.coThrottle, c.coCalls)
+	}
+	if half := 10*(1+DefaultHeadroom) + c.burst; c.ours > half || c.coThrottle > 0 {
+		t.Logf("cotenant: short of issue 10's targets (ours <= %.1f/s with the burst, the co-tenant never throttled)", half)
 	}
 }

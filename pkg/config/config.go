@@ -27,6 +27,7 @@ const (
 	// counted: the schedule re-extracts that many days before the previous one.
 	EnvLateDays          = "LATE_DELIVERY_DAYS"
 	EnvLookupRate        = "LOOKUP_RATE"
+	EnvLookupHeadroom    = "LOOKUP_HEADROOM_PERCENT"
 	EnvLookupConcurrency = "LOOKUP_CONCURRENCY"
 	EnvLookupPartSize    = "LOOKUP_PART_SIZE"
 	EnvLookupMaxAttempts = "LOOKUP_MAX_ATTEMPTS"
@@ -115,6 +116,9 @@ type Lookup struct {
 	Partition string
 	// Rate is the most BatchGetQueryExecution calls per second in one account and region.
 	Rate float64
+	// Headroom is the share of the quota the lookup leaves to the account's other clients,
+	// from 0.01 to 0.5; 0 when unset, for package batchget to default.
+	Headroom float64
 	// Concurrency bounds those calls in flight.
 	Concurrency int
 	// PartSize is the number of query IDs per athena_api_output part.
@@ -299,6 +303,7 @@ func LoadLookup(getenv Getenv) (Lookup, error) {
 		RoleName:    strings.TrimSpace(getenv(EnvLookupRoleName)),
 		Partition:   p.required(EnvPartition),
 		Rate:        p.float(EnvLookupRate, 0, 0.1, 10000),
+		Headroom:    p.float(EnvLookupHeadroom, 0, 1, 50) / 100,
 		Concurrency: p.int(EnvLookupConcurrency, 1, 256),
 		PartSize:    p.int(EnvLookupPartSize, 50, 1000000),
 		MaxAttempts: p.int(EnvLookupMaxAttempts, 1, 50),

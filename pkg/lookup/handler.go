@@ -247,6 +247,7 @@ func (h *Handler) engine(pl place) (*batchget.Engine, error) {
 	// Zero settings are left for batchget to default.
 	opts := append([]func(*batchget.Options){func(o *batchget.Options) {
 		o.Rate = h.cfg.Rate
+		o.Headroom = h.cfg.Headroom
 		o.Concurrency = h.cfg.Concurrency
 		o.MaxAttempts = h.cfg.MaxAttempts
 	}}, h.opts.Engine...)

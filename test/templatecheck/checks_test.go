@@ -34,7 +34,7 @@ var knownEnv = []string{
 	config.EnvDatabase, config.EnvWorkgroup, config.EnvDataBucket, config.EnvDataPrefix,
 	config.EnvCloudTrailBucket, config.EnvCloudTrailPrefix, config.EnvOrgID, config.EnvAccounts,
 	config.EnvRegions, config.EnvProjectionStart, config.EnvPricePerTB, config.EnvLookupFunction, config.EnvLateDays,
-	config.EnvLookupRate, config.EnvLookupConcurrency, config.EnvLookupPartSize,
+	config.EnvLookupRate, config.EnvLookupHeadroom, config.EnvLookupConcurrency, config.EnvLookupPartSize,
 	config.EnvLookupMaxAttempts, config.EnvAccountID, config.EnvLookupRoleName, config.EnvRegion,
 	config.EnvPartition, config.EnvStackName,
 }

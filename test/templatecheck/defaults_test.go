@@ -24,6 +24,7 @@ func TestParameterDefaultsMatchTheCode(t *testing.T) {
 		{"LookupPartSize", lookup.DefaultPartSize},
 		{"LookupMaxAttempts", batchget.DefaultMaxAttempts},
 		{"LookupRate", 0},
+		{"LookupHeadroomPercent", batchget.DefaultHeadroom * 100},
 		{"LookupConcurrency", 0},
 	} {
 		if got, want := s.param(tt.param), fmt.Sprint(tt.want); got != want {
