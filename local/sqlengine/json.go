@@ -96,8 +96,8 @@ func castMacros() []string {
 }
 
 // castEdits rewrites CAST(x AS t) and TRY_CAST(x AS t) for t a JSON cast target: to
-// trino_cast_t(x) and trino_try_cast_t(x), and to to_json(x) for t = json, which makes a
-// JSON string of a varchar as Trino does. Other casts stay as they are.
+// trino_cast_t(x) and trino_try_cast_t(x) (a CAST within try() too), and to to_json(x) for
+// t = json, which makes a JSON string of a varchar as Trino does. Other casts stay as they are.
 func castEdits(toks []token) []edit {
 	var edits []edit
 	for i := 0; i+1 < len(toks); i++ {
@@ -115,7 +115,7 @@ func castEdits(toks []token) []edit {
 		switch {
 		case typ == "json":
 			name = "to_json"
-		case castTargets[typ] && t.is("CAST"):
+		case castTargets[typ] && t.is("CAST") && !insideTry(toks, i):
 			name = "trino_cast_" + typ
 		case castTargets[typ]:
 			name = "trino_try_cast_" + typ
@@ -125,6 +125,19 @@ func castEdits(toks []token) []edit {
 		edits = append(edits, edit{t.Pos, t.End, name}, edit{toks[end-2].Pos, toks[end-1].End, ""})
 	}
 	return edits
+}
+
+// insideTry tells whether toks[at] is within the argument of a try() call: there a failing
+// cast is NULL anyway, and DuckDB refuses try() around trino_cast's error().
+func insideTry(toks []token, at int) bool {
+	for j := 0; j+1 < at; j++ {
+		if toks[j].Kind == tokIdent && toks[j].is("TRY") && toks[j+1].is("(") && (j == 0 || !toks[j-1].is(".")) {
+			if end := matching(toks, j+1); end > at {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // depthAt returns the parenthesis depth at toks[at], counting from toks[open] (depth 1 inside).
