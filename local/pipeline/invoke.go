@@ -40,6 +40,7 @@ func (s *Stack) awsConfig() aws.Config {
 			"lambda": {"endpoint_url": s.InvokeURL},
 			"sts":    {"endpoint_url": s.InvokeURL},
 			"sqs":    {"endpoint_url": s.InvokeURL},
+			"sns":    {"endpoint_url": s.InvokeURL},
 		}}}},
 	}
 }
@@ -48,10 +49,11 @@ func (s *Stack) awsConfig() aws.Config {
 // stand-ins don't answer: Lambda's asynchronous Invoke, which queues the event for the
 // pipeline to run after the invoking handler returns, and STS's AssumeRole, which hands out
 // the stand-ins' static credentials (they accept any) and records the role; and for the
-// stack's failure queue (sqsQueue).
+// stack's failure queue (sqsQueue) and alert topic (snsTopic).
 type invokeServer struct {
 	queue *queueInvoker
 	sqs   *sqsQueue
+	sns   *snsTopic
 	log   *slog.Logger
 
 	mu    sync.Mutex
@@ -70,6 +72,11 @@ func listenInvoke(srv *invokeServer, addr string) (string, func() error, error) 
 		// SQS's JSON protocol and STS's query protocol share the path; the target tells them apart.
 		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.") {
 			srv.sqs.serve(w, r)
+			return
+		}
+		// SNS's query protocol too: the form's Action tells it from STS's.
+		if err := r.ParseForm(); err == nil && r.PostForm.Get("Action") == "Publish" {
+			srv.sns.serve(w, r)
 			return
 		}
 		srv.assumeRole(w, r)
