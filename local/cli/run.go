@@ -57,11 +57,12 @@ The state directory keeps the tables, views and results; run 'local report' on i
 			if err := errors.Join(errs...); err != nil {
 				return err
 			}
-			st, set, err := r.run(cmd.Context(), newProgress(stderr, 4), stderr)
+			st, set, alerts, err := r.run(cmd.Context(), newProgress(stderr, 4), stderr)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			printAlerts(stdout, alerts)
 			fmt.Fprintf(stdout, "done: %s to %s in %s\nnext: athena-usage local report --dir %s --from %s --to %s --by user\n",
 				set.FirstDay, set.LastDay, r.state, r.state, set.FirstDay, set.LastDay)
 			return nil

@@ -65,10 +65,10 @@ func (h *Handler) detail(b *strings.Builder, n int, day time.Time, f Finding) er
 	case f.HistoryDays == 0:
 		fmt.Fprintf(b, "   Baseline: none, no query in the %d days before\n", WindowDays)
 	case f.BaselineUSD == 0:
-		fmt.Fprintf(b, "   Baseline: 0.00 USD a day (median of %d days with queries)\n", f.HistoryDays)
+		fmt.Fprintf(b, "   Baseline: 0.00 USD a day (median of %s with queries)\n", days(f.HistoryDays))
 	default:
-		fmt.Fprintf(b, "   Baseline: %s a day (median of %d days with queries); the day is %.1fx that\n",
-			usd(f.BaselineUSD), f.HistoryDays, f.CostUSD/f.BaselineUSD)
+		fmt.Fprintf(b, "   Baseline: %s a day (median of %s with queries); the day is %.1fx that\n",
+			usd(f.BaselineUSD), days(f.HistoryDays), f.CostUSD/f.BaselineUSD)
 	}
 	var rules []string
 	if f.OverThreshold {
@@ -89,6 +89,13 @@ func (r Rules) describe(day time.Time) string {
 	return fmt.Sprintf("Rules: a user is listed when their Athena cost on the day is above %s, or when it is at least %s "+
 		"and above %gx their baseline: the median of their daily cost over the days they ran queries among the %d days "+
 		"before (%s to %s).", usd(r.ThresholdUSD), usd(r.MinCostUSD), r.Ratio, WindowDays, from, to)
+}
+
+func days(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
 }
 
 func usd(v float64) string { return fmt.Sprintf("%.2f USD", v) }
