@@ -29,7 +29,7 @@ LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 # A bootstrap above this size means something heavy (DuckDB, the plotting stack) leaked in.
 MAX_BOOTSTRAP_BYTES := 15728640
-FUNCTIONS := extract lookup
+FUNCTIONS := extract lookup alert
 
 # The race detector is on by default: on 2 cores `go test -race ./...` takes about 1 min warm and
 # 2.5 min from a cold cache, against 30 s without it (DuckDB's cgo link dominates). RACE= turns it off.
@@ -67,6 +67,10 @@ build-ExtractFunction: ## SAM makefile builder: functions/extract into $(ARTIFAC
 build-LookupFunction: ## SAM makefile builder: functions/lookup into $(ARTIFACTS_DIR)/bootstrap
 	$(call lambda-build,lookup,$(ARTIFACTS_DIR))
 
+.PHONY: build-AlertFunction
+build-AlertFunction: ## SAM makefile builder: functions/alert into $(ARTIFACTS_DIR)/bootstrap
+	$(call lambda-build,alert,$(ARTIFACTS_DIR))
+
 # lambda-build builds ./functions/$(1) into $(2)/bootstrap for linux/arm64.
 define lambda-build
 	@test -n "$(2)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
@@ -74,9 +78,10 @@ define lambda-build
 endef
 
 .PHONY: build
-build: ## build both bootstraps into build/<function>/ (linux/arm64) and check them
+build: ## build the bootstraps into build/<function>/ (linux/arm64) and check them
 	$(call lambda-build,extract,build/extract)
 	$(call lambda-build,lookup,build/lookup)
+	$(call lambda-build,alert,build/alert)
 	@$(MAKE) --no-print-directory check-bootstraps
 
 .PHONY: check-bootstraps

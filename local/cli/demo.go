@@ -31,7 +31,8 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run the whole pipeline on synthetic data and print a per-user report",
 		Long: `Generate realistic CloudTrail files (IAM users, assumed roles, federated users and a service; failed
 submissions; other services' events; late deliveries into the next day's folder; two accounts and
-two regions; a duplicate delivery) and a matching Athena query history, then run the scheduled
+two regions; a duplicate delivery; a user whose spend jumps 20x on the last day) and a matching
+Athena query history, then run the scheduled
 pipeline for each day through the same handler code the Lambda functions use, on the embedded
 local Athena and S3, and print the usage report.
 
@@ -50,6 +51,8 @@ The directory keeps everything: the generated input, the local stack's state (us
 			if opts.Days > maxRunDays {
 				return fmt.Errorf("--days %d: at most %d", opts.Days, maxRunDays)
 			}
+			// One user's spend jumps on the last day, so that the demo shows an alert.
+			opts.Spike = true
 			ao, err := sim.options()
 			if err != nil {
 				return err
@@ -80,7 +83,7 @@ The directory keeps everything: the generated input, the local stack's state (us
 				partSize:   lookup.DefaultPartSize,
 				athena:     ao,
 			}
-			st, set, err := run.run(cmd.Context(), p, stderr)
+			st, set, alerts, err := run.run(cmd.Context(), p, stderr)
 			if err != nil {
 				return err
 			}
@@ -104,6 +107,8 @@ The directory keeps everything: the generated input, the local stack's state (us
 			if err := report.WriteTable(stdout, r); err != nil {
 				return err
 			}
+			fmt.Fprintln(stdout)
+			printAlerts(stdout, alerts)
 			fmt.Fprintf(stdout, "\nDemo finished in %.1fs. Explore further:\n  athena-usage local report --dir %s --from %s --to %s --by database\n  athena-usage local serve --dir %s\n",
 				time.Since(began).Seconds(), run.state, set.FirstDay, set.LastDay, run.state)
 			return nil

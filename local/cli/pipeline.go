@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/athenausage/athena-usage/local/athenaserver"
@@ -73,11 +74,40 @@ type pipelineRun struct {
 	price      float64
 	partSize   int
 	athena     athenaserver.Options
+	// published counts the messages the alert topic held before the run.
+	published int
 }
 
 // run starts the stack over the state directory, ingests the CloudTrail files and the history,
-// and runs the pipeline for each day. The caller closes the returned stack.
-func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*pipeline.Stack, settings, error) {
+// and runs the pipeline for each day. It returns the alerts the run published too. The caller
+// closes the returned stack.
+func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*pipeline.Stack, settings, []pipeline.Message, error) {
+	st, set, err := r.runDays(ctx, p, warn)
+	if err != nil {
+		return nil, set, nil, err
+	}
+	msgs, err := st.Messages()
+	if err != nil {
+		st.Close()
+		return nil, set, nil, err
+	}
+	return st, set, msgs[min(r.published, len(msgs)):], nil
+}
+
+// printAlerts prints the alerts a run published, as a subscriber of the topic would get them.
+func printAlerts(w io.Writer, msgs []pipeline.Message) {
+	if len(msgs) == 0 {
+		fmt.Fprintln(w, "alerts: none published (no user over the alert rules)")
+		return
+	}
+	fmt.Fprintf(w, "alerts: %d published to %s\n", len(msgs), pipeline.AlertTopic)
+	for _, m := range msgs {
+		fmt.Fprintf(w, "\n  Subject: %s\n\n    %s\n", m.Subject, strings.ReplaceAll(strings.TrimRight(m.Message, "\n"), "\n", "\n    "))
+	}
+}
+
+// runDays is run without the alerts.
+func (r *pipelineRun) runDays(ctx context.Context, p *progress, warn io.Writer) (*pipeline.Stack, settings, error) {
 	var set settings
 	if err := prepareState(r.state); err != nil {
 		return nil, set, err
@@ -93,6 +123,13 @@ func (r pipelineRun) run(ctx context.Context, p *progress, warn io.Writer) (*pip
 		return nil, set, err
 	}
 	p.done("Athena %s, S3 %s", st.AthenaURL, st.S3URL)
+	// The state directory keeps the messages of earlier runs: only this run's are printed.
+	earlier, err := st.Messages()
+	if err != nil {
+		st.Close()
+		return nil, set, err
+	}
+	r.published = len(earlier)
 
 	p.stage("reading CloudTrail files from %s", r.cloudtrail)
 	in, err := st.IngestCloudTrail(ctx, r.cloudtrail)

@@ -71,11 +71,12 @@ query history) and ends no later than today (UTC); --part-size is 1 to 100000.`,
 			if err := errors.Join(errs...); err != nil {
 				return err
 			}
-			st, set, err := r.run(cmd.Context(), newProgress(stderr, 4), stderr)
+			st, set, alerts, err := r.run(cmd.Context(), newProgress(stderr, 4), stderr)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			printAlerts(stdout, alerts)
 			fmt.Fprintf(stdout, "done: %s to %s in %s\nnext: athena-usage local report --dir %s --from %s --to %s --by user\n",
 				set.FirstDay, set.LastDay, r.state, r.state, set.FirstDay, set.LastDay)
 			return nil

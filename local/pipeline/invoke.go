@@ -40,6 +40,7 @@ func (s *Stack) awsConfig() aws.Config {
 			"lambda":         {"endpoint_url": s.InvokeURL},
 			"sts":            {"endpoint_url": s.InvokeURL},
 			"sqs":            {"endpoint_url": s.InvokeURL},
+			"sns":            {"endpoint_url": s.InvokeURL},
 			"cloudformation": {"endpoint_url": s.InvokeURL},
 		}}}},
 	}
@@ -49,11 +50,12 @@ func (s *Stack) awsConfig() aws.Config {
 // stand-ins don't answer: Lambda's asynchronous Invoke, which queues the event for the
 // pipeline to run after the invoking handler returns, and STS's AssumeRole, which hands out
 // the stand-ins' static credentials (they accept any) and records the role; and for the
-// stack's failure queue (sqsQueue), and CloudFormation's DescribeStacks of the local stack
-// (describeStacks).
+// stack's failure queue (sqsQueue) and alert topic (snsTopic), and CloudFormation's
+// DescribeStacks of the local stack (describeStacks).
 type invokeServer struct {
 	queue *queueInvoker
 	sqs   *sqsQueue
+	sns   *snsTopic
 	log   *slog.Logger
 	// started is when the stack started, its CloudFormation creation time.
 	started time.Time
@@ -79,8 +81,14 @@ func listenInvoke(srv *invokeServer, addr string) (string, func() error, error) 
 			srv.sqs.serve(w, r)
 			return
 		}
-		if err := r.ParseForm(); err == nil && r.PostForm.Get("Action") == "DescribeStacks" {
+		// The query protocols of CloudFormation, SNS and STS: the form's Action tells them apart.
+		err := r.ParseForm()
+		if err == nil && r.PostForm.Get("Action") == "DescribeStacks" {
 			srv.describeStacks(w, r)
+			return
+		}
+		if err == nil && r.PostForm.Get("Action") == "Publish" {
+			srv.sns.serve(w, r)
 			return
 		}
 		srv.assumeRole(w, r)

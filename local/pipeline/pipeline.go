@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/athenausage/athena-usage/pkg/alert"
 	"github.com/athenausage/athena-usage/pkg/athenaquery"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/events"
@@ -40,6 +41,11 @@ type Settings struct {
 	LookupMaxAttempts int
 	// Lookup adds options to the lookup handler (tests shorten its safety margin).
 	LookupOptions []func(*lookup.Options)
+	// The alert rules, as the template's AlertThresholdUSD, AlertRatio and AlertMinCostUSD;
+	// zero values take the alert package's defaults.
+	AlertThresholdUSD float64
+	AlertRatio        float64
+	AlertMinCostUSD   float64
 }
 
 // DayRun is what the pipeline did for one day.
@@ -48,6 +54,8 @@ type DayRun struct {
 	Extract extract.DayResult
 	// Lookups are the lookup invocations, the first and its continuations.
 	Lookups []lookup.Result
+	// Alerts are the alert invocations the completed lookups asked for.
+	Alerts []alert.Result
 }
 
 // IDs is the number of query IDs the lookup wrote rows for.
@@ -66,6 +74,7 @@ type Pipeline struct {
 	stack   *Stack
 	extract *extract.Handler
 	lookup  *lookup.Handler
+	alert   *alert.Handler
 	queue   *queueInvoker
 	log     *slog.Logger
 }
@@ -103,6 +112,8 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 		Concurrency: set.LookupConcurrency,
 		PartSize:    set.LookupPartSize,
 		MaxAttempts: set.LookupMaxAttempts,
+		// The lookup invokes the alert function when it completes a day, as in the stack.
+		AlertFunction: AlertFunction,
 	}
 	// The stack's one queue takes the extract's invocations in process and the lookup's
 	// through the Lambda stand-in.
@@ -121,7 +132,28 @@ func (s *Stack) Pipeline(set Settings) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{stack: s, extract: eh, lookup: lh, queue: q, log: s.log}, nil
+	ah, err := s.alertHandler(set)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{stack: s, extract: eh, lookup: lh, alert: ah, queue: q, log: s.log}, nil
+}
+
+// alertHandler returns the alert function's handler, wired as the template wires it.
+func (s *Stack) alertHandler(set Settings) (*alert.Handler, error) {
+	ac := config.Alert{
+		Shared:       config.Shared{Region: Region, DataBucket: DataBucket, S3PathStyle: true, StackName: StackName},
+		Database:     Database,
+		Workgroup:    Workgroup,
+		TopicARN:     AlertTopic,
+		ThresholdUSD: set.AlertThresholdUSD,
+		Ratio:        set.AlertRatio,
+		MinCostUSD:   set.AlertMinCostUSD,
+	}
+	return alert.NewFromConfig(ac, s.awsConfig(), func(o *alert.Options) {
+		o.Logger = s.log
+		o.Query = append(o.Query, localQueries)
+	})
 }
 
 // localQueries tunes an athenaquery runner for the stack: its workgroup, and polls faster than
@@ -134,12 +166,19 @@ func localQueries(o *athenaquery.Options) {
 // RunDay runs the pipeline for one UTC day, as a manual run of that day would.
 func (p *Pipeline) RunDay(ctx context.Context, day time.Time) (DayRun, error) {
 	run := DayRun{Day: day.Format(config.DayLayout)}
-	res, lookups, err := p.run(ctx, events.Extract{Day: run.Day})
+	res, done, err := p.run(ctx, events.Extract{Day: run.Day})
 	if len(res.Days) == 1 {
 		run.Extract = res.Days[0]
 	}
-	run.Lookups = lookups
+	run.Lookups, run.Alerts = done.lookups, done.alerts
 	return run, err
+}
+
+// RunAlert runs the alert function for day, as the lookup invokes it when the day completes.
+func (p *Pipeline) RunAlert(ctx context.Context, day time.Time) (alert.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, lambdaTimeout)
+	defer cancel()
+	return p.alert.Handle(ctx, events.Alert{Day: day.Format(config.DayLayout)})
 }
 
 // ScheduleRun is what one firing of the daily schedule did.
@@ -148,18 +187,27 @@ type ScheduleRun struct {
 	Extract extract.Result
 	// Lookups are the lookup invocations the extract asked for, and their continuations.
 	Lookups []lookup.Result
+	// Alerts are the alert invocations the completed lookups asked for.
+	Alerts []alert.Result
 }
 
 // RunSchedule runs the pipeline as the daily schedule fires at at: the extraction of the day
 // before and the re-checks of the late-delivery days before that, then their lookups.
 func (p *Pipeline) RunSchedule(ctx context.Context, at time.Time) (ScheduleRun, error) {
 	ev := events.Extract{DetailType: "Scheduled Event", Time: at.UTC().Format(time.RFC3339)}
-	res, lookups, err := p.run(ctx, ev)
-	return ScheduleRun{Extract: res, Lookups: lookups}, err
+	res, done, err := p.run(ctx, ev)
+	return ScheduleRun{Extract: res, Lookups: done.lookups, Alerts: done.alerts}, err
 }
 
-// run runs the extract handler for ev, then the lookup invocations it asked for.
-func (p *Pipeline) run(ctx context.Context, ev events.Extract) (extract.Result, []lookup.Result, error) {
+// invoked is what the invocations an extract asked for did, in turn.
+type invoked struct {
+	lookups []lookup.Result
+	alerts  []alert.Result
+}
+
+// run runs the extract handler for ev, then the invocations it asked for, and those they asked
+// for (continuations, alerts), in order.
+func (p *Pipeline) run(ctx context.Context, ev events.Extract) (extract.Result, invoked, error) {
 	// Each run is a new invocation with its own request ID, as in Lambda: the extract derives
 	// its query tokens from it, so a rerun queries afresh instead of being handed the last run's
 	// execution.
@@ -170,30 +218,50 @@ func (p *Pipeline) run(ctx context.Context, ev events.Extract) (extract.Result, 
 	ectx, cancel := context.WithTimeout(ctx, lambdaTimeout)
 	res, err := p.extract.Handle(ectx, ev)
 	cancel()
+	var done invoked
 	if err != nil {
-		return res, nil, fmt.Errorf("extract: %w", err)
+		return res, done, fmt.Errorf("extract: %w", err)
 	}
-	var lookups []lookup.Result
 	for {
 		inv, ok := p.queue.pop()
 		if !ok {
-			return res, lookups, nil
+			return res, done, nil
 		}
-		if inv.function != LookupFunction {
-			return res, lookups, fmt.Errorf("extract invoked %s, want %s", inv.function, LookupFunction)
+		if err := p.runQueued(ctx, inv, &done); err != nil {
+			return res, done, err
 		}
+	}
+}
+
+// runQueued runs one queued invocation of the lookup or alert function and records its result.
+func (p *Pipeline) runQueued(ctx context.Context, inv invocation, done *invoked) error {
+	ctx, cancel := context.WithTimeout(ctx, lambdaTimeout)
+	defer cancel()
+	switch inv.function {
+	case LookupFunction:
 		var ev events.Lookup
 		if err := json.Unmarshal(inv.payload, &ev); err != nil {
-			return res, lookups, fmt.Errorf("lookup event: %w", err)
+			return fmt.Errorf("lookup event: %w", err)
 		}
-		lctx, cancel := context.WithTimeout(ctx, lambdaTimeout)
-		lr, err := p.lookup.Handle(lctx, ev)
-		cancel()
+		lr, err := p.lookup.Handle(ctx, ev)
 		if err != nil {
-			return res, lookups, fmt.Errorf("lookup %s part %d: %w", ev.Day, ev.Part, err)
+			return fmt.Errorf("lookup %s part %d: %w", ev.Day, ev.Part, err)
 		}
-		lookups = append(lookups, lr)
+		done.lookups = append(done.lookups, lr)
+	case AlertFunction:
+		var ev events.Alert
+		if err := json.Unmarshal(inv.payload, &ev); err != nil {
+			return fmt.Errorf("alert event: %w", err)
+		}
+		ar, err := p.alert.Handle(ctx, ev)
+		if err != nil {
+			return fmt.Errorf("alert %s: %w", ev.Day, err)
+		}
+		done.alerts = append(done.alerts, ar)
+	default:
+		return fmt.Errorf("invoked %s, want %s or %s", inv.function, LookupFunction, AlertFunction)
 	}
+	return nil
 }
 
 func newRequestID() string {

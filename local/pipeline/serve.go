@@ -11,7 +11,7 @@ import (
 )
 
 // Serve makes the Lambda stand-in run what it is sent, as Lambda runs asynchronous invocations:
-// an Invoke of the extract or lookup function, by a client of the stack (`athena-usage
+// an Invoke of the extract, lookup or alert function, by a client of the stack (`athena-usage
 // backfill`) or by a handler (a day's lookup, a continuation), runs the real handler with set,
 // one invocation at a time in the order they came, as with a reserved concurrency of 1. A
 // failed invocation is recorded in the failure queue at once: Lambda would first retry it
@@ -87,6 +87,13 @@ func (p *Pipeline) invokeOne(ctx context.Context, inv invocation) error {
 		}
 		_, err := p.lookup.Handle(ctx, ev)
 		return err
+	case AlertFunction:
+		var ev events.Alert
+		if err := json.Unmarshal(inv.payload, &ev); err != nil {
+			return fmt.Errorf("alert event: %w", err)
+		}
+		_, err := p.alert.Handle(ctx, ev)
+		return err
 	}
-	return fmt.Errorf("function %s: the local stack has %s and %s", inv.function, ExtractFunc, LookupFunction)
+	return fmt.Errorf("function %s: the local stack has %s, %s and %s", inv.function, ExtractFunc, LookupFunction, AlertFunction)
 }

@@ -34,6 +34,7 @@ const (
 	Database       = "athena_usage"
 	LookupFunction = "athena-usage-lookup"
 	ExtractFunc    = "athena-usage-extract"
+	AlertFunction  = "athena-usage-alert"
 	resultsPrefix  = "athena-results/"
 	// MetricsFile, in the state directory, collects the handlers' metrics, the EMF lines that
 	// the functions print to their logs in AWS.
@@ -47,7 +48,7 @@ type Options struct {
 	// Athena tunes the Athena stand-in: quotas, latency and injected faults. Its Dir, Engine,
 	// S3, Region, AccountID and Workgroups are set by Start.
 	Athena athenaserver.Options
-	// S3Addr, AthenaAddr and InvokeAddr (Lambda, STS and SQS) are the listen addresses;
+	// S3Addr, AthenaAddr and InvokeAddr (Lambda, STS, SQS and SNS) are the listen addresses;
 	// "127.0.0.1:0" (a free port) when empty.
 	S3Addr, AthenaAddr, InvokeAddr string
 	Logger                         *slog.Logger
@@ -59,8 +60,9 @@ type Options struct {
 // Stack is a running local stack.
 type Stack struct {
 	S3URL, AthenaURL string
-	// InvokeURL is the stand-in for Lambda's Invoke, STS's AssumeRole, the SQS failure queue
-	// and CloudFormation's DescribeStacks of the stack (StackName).
+	// InvokeURL is the stand-in for Lambda's Invoke, STS's AssumeRole, the SQS failure queue,
+	// CloudFormation's DescribeStacks of the stack (StackName), and SNS's Publish to the alert
+	// topic (AlertTopic).
 	InvokeURL string
 	// FailureQueueURL is the URL of the failure queue (FailureQueue) at InvokeURL.
 	FailureQueueURL string
@@ -138,7 +140,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if s.AthenaURL, s.shutdown, err = s.athena.Listen(addrOr(opts.AthenaAddr)); err != nil {
 		return nil, fmt.Errorf("Athena stand-in: %w", err)
 	}
-	s.invoke = &invokeServer{queue: &queueInvoker{}, sqs: &sqsQueue{}, log: opts.Logger, started: time.Now()}
+	s.invoke = &invokeServer{queue: &queueInvoker{}, sqs: &sqsQueue{}, sns: &snsTopic{path: filepath.Join(opts.Dir, snsFile)}, log: opts.Logger, started: time.Now()}
 	if s.InvokeURL, s.closeInvoke, err = listenInvoke(s.invoke, addrOr(opts.InvokeAddr)); err != nil {
 		return nil, err
 	}

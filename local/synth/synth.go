@@ -57,6 +57,9 @@ type Options struct {
 	Start    time.Time
 	Accounts []string
 	Regions  []string
+	// Spike adds the spike users (see SpikeFactor), besides the Users callers: their spend
+	// jumps on the last day, so that the alerts have something to say.
+	Spike bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -139,6 +142,9 @@ type Truth struct {
 	// Ignored counts the records of other events (not StartQueryExecution) by source and name,
 	// as "athena.amazonaws.com GetQueryExecution".
 	Ignored map[string]int
+	// Spikes are the ARNs of the spike users (Options.Spike): the first one's last day is over
+	// the default alert rules, the second one's under the minimum cost.
+	Spikes []string
 }
 
 // User is one caller.
@@ -237,6 +243,9 @@ func Generate(opts Options, dir string) (*Truth, error) {
 	g.makeUsers()
 	for d := range opts.Days {
 		g.makeDay(d)
+	}
+	if opts.Spike {
+		g.makeSpikes()
 	}
 	files := g.makeFiles()
 	fw := newFileWriter(dir)

@@ -630,3 +630,51 @@ func TestBadOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestSpike checks that Spike adds the two spike users, whose last day scans SpikeFactor times
+// their usual days, and leaves every other query as it is without them.
+func TestSpike(t *testing.T) {
+	opts := Options{Days: 3, Users: 6, QueriesPerDay: 40, Seed: 5}
+	plain, err := Generate(opts, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Spike = true
+	spiked, err := Generate(opts, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spiked.Spikes) != 2 || len(spiked.Users) != len(plain.Users)+2 {
+		t.Fatalf("Generate(Spike) = spikes %v, %d users, want 2 spike users besides the %d", spiked.Spikes, len(spiked.Users), len(plain.Users))
+	}
+	bytes := map[string]map[string]int64{}
+	var others []Query
+	for _, q := range spiked.Queries {
+		if !slices.Contains(spiked.Spikes, q.UserARN) {
+			others = append(others, q)
+			continue
+		}
+		if q.State != "SUCCEEDED" || q.StatementType != "DML" || !q.InHistory || q.Account != DefaultAccounts[0] {
+			t.Errorf("spike query %+v: want a DML that succeeded, in the history, of the first account", q)
+		}
+		if bytes[q.UserARN] == nil {
+			bytes[q.UserARN] = map[string]int64{}
+		}
+		bytes[q.UserARN][q.Day] += q.DataScannedBytes
+	}
+	if !slices.EqualFunc(others, plain.Queries, func(a, b Query) bool { return a == b }) {
+		t.Errorf("Generate(Spike) changed the other users' queries")
+	}
+	for i, want := range []int64{SpikeQueries * 16 << 30, SpikeQueries * 1 << 30} {
+		days := bytes[spiked.Spikes[i]]
+		for d, day := range spiked.Days {
+			w := want
+			if d == len(spiked.Days)-1 {
+				w *= SpikeFactor
+			}
+			if days[day] != w {
+				t.Errorf("spike user %s scanned %d bytes on %s, want %d", spiked.Spikes[i], days[day], day, w)
+			}
+		}
+	}
+}

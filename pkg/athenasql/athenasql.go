@@ -386,3 +386,47 @@ func DashboardWindow(database string, v Visual, from, to time.Time) (string, err
 		"To":      to.Format(config.DayLayout),
 	})
 }
+
+// AlertsKey is the key of the alert function's record of the users it alerted about for a day.
+// It is outside both tables' locations, with the lookup's manifest.
+func AlertsKey(dataPrefix string, day time.Time) string {
+	return dataPrefix + stateDir + "dt=" + day.Format(config.DayLayout) + "/alerts.json"
+}
+
+// AlertCandidates returns the query for the daily cost of the users whose cost on day reaches
+// floorUSD, on day and on the windowDays days before it. Its columns are user_arn, day,
+// queries, data_scanned_bytes and cost_usd, ordered by user and day.
+func AlertCandidates(database string, day time.Time, windowDays int, floorUSD float64) (string, error) {
+	if err := config.ValidateDatabase(database); err != nil {
+		return "", err
+	}
+	if windowDays < 1 || windowDays > 366 {
+		return "", fmt.Errorf("alert window %d days: want 1 to 366", windowDays)
+	}
+	if !(floorUSD >= 0 && floorUSD <= 1e9) {
+		return "", fmt.Errorf("alert floor %v USD: want 0 to 1e9", floorUSD)
+	}
+	return render("alerts_candidates.sql", map[string]string{
+		"Database": database,
+		"From":     day.AddDate(0, 0, -windowDays).Format(config.DayLayout),
+		"Day":      day.Format(config.DayLayout),
+		"FloorUSD": formatPrice(floorUSD),
+	})
+}
+
+// AlertDrill returns the query that lists one user's queries of day, most expensive first: the
+// SQL an alert gives to drill in. The user ARN comes from the data, not from configuration, so
+// it is quoted as a SQL string literal; one with a control character (a line break) is refused.
+func AlertDrill(database string, day time.Time, userARN string) (string, error) {
+	if err := config.ValidateDatabase(database); err != nil {
+		return "", err
+	}
+	if strings.ContainsFunc(userARN, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", fmt.Errorf("user %q: holds a control character", userARN)
+	}
+	return render("alerts_drill.sql", map[string]string{
+		"Database": database,
+		"Day":      day.Format(config.DayLayout),
+		"User":     strings.ReplaceAll(userARN, "'", "''"),
+	})
+}

@@ -157,6 +157,7 @@ func TestKeys(t *testing.T) {
 		{PartKey("", day, 123), "athena_api_output/dt=2024-03-05/part-00123.csv"},
 		{LookupManifestKey("usage/", day), "usage/athena_usage_state/dt=2024-03-05/lookup.json"},
 		{APIOutputDayPrefix("", day), "athena_api_output/dt=2024-03-05/"},
+		{AlertsKey("usage/", day), "usage/athena_usage_state/dt=2024-03-05/alerts.json"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -230,6 +231,40 @@ func TestDashboardWindow(t *testing.T) {
 	}
 	if _, err := DashboardWindow("athena_usage", VisualDailyCost, to, from); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("DashboardWindow(reversed window) error = %v, want empty window", err)
+	}
+}
+
+func TestAlerts(t *testing.T) {
+	day := time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
+	sql, err := AlertCandidates("athena_usage", day, 14, 5)
+	if err != nil {
+		t.Fatalf("AlertCandidates: %v", err)
+	}
+	for _, want := range []string{"BETWEEN '2024-02-20' AND '2024-03-05'", "WHERE day = '2024-03-05'", ">= 5.0", `"athena_usage"."athena_usage_daily"`} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("AlertCandidates(athena_usage, 2024-03-05, 14, 5) =\n%s\nwant it to contain %q", sql, want)
+		}
+	}
+	for _, tt := range []struct {
+		name     string
+		database string
+		window   int
+		floor    float64
+	}{
+		{"hostile database", "x'y", 14, 5},
+		{"no window", "athena_usage", 0, 5},
+		{"negative floor", "athena_usage", 14, -1},
+	} {
+		if _, err := AlertCandidates(tt.database, day, tt.window, tt.floor); err == nil {
+			t.Errorf("AlertCandidates(%s) accepted it", tt.name)
+		}
+	}
+	sql, err = AlertDrill("athena_usage", day, "arn:aws:sts::123456789012:assumed-role/Analyst/o'brien@example.com")
+	if err != nil || !strings.Contains(sql, "user_arn = 'arn:aws:sts::123456789012:assumed-role/Analyst/o''brien@example.com'") || !strings.Contains(sql, "day = '2024-03-05'") {
+		t.Errorf("AlertDrill(a quote in the ARN) = %s, %v, want the quote doubled", sql, err)
+	}
+	if _, err := AlertDrill("athena_usage", day, "arn:x\n; DROP"); err == nil {
+		t.Error("AlertDrill accepted a line break in the user")
 	}
 }
 

@@ -45,6 +45,17 @@ const (
 	EnvStackName = "STACK_NAME"
 	// EnvRuntimeAPI is where Lambda's Runtime API listens; set by Lambda itself.
 	EnvRuntimeAPI = "AWS_LAMBDA_RUNTIME_API"
+	// EnvAlertFunction is the alert function the lookup invokes when it completes a day;
+	// unset, it invokes none.
+	EnvAlertFunction = "ALERT_FUNCTION"
+	// EnvAlertTopic is the ARN of the SNS topic the alert function publishes to.
+	EnvAlertTopic = "ALERT_TOPIC_ARN"
+	// EnvAlertThreshold, EnvAlertRatio and EnvAlertMinCost are the alert rules: a user's day
+	// above the threshold in USD, or above ratio times their median day with at least the
+	// minimum cost in USD.
+	EnvAlertThreshold = "ALERT_THRESHOLD_USD"
+	EnvAlertRatio     = "ALERT_RATIO"
+	EnvAlertMinCost   = "ALERT_MIN_COST_USD"
 )
 
 // Defaults for optional settings.
@@ -125,6 +136,25 @@ type Lookup struct {
 	PartSize int
 	// MaxAttempts is how often a call, or an unprocessed ID, is tried.
 	MaxAttempts int
+	// AlertFunction is the name or ARN of the alert function, invoked when a day is complete;
+	// "" invokes none.
+	AlertFunction string
+}
+
+// Alert holds the settings of the alert function. The rules (ThresholdUSD, Ratio, MinCostUSD)
+// are 0 when their variable is unset: the alert package owns their defaults.
+type Alert struct {
+	Shared
+	Database  string
+	Workgroup string
+	// TopicARN is the SNS topic the alerts are published to.
+	TopicARN string
+	// ThresholdUSD: a user whose day costs more is alerted.
+	ThresholdUSD float64
+	// Ratio and MinCostUSD: a user whose day costs more than Ratio times their median day, and
+	// at least MinCostUSD, is alerted.
+	Ratio      float64
+	MinCostUSD float64
 }
 
 // Getenv reads one variable; os.Getenv in production, a map in tests.
@@ -308,10 +338,30 @@ func LoadLookup(getenv Getenv) (Lookup, error) {
 		PartSize:    p.int(EnvLookupPartSize, 50, 1000000),
 		MaxAttempts: p.int(EnvLookupMaxAttempts, 1, 50),
 	}
+	c.AlertFunction = strings.TrimSpace(getenv(EnvAlertFunction))
 	p.check(EnvAccountID, c.AccountID, ValidateAccountID)
 	p.check(EnvLookupRoleName, c.RoleName, ValidateRoleName)
 	p.check(EnvPartition, c.Partition, ValidatePartition)
+	p.check(EnvAlertFunction, c.AlertFunction, ValidateFunction)
 	return c, p.err("lookup")
+}
+
+// LoadAlert reads the alert function's settings; the error lists every problem found.
+func LoadAlert(getenv Getenv) (Alert, error) {
+	p := &problems{getenv: getenv}
+	c := Alert{
+		Shared:       p.shared(),
+		Database:     p.optional(EnvDatabase, DefaultDatabase),
+		Workgroup:    p.required(EnvWorkgroup),
+		TopicARN:     p.required(EnvAlertTopic),
+		ThresholdUSD: p.float(EnvAlertThreshold, 0, 0.01, 1e6),
+		Ratio:        p.float(EnvAlertRatio, 0, 1, 1000),
+		MinCostUSD:   p.float(EnvAlertMinCost, 0, 0.01, 1e6),
+	}
+	p.check(EnvDatabase, c.Database, ValidateDatabase)
+	p.check(EnvWorkgroup, c.Workgroup, ValidateWorkgroup)
+	p.check(EnvAlertTopic, c.TopicARN, ValidateTopicARN)
+	return c, p.err("alert")
 }
 
 // RuntimeAPI returns the host:port of Lambda's Runtime API, or "" outside Lambda.

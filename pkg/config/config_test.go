@@ -159,3 +159,62 @@ func TestParseDay(t *testing.T) {
 		t.Errorf("ParseDay(2024-02-29) = %v, %v", d, err)
 	}
 }
+
+func validAlertEnv() map[string]string {
+	return map[string]string{
+		EnvRegion:     "us-east-1",
+		EnvDataBucket: "usage-data",
+		EnvWorkgroup:  "athena-usage",
+		EnvAlertTopic: "arn:aws:sns:us-east-1:123456789012:athena-usage-AlertTopic-1A2B",
+		EnvStackName:  "athena-usage",
+	}
+}
+
+func TestLoadAlert(t *testing.T) {
+	c, err := LoadAlert(env(validAlertEnv()))
+	if err != nil {
+		t.Fatalf("LoadAlert: %v", err)
+	}
+	// Unset rules stay 0: the alert package owns their defaults.
+	if c.ThresholdUSD != 0 || c.Ratio != 0 || c.MinCostUSD != 0 || c.Database != DefaultDatabase {
+		t.Errorf("LoadAlert(no rules) = %+v, want the rules 0 and the default database", c)
+	}
+	m := validAlertEnv()
+	m[EnvAlertThreshold], m[EnvAlertRatio], m[EnvAlertMinCost] = "250", "8", "2.5"
+	if c, err = LoadAlert(env(m)); err != nil || c.ThresholdUSD != 250 || c.Ratio != 8 || c.MinCostUSD != 2.5 {
+		t.Errorf("LoadAlert(rules) = %+v, %v, want 250, 8, 2.5", c, err)
+	}
+	m = validAlertEnv()
+	delete(m, EnvStackName)
+	m[EnvAlertTopic] = "arn:aws:sqs:us-east-1:123456789012:q"
+	m[EnvAlertRatio] = "0.5"
+	m[EnvAlertMinCost] = "-1"
+	_, err = LoadAlert(env(m))
+	for _, want := range []string{EnvStackName + " is required", EnvAlertTopic, EnvAlertRatio, EnvAlertMinCost} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadAlert(bad settings) error = %v, want it to name %s", err, want)
+		}
+	}
+}
+
+func TestLoadLookupAlertFunction(t *testing.T) {
+	base := map[string]string{EnvRegion: "us-east-1", EnvDataBucket: "usage-data", EnvAccountID: "123456789012", EnvPartition: "aws"}
+	for _, tt := range []struct {
+		value, want string
+		ok          bool
+	}{
+		{"", "", true},
+		{"athena-usage-alert", "athena-usage-alert", true},
+		{"arn:aws:lambda:us-east-1:123456789012:function:athena-usage-alert", "arn:aws:lambda:us-east-1:123456789012:function:athena-usage-alert", true},
+		{"alert function", "", false},
+	} {
+		m := map[string]string{EnvAlertFunction: tt.value}
+		for k, v := range base {
+			m[k] = v
+		}
+		c, err := LoadLookup(env(m))
+		if (err == nil) != tt.ok || (tt.ok && c.AlertFunction != tt.want) {
+			t.Errorf("LoadLookup(%s=%q) = %q, %v, want %q (ok %v)", EnvAlertFunction, tt.value, c.AlertFunction, err, tt.want, tt.ok)
+		}
+	}
+}

@@ -24,8 +24,27 @@ var (
 	roleNamePattern  = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
 	dayPattern       = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	regionPattern    = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]{0,2})?-[a-z]+-[0-9]{1,2}$`)
+	topicARNPattern  = regexp.MustCompile(`^arn:aws(-[a-z]+){0,2}:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
 	stackNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	// functionPattern is a function's name, or its ARN (with a version or alias).
+	functionPattern = regexp.MustCompile(`^(arn:aws(-[a-z]+){0,2}:lambda:[a-z0-9-]+:[0-9]{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$`)
 )
+
+// ValidateTopicARN checks the ARN of an SNS standard topic.
+func ValidateTopicARN(arn string) error {
+	if !topicARNPattern.MatchString(arn) {
+		return fmt.Errorf("topic ARN %q: want arn:aws:sns:<region>:<account>:<name>", arn)
+	}
+	return nil
+}
+
+// ValidateFunction checks a Lambda function's name or ARN.
+func ValidateFunction(name string) error {
+	if !functionPattern.MatchString(name) {
+		return fmt.Errorf("function %q: want a function name or ARN", name)
+	}
+	return nil
+}
 
 // ValidateDatabase checks a Glue database name: lower case letters, digits and underscores.
 func ValidateDatabase(name string) error {

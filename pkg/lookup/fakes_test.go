@@ -220,12 +220,17 @@ func (f *fakeS3) objectsUnder(bucket, prefix string) map[string]string {
 type fakeLambda struct {
 	mu    sync.Mutex
 	calls []*lambda.InvokeInput
+	// err, when set, fails every Invoke (after recording it).
+	err error
 }
 
 func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, in)
+	if f.err != nil {
+		return nil, f.err
+	}
 	return &lambda.InvokeOutput{StatusCode: 202}, nil
 }
 

@@ -486,7 +486,34 @@ func (inv *invocation) finishDay(ctx context.Context) error {
 	}
 	inv.putDayMetrics(ctx)
 	inv.warnBadRecords(ctx)
+	if err := inv.alert(ctx); err != nil {
+		return err
+	}
 	inv.log.InfoContext(ctx, "day done", "parts", inv.parts.n, "stale_parts_deleted", n, "result", inv.res, "engines", inv.h.engineTotals())
+	return nil
+}
+
+// alert invokes the alert function asynchronously for the completed day, when one is
+// configured. After the manifest, so that the day is complete when it looks; a failed invoke
+// fails the invocation, whose retry writes the same objects and invokes again.
+func (inv *invocation) alert(ctx context.Context) error {
+	name := inv.h.cfg.AlertFunction
+	if name == "" {
+		return nil
+	}
+	payload, err := json.Marshal(events.Alert{Day: inv.ev.Day})
+	if err != nil {
+		return fmt.Errorf("alert: %w", err)
+	}
+	_, err = inv.h.clients.Lambda.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(name),
+		InvocationType: lambdatypes.InvocationTypeEvent,
+		Payload:        payload,
+	})
+	if err != nil {
+		return fmt.Errorf("invoke %s for the completed day: %w", name, err)
+	}
+	inv.res.Alerted = true
 	return nil
 }
 

@@ -906,3 +906,34 @@ func TestHandleOtherAccountRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestHandleInvokesAlert checks that a completed day, and only a completed one, invokes the
+// alert function with the day, after its manifest says complete.
+func TestHandleInvokesAlert(t *testing.T) {
+	const alertFn = "athena-usage-alert"
+	withAlert := func(c *config.Lookup) { c.AlertFunction = alertFn }
+	e := newEnvConfig(t, dayRows(12), 5, withAlert)
+	res, err := e.handler.Handle(context.Background(), e.event())
+	if err != nil || !res.Alerted {
+		t.Fatalf("Handle = %+v, %v, want the day done and the alert function invoked", res, err)
+	}
+	if len(e.lambda.calls) != 1 {
+		t.Fatalf("Invoke calls = %d, want 1", len(e.lambda.calls))
+	}
+	in := e.lambda.calls[0]
+	if aws.ToString(in.FunctionName) != alertFn || in.InvocationType != "Event" || string(in.Payload) != `{"day":"`+testDay+`"}` {
+		t.Errorf("Invoke(%s, %s, %s), want %s asynchronously with the day", aws.ToString(in.FunctionName), in.InvocationType, in.Payload, alertFn)
+	}
+	m, err := readManifest(context.Background(), e.s3, testBucket, athenasql.LookupManifestKey(testPrefix, testDayTime))
+	if err != nil || m == nil || !m.Complete {
+		t.Errorf("manifest = %+v, %v, want it complete before the alert runs", m, err)
+	}
+
+	// Without the setting, nothing is invoked (TestHandleWritesParts); when the invoke fails,
+	// the invocation fails, so that Lambda's retry invokes again.
+	e = newEnvConfig(t, dayRows(12), 5, withAlert)
+	e.lambda.err = errors.New("throttled")
+	if _, err := e.handler.Handle(context.Background(), e.event()); err == nil || !strings.Contains(err.Error(), alertFn) {
+		t.Errorf("Handle with Invoke failing = %v, want an error naming %s", err, alertFn)
+	}
+}

@@ -31,6 +31,8 @@ type Result struct {
 	// NextPart and NextOffset are where that invocation starts.
 	NextPart   int   `json:"next_part,omitempty"`
 	NextOffset int64 `json:"next_offset,omitempty"`
+	// Alerted is true when the alert function was invoked for the completed day.
+	Alerted bool `json:"alerted,omitempty"`
 	// StaleParts is the number of parts deleted that an earlier run with more IDs had left.
 	StaleParts int `json:"stale_parts,omitempty"`
 	// Superseded is true when the object changed since the day's first invocation read it: a

@@ -35,6 +35,7 @@ import (
 const (
 	extractID = "ExtractFunction"
 	lookupID  = "LookupFunction"
+	alertID   = "AlertFunction"
 )
 
 // lookupWait bounds the wait for the asynchronous lookup to write its part.
@@ -48,6 +49,7 @@ type world struct {
 	fns     map[string]samtemplate.Function
 	extract *running
 	lookup  *running
+	alert   *running
 }
 
 // running is a function in the emulator with its captured output.
@@ -144,6 +146,9 @@ func startWorld() (w *world, err error) {
 	if w.fns, err = tmpl.Functions(); err != nil {
 		return nil, fmt.Errorf("%s: %w", *templatePath, err)
 	}
+	if w.alert, err = w.start(ctx, alertID, pipeline.AlertFunction, nil); err != nil {
+		return nil, err
+	}
 	if w.lookup, err = w.start(ctx, lookupID, pipeline.LookupFunction, nil); err != nil {
 		return nil, err
 	}
@@ -175,6 +180,8 @@ func (w *world) deployment() samtemplate.Values {
 			"GlueDatabase":    pipeline.Database,
 			lookupID:          pipeline.LookupFunction,
 			extractID:         pipeline.ExtractFunc,
+			alertID:           pipeline.AlertFunction,
+			"AlertTopic":      pipeline.AlertTopic,
 		},
 		StackName: "athena-usage",
 		Region:    pipeline.Region,
@@ -205,6 +212,12 @@ func (w *world) env(id string) map[string]string {
 	if id == extractID && w.lookup != nil {
 		env["AWS_ENDPOINT_URL_LAMBDA"] = w.lookup.Endpoint()
 	}
+	// The lookup hands a completed day to the alert function, which publishes to the local
+	// stack's topic.
+	if id == lookupID && w.alert != nil {
+		env["AWS_ENDPOINT_URL_LAMBDA"] = w.alert.Endpoint()
+	}
+	env["AWS_ENDPOINT_URL_SNS"] = w.stack.InvokeURL
 	return env
 }
 
@@ -238,7 +251,7 @@ func (w *world) start(ctx context.Context, id, name string, edit func(map[string
 }
 
 func (w *world) close() {
-	for _, r := range []*running{w.extract, w.lookup} {
+	for _, r := range []*running{w.extract, w.lookup, w.alert} {
 		if r != nil {
 			r.Close()
 		}
@@ -270,10 +283,13 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 }
 
 // waitFor waits until the output contains s, or ctx ends.
-func (b *syncBuffer) waitFor(ctx context.Context, s string) error {
+func (b *syncBuffer) waitFor(ctx context.Context, s string) error { return b.waitForFrom(ctx, s, 0) }
+
+// waitForFrom waits until the output from byte from on contains s, or ctx ends.
+func (b *syncBuffer) waitForFrom(ctx context.Context, s string, from int) error {
 	for {
 		b.mu.Lock()
-		if strings.Contains(b.buf.String(), s) {
+		if strings.Contains(b.buf.String()[from:], s) {
 			b.mu.Unlock()
 			return nil
 		}
@@ -464,6 +480,7 @@ func TestBadEventsNameTheField(t *testing.T) {
 		// anyway must fail, not pass for an empty event (the previous day).
 		{w.extract, `not json`, []string{"invalid character"}},
 		{w.lookup, `{"day":"x"}`, []string{"day", `"x"`}},
+		{w.alert, `{}`, []string{`give {"day":"YYYY-MM-DD"} or a scheduled event`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {
@@ -494,6 +511,7 @@ func TestMissingVariableFailsInit(t *testing.T) {
 		{extractID, "missing-data-bucket-extract", config.EnvDataBucket},
 		{extractID, "missing-workgroup-extract", config.EnvWorkgroup},
 		{lookupID, "missing-data-bucket-lookup", config.EnvDataBucket},
+		{alertID, "missing-topic-alert", config.EnvAlertTopic},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, ok := w.fns[tt.id].Env[tt.unset]; !ok {
@@ -545,6 +563,7 @@ func TestInitDurationAndSize(t *testing.T) {
 	for _, tt := range []struct{ id, fn, event string }{
 		{extractID, "extract", `{"day":"2024-02-30"}`},
 		{lookupID, "lookup", `{"day":"x"}`},
+		{alertID, "alert", `{"day":"x"}`},
 	} {
 		bin := binaries[tt.fn]
 		st, err := os.Stat(bin)

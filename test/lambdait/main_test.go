@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "lambdait:", err)
 		os.Exit(1)
 	}
-	for _, fn := range []string{"extract", "lookup"} {
+	for _, fn := range []string{"extract", "lookup", "alert"} {
 		bin, err := build(fn, dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "lambdait:", err)

@@ -154,8 +154,20 @@ func renderConfig(c configuration) ([]athenasql.Statement, error) {
 		}
 		stmts = append(stmts, athenasql.Statement{Name: "dashboard window " + v.Name, SQL: sql})
 	}
-	return stmts, nil
+	// The alert function's queries, over the same database (its configuration shares it).
+	sql, err = athenasql.AlertCandidates(cfg.Database, extractDay, 14, 2.5)
+	if err != nil {
+		return nil, err
+	}
+	stmts = append(stmts, athenasql.Statement{Name: "alert candidates", SQL: sql})
+	if sql, err = athenasql.AlertDrill(cfg.Database, extractDay, alertUser); err != nil {
+		return nil, err
+	}
+	return append(stmts, athenasql.Statement{Name: "alert drill-in", SQL: sql}), nil
 }
+
+// alertUser is a user an alert's drill-in names: a session whose name holds a quote.
+const alertUser = "arn:aws:sts::123456789012:assumed-role/Analyst/o'brien@example.com"
 
 // source is one template as a pattern that matches exactly the texts it can render to.
 type source struct {

@@ -1,6 +1,7 @@
 package templatecheck
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,6 +57,17 @@ var neededActions = map[string][]string{
 		"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket", "s3:DeleteObject",
 		"sts:AssumeRole", "lambda:InvokeFunction",
 	},
+	"AlertFunction": {
+		"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
+		// One query over the views, its rows, and a stop when the invocation runs out of time.
+		"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution",
+		// Athena reads the views' and tables' definitions; the catalog's key, through Glue.
+		"glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions", "kms:Decrypt",
+		// Athena's reads of the tables and writes of the result; the record of alerts.
+		"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+		"s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads",
+		"sns:Publish",
+	},
 }
 
 // checkAccess checks, with the functions' own configuration, that each role allows what its
@@ -86,6 +98,9 @@ func checkAccess(s *stack) []error {
 	want, aerrs = s.lookupAccess()
 	errs = append(errs, aerrs...)
 	check("LookupFunction", want)
+	want, aerrs = s.alertAccess()
+	errs = append(errs, aerrs...)
+	check("AlertFunction", want)
 	return errs
 }
 
@@ -273,6 +288,11 @@ func (s *stack) lookupAccess() ([]access, []error) {
 		access{"s3:ListBucket", bucket, true, map[string]string{"s3:prefix": athenasql.LookupManifestKey(cfg.DataPrefix, sampleDay)}},
 		access{"s3:ListBucket", bucket, false, map[string]string{"s3:prefix": cfg.DataPrefix + athenasql.QueriesTable + "/"}},
 		access{"s3:ListBucket", bucket, false, nil})
+	// A completed day goes to the alert function.
+	if cfg.AlertFunction == "" {
+		return nil, []error{errors.New("LookupFunction: no " + config.EnvAlertFunction + ": completed days would never be checked for alerts")}
+	}
+	yes("lambda:InvokeFunction", regional("lambda")+"function:"+cfg.AlertFunction)
 	if cfg.RoleName != "" {
 		role := func(account, name string) string {
 			return "arn:" + standInPartition + ":iam::" + account + ":role/" + name

@@ -27,6 +27,7 @@ const (
 var loaders = map[string]func(config.Getenv) (any, error){
 	"ExtractFunction": func(g config.Getenv) (any, error) { return config.LoadExtract(g) },
 	"LookupFunction":  func(g config.Getenv) (any, error) { return config.LoadLookup(g) },
+	"AlertFunction":   func(g config.Getenv) (any, error) { return config.LoadAlert(g) },
 }
 
 // knownEnv is every variable pkg/config defines.
@@ -36,7 +37,8 @@ var knownEnv = []string{
 	config.EnvRegions, config.EnvProjectionStart, config.EnvPricePerTB, config.EnvLookupFunction, config.EnvLateDays,
 	config.EnvLookupRate, config.EnvLookupHeadroom, config.EnvLookupConcurrency, config.EnvLookupPartSize,
 	config.EnvLookupMaxAttempts, config.EnvAccountID, config.EnvLookupRoleName, config.EnvRegion,
-	config.EnvPartition, config.EnvStackName,
+	config.EnvPartition, config.EnvAlertFunction, config.EnvAlertTopic, config.EnvAlertThreshold,
+	config.EnvAlertRatio, config.EnvAlertMinCost, config.EnvStackName,
 }
 
 // maxEventAge is the longest, and default, time in seconds Lambda keeps an asynchronous event.

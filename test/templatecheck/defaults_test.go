@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/athenausage/athena-usage/pkg/alert"
 	"github.com/athenausage/athena-usage/pkg/batchget"
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/athenausage/athena-usage/pkg/lookup"
@@ -26,6 +27,9 @@ func TestParameterDefaultsMatchTheCode(t *testing.T) {
 		{"LookupRate", 0},
 		{"LookupHeadroomPercent", batchget.DefaultHeadroom * 100},
 		{"LookupConcurrency", 0},
+		{"AlertThresholdUSD", alert.DefaultThresholdUSD},
+		{"AlertRatio", alert.DefaultRatio},
+		{"AlertMinCostUSD", alert.DefaultMinCostUSD},
 	} {
 		if got, want := s.param(tt.param), fmt.Sprint(tt.want); got != want {
 			t.Errorf("template parameter %s defaults to %s, want %s (the code's default)", tt.param, got, want)

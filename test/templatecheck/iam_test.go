@@ -197,10 +197,10 @@ func (s *stack) roleID(nameOrARN string) string {
 
 // scopedServices are the services whose statements must name ARNs: all their actions used here
 // support resource-level permissions.
-var scopedServices = []string{"s3", "glue", "athena", "lambda", "kms", "sts", "logs", "sqs"}
+var scopedServices = []string{"s3", "glue", "athena", "lambda", "kms", "sts", "logs", "sqs", "sns"}
 
 // checkIAM checks that no statement allows a wildcard action, and that S3, Glue, Athena,
-// Lambda, KMS, STS, CloudWatch Logs and SQS statements name the stack's ARNs rather than "*".
+// Lambda, KMS, STS, CloudWatch Logs, SQS and SNS statements name the stack's ARNs rather than "*".
 func checkIAM(s *stack) []error {
 	roles, errs := roleStatements(s)
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -300,6 +300,8 @@ func checkARN(service, arn string, actions []string) error {
 		return fmt.Errorf("resource %q: tables of any database", arn)
 	case service == "sqs" && strings.ContainsAny(parts[5], "*?"):
 		return fmt.Errorf("resource %q: not one named queue", arn)
+	case service == "sns" && strings.ContainsAny(parts[5], "*?"):
+		return fmt.Errorf("resource %q: not one named topic", arn)
 	case service == "logs":
 		// log-group:<name>, or log-group:<name>:* for its streams.
 		group, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "log-group:"), ":")

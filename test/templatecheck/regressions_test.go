@@ -45,6 +45,9 @@ var regressions = []regression{
 	{name: "no account ID", old: "          ACCOUNT_ID: !Ref AWS::AccountId\n", new: "", want: "ACCOUNT_ID is required"},
 	{name: "fixed account ID", old: "          ACCOUNT_ID: !Ref AWS::AccountId\n", new: "          ACCOUNT_ID: \"111111111111\"\n", want: `ACCOUNT_ID = "111111111111", want the stack's own account`},
 	{name: "role name not passed", old: "          LOOKUP_ROLE_NAME: !Ref LookupRoleName\n", new: "", want: `LOOKUP_ROLE_NAME = "", want the LookupRoleName parameter`},
+	{name: "alert role publishes to any topic", old: "                Action: sns:Publish\n                Resource: !Ref AlertTopic\n", new: "                Action: sns:Publish\n                Resource: \"*\"\n", want: `resource "*" for sns actions`},
+	{name: "lookup cannot invoke the alert", old: "                  - !GetAtt AlertFunction.Arn\n", new: "", want: "LookupFunction: allowed(lambda:InvokeFunction, arn:aws:lambda:us-east-1:123456789012:function:athena-usage-alert) = false"},
+	{name: "no alert function for the lookup", old: "          ALERT_FUNCTION: !Ref AlertFunction\n", new: "", want: "no ALERT_FUNCTION"},
 	{name: "missing build target", makefile: true, old: "build-LookupFunction:", new: "build-Lookup:", want: "no build-LookupFunction target"},
 
 	// Concurrency: off by default, so that a new account can deploy; 1 for both when asked.

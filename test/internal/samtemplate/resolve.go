@@ -410,6 +410,12 @@ func (r *resolver) resourceName(id string, res any) any {
 			}
 		}
 		return r.fail("Ref %s: no ID", id)
+	case "AWS::SNS::Topic":
+		name := any(generated)
+		if v, ok := prop("TopicName"); ok {
+			name = v
+		}
+		return fmt.Sprintf("arn:%s:sns:%s:%s:%v", r.v.Partition, r.v.Region, r.v.AccountID, name)
 	}
 	return generated
 }
@@ -419,18 +425,25 @@ func (r *resolver) getAtt(id, attr string) any {
 	if !ok {
 		return r.fail("Fn::GetAtt %s.%s: no such resource", id, attr)
 	}
-	if attr != "Arn" {
-		return r.fail("Fn::GetAtt %s.%s: only Arn is supported", id, attr)
+	typ, _ := Lookup(res, "Type")
+	queueName := typ == "AWS::SQS::Queue" && attr == "QueueName"
+	if attr != "Arn" && !queueName {
+		return r.fail("Fn::GetAtt %s.%s: only Arn is supported (and a queue's QueueName)", id, attr)
+	}
+	if _, named := r.v.Names[id]; !named && r.v.NameSuffix == "" {
+		return r.fail("Fn::GetAtt %s.%s: resource %s has no name in Names", id, attr, id)
 	}
 	name := fmt.Sprint(r.resourceName(id, res))
 	if strings.HasPrefix(name, Unresolved) {
 		return name
 	}
+	if queueName {
+		return name[strings.LastIndex(name, "/")+1:]
+	}
 	prefix := "arn:" + r.v.Partition + ":"
 	regional := func(service string) string {
 		return prefix + service + ":" + r.v.Region + ":" + r.v.AccountID + ":"
 	}
-	typ, _ := Lookup(res, "Type")
 	switch typ {
 	case "AWS::S3::Bucket":
 		return prefix + "s3:::" + name
