@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,7 +94,7 @@ func (generatedS3) DeleteObjects(context.Context, *s3.DeleteObjectsInput, ...fun
 	return &s3.DeleteObjectsOutput{}, nil
 }
 
-// checkingUploader reads each part as it is uploaded and keeps one bit per ID: an ID written
+// checkingUploader reads each part (under athena_api_output/) as it is uploaded and keeps one bit per ID: an ID written
 // twice is a duplicate, one never written (or written with a lookup error) is lost.
 type checkingUploader struct {
 	mu     sync.Mutex
@@ -108,6 +109,11 @@ func newCheckingUploader(ids int) *checkingUploader {
 }
 
 func (u *checkingUploader) UploadObject(_ context.Context, in *transfermanager.UploadObjectInput, _ ...func(*transfermanager.Options)) (*transfermanager.UploadObjectOutput, error) {
+	if !strings.Contains(aws.ToString(in.Key), "/athena_api_output/") {
+		// The day's manifest: not a part.
+		_, err := io.Copy(io.Discard, in.Body)
+		return &transfermanager.UploadObjectOutput{}, err
+	}
 	r := apioutput.NewReader(in.Body)
 	for {
 		row, err := r.Read()
