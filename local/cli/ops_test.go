@@ -450,7 +450,9 @@ func TestBackfillResumesAfterInterrupt(t *testing.T) {
 		}
 		got = append(got, strings.TrimSpace(inv.Function+" "+ev.Day+" "+ev.From+" "+ev.To))
 	}
-	want := []string{pipeline.ExtractFunc + "  " + day(4) + " " + day(3), pipeline.LookupFunction + " " + day(4), pipeline.LookupFunction + " " + day(3)}
+	// Each lookup that completes a day invokes the alert function for it.
+	want := []string{pipeline.ExtractFunc + "  " + day(4) + " " + day(3), pipeline.LookupFunction + " " + day(4), pipeline.LookupFunction + " " + day(3),
+		pipeline.AlertFunction + " " + day(4), pipeline.AlertFunction + " " + day(3)}
 	if !slices.Equal(got, want) {
 		t.Errorf("invocations of the resumed backfill = %q, want %q: none for the complete day %s", got, want, day(5))
 	}

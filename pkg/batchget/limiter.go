@@ -37,6 +37,8 @@ type adaptiveLimiter struct {
 	win window
 	// ep is the overshoot being measured after a decrease, nil when none is.
 	ep *episode
+	// lastMeasure is the last measure from an overshoot (not the drain), for decide.
+	lastMeasure measured
 	// pooled are the calls and throttled calls of the windows since the last decision, each
 	// older one weighed down by poolDecay.
 	pooled [2]float64
@@ -59,6 +61,12 @@ type adaptiveLimiter struct {
 	moved chan struct{}
 }
 
+// measured is what a measure of the quota from an overshoot saw: the rate and the throttled
+// share of its calls, and the ceiling it replaced.
+type measured struct {
+	rate, share, calls, throttled, ceiling float64
+}
+
 type window struct {
 	start, end       time.Time
 	calls, throttled int
@@ -78,6 +86,8 @@ type episode struct {
 	firstThrottled time.Time
 	// estimate is the deciding window's own estimate of the ceiling; rate the rate before.
 	estimate, rate float64
+	// decided is what the decision saw, and the ceiling before it.
+	decided measured
 }
 
 // sendRate is the rate at which calls were sent from from to to, all of them, not only those
@@ -139,6 +149,9 @@ const (
 	burstSeconds = 2
 	// maxHistory bounds the send times kept for drainEstimate: a ramp of a minute at 500/s.
 	maxHistory = 30_000
+	// stillRate: a decision at this share of the last measure's rate or less checks whether
+	// throttling fell with the rate.
+	stillRate = 0.9
 	// learnUnder: only windows at this share of the quota found or less teach the background.
 	learnUnder = 0.75
 	// drainFloor: a drain estimate under this share of the overshoot's own is not believed.
@@ -255,14 +268,14 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	switch {
 	case sds > strongSDs && w.throttled >= earlyThrottles:
 		// Throttled far beyond chance: decide now, not after more calls into an empty bucket.
-		l.decrease(now, share)
+		l.decide(now, share, float64(w.calls), float64(w.throttled))
 	case complete:
 		// A small excess shows over several windows: each is pooled with the last ones, the
 		// older weighing less.
 		l.pooled[0] = l.pooled[0]*poolDecay + float64(w.calls)
 		l.pooled[1] = l.pooled[1]*poolDecay + float64(w.throttled)
 		if share, sds := l.excess(l.pooled[0], l.pooled[1]); sds > 3 && l.pooled[1] >= earlyThrottles {
-			l.decrease(now, share)
+			l.decide(now, share, l.pooled[0], l.pooled[1])
 			return
 		}
 		l.learn()
@@ -292,11 +305,39 @@ func (l *adaptiveLimiter) excess(n, k float64) (share, sds float64) {
 	return share, (share - b) / math.Sqrt(p*(1-p)/n)
 }
 
+// decide acts on an excess share of n calls, k of them throttled: a decrease, unless the last
+// measure was taken at a clearly higher rate and throttling did not fall with the rate. The
+// quota's throttling falls when the rate does; throttling that stays is background the first
+// windows of the run did not show (they are few at low rates): it is learned, and the quota the
+// last measure replaced is restored. Without this, each decrease would measure a lower quota
+// from the same background, down to the floor.
+func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
+	last := l.lastMeasure
+	if last.rate == 0 || l.current > stillRate*last.rate {
+		l.decrease(now, share, n, k)
+		return
+	}
+	pooled := (last.throttled + k) / (last.calls + n)
+	sd := math.Sqrt(pooled * (1 - pooled) * (1/last.calls + 1/n))
+	if share < last.share-2*sd {
+		l.decrease(now, share, n, k)
+		return
+	}
+	l.bgCalls += last.calls + n
+	l.bgThrottled += last.throttled + k
+	l.lastMeasure = measured{}
+	l.ceiling = last.ceiling
+	l.setRate(now, l.ceiling*(1-l.headroom))
+	l.win = window{start: now}
+	l.pooled = [2]float64{}
+	l.wake()
+}
+
 // decrease stops the calls (the rate falls to MinRate) for the round trip it takes the calls of
 // the overshoot to come back, or pause if longer; measure then sets the ceiling from them. The
 // window's own estimate (the calls sent less those throttled beyond the background, at least
 // 1-maxDecrease of the rate) stands in if they are too few.
-func (l *adaptiveLimiter) decrease(now time.Time, share float64) {
+func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 	sent := l.sendRate(l.win.first, l.win.last)
 	if sent == 0 {
 		sent = l.current
@@ -306,7 +347,8 @@ func (l *adaptiveLimiter) decrease(now time.Time, share float64) {
 	// and some sent after the first throttled one still found the last of its burst.
 	from := l.win.firstThrottled
 	from = from.Add(now.Sub(from) / 3)
-	l.ep = &episode{from: from, to: now, firstThrottled: l.win.firstThrottled, estimate: estimate, rate: l.current}
+	l.ep = &episode{from: from, to: now, firstThrottled: l.win.firstThrottled, estimate: estimate, rate: l.current,
+		decided: measured{rate: l.current, share: share, calls: n, throttled: k, ceiling: l.ceiling}}
 	// A new bucket: the calls waiting give up reservations made at the old rate and take new
 	// ones, which on the old bucket would queue behind the debt those left.
 	l.current = l.min
@@ -412,10 +454,12 @@ func (l *adaptiveLimiter) measure(now, sent time.Time, throttled bool) {
 		// run started, or the first throttles were background; the overshoot's measure stands.
 		drain = 0
 	}
+	l.lastMeasure = ep.decided
 	switch {
 	case drain > 0:
 		// The drain's sample is far larger than the overshoot's.
 		ceiling = drain
+		l.lastMeasure = measured{}
 	case l.ceiling != 0 && math.Abs(ceiling-l.ceiling) <= agree*l.ceiling:
 		// A probe found the quota about where it was: probe less often.
 		l.hold = min(2*l.hold, maxHold)

@@ -185,12 +185,12 @@ func TestLoadAlert(t *testing.T) {
 		t.Errorf("LoadAlert(rules) = %+v, %v, want 250, 8, 2.5", c, err)
 	}
 	m = validAlertEnv()
-	delete(m, EnvStackName)
+	m[EnvStackName] = "1stack"
 	m[EnvAlertTopic] = "arn:aws:sqs:us-east-1:123456789012:q"
 	m[EnvAlertRatio] = "0.5"
 	m[EnvAlertMinCost] = "-1"
 	_, err = LoadAlert(env(m))
-	for _, want := range []string{EnvStackName + " is required", EnvAlertTopic, EnvAlertRatio, EnvAlertMinCost} {
+	for _, want := range []string{EnvStackName, EnvAlertTopic, EnvAlertRatio, EnvAlertMinCost} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("LoadAlert(bad settings) error = %v, want it to name %s", err, want)
 		}
