@@ -109,8 +109,8 @@ type Server struct {
 	countMu sync.Mutex
 	counts  map[string]CallCounts
 
-	mu      sync.Mutex
-	closed  bool
+	mu     sync.Mutex
+	closed bool
 	// execs are the executions held in memory: those this stand-in ran, and without a Dir
 	// those loaded from a history too; hist locates the others in the state file.
 	execs   map[string]*execution
