@@ -101,13 +101,6 @@ type Engine struct {
 	cat  *catalog
 }
 
-const (
-	// duckMemoryLimit bounds DuckDB's own memory; what is over it spills to spillDir.
-	duckMemoryLimit = "400MB"
-	// spillDir, in Dir, holds what DuckDB spills.
-	spillDir = "duckdb-spill"
-)
-
 // Open opens the engine whose state lives in opts.Dir.
 func Open(opts Options) (*Engine, error) {
 	if opts.Dir == "" {
@@ -137,14 +130,7 @@ func Open(opts Options) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	// DuckDB takes 80 % of the machine's memory by default, and holds the tables it loads from
-	// the cache in memory: bounded, it spills them to the state directory instead, so that a day
-	// of a million queries replays in a bounded footprint.
-	spill := []string{
-		"SET memory_limit = '" + duckMemoryLimit + "'",
-		"SET temp_directory = " + quoteString(filepath.Join(opts.Dir, spillDir)),
-	}
-	for _, stmt := range slices.Concat(spill, setupSQL, jsonSetupSQL) {
+	for _, stmt := range slices.Concat(setupSQL, jsonSetupSQL) {
 		if _, err := conn.ExecContext(context.Background(), stmt); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("set up duckdb: %s: %w", stmt, err)
