@@ -36,7 +36,7 @@ func BenchmarkBatchGetQueryExecution(b *testing.B) {
 		s.restore(record{QueryExecution: wireExecution{
 			QueryExecutionId: aws.String(id), Query: new(string),
 			Status: &types.QueryExecutionStatus{State: types.QueryExecutionStateSucceeded},
-		}})
+		}}, 0, 0)
 	}
 	s.mu.Unlock()
 	in := &athena.BatchGetQueryExecutionInput{QueryExecutionIds: ids}

@@ -83,7 +83,7 @@ func (s *Server) startQueryExecution(_ context.Context, body []byte) (any, *apiE
 	defer s.mu.Unlock()
 	if token != "" {
 		if id, ok := s.tokens[token]; ok {
-			if aws.ToString(s.execs[id].q.Query) != query {
+			if e, ok, _ := s.exec(id); ok && aws.ToString(e.q.Query) != query {
 				return nil, invalidRequest("Idempotent parameters do not match: ClientRequestToken %s was used with a different QueryString", token)
 			}
 			return startOutput{QueryExecutionID: id}, nil
@@ -134,7 +134,10 @@ func (s *Server) getQueryExecution(_ context.Context, body []byte) (any, *apiErr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.execs[id]
+	e, ok, err := s.exec(id)
+	if err != nil {
+		return nil, internalError(err.Error())
+	}
 	if !ok {
 		return nil, notFound(id)
 	}
@@ -159,7 +162,10 @@ func (s *Server) batchGetQueryExecution(_ context.Context, body []byte) (any, *a
 		if id == "" || len(id) > maxIDLength {
 			return nil, invalidRequest("QueryExecutionIds: %q is not a valid query execution ID", id)
 		}
-		e, ok := s.execs[id]
+		e, ok, err := s.exec(id)
+		if err != nil {
+			return nil, internalError(err.Error())
+		}
 		if !ok && s.opts.Generated != nil {
 			if q, gen := s.opts.Generated(id); gen {
 				e, ok = &execution{q: q}, true
@@ -192,7 +198,10 @@ func (s *Server) stopQueryExecution(_ context.Context, body []byte) (any, *apiEr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.execs[id]
+	e, ok, err := s.exec(id)
+	if err != nil {
+		return nil, internalError(err.Error())
+	}
 	if !ok {
 		return nil, notFound(id)
 	}
@@ -259,6 +268,11 @@ func (s *Server) listQueryExecutions(_ context.Context, body []byte) (any, *apiE
 	for id, e := range s.execs {
 		if w := aws.ToString(e.q.WorkGroup); w == wg || (w == "" && wg == DefaultWorkgroup) {
 			all = append(all, entry{submitted(e.q), id})
+		}
+	}
+	for id, h := range s.hist {
+		if w := h.workgroup; w == wg || (w == "" && wg == DefaultWorkgroup) {
+			all = append(all, entry{h.submitted, id})
 		}
 	}
 	s.mu.Unlock()

@@ -277,7 +277,11 @@ func appendText(b []byte, rows [][]*string) []byte {
 // results returns a SUCCEEDED query's result, from memory or read back from its result file.
 func (s *Server) results(ctx context.Context, id string) (*sqlengine.Result, *apiError) {
 	s.mu.Lock()
-	e, ok := s.execs[id]
+	e, ok, err := s.exec(id)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, internalError(err.Error())
+	}
 	if !ok {
 		s.mu.Unlock()
 		return nil, notFound(id)
@@ -302,7 +306,7 @@ func (s *Server) results(ctx context.Context, id string) (*sqlengine.Result, *ap
 	if res != nil {
 		return res, nil
 	}
-	res, err := s.readResults(ctx, uri, stmt, cols)
+	res, err = s.readResults(ctx, uri, stmt, cols)
 	if err != nil {
 		return nil, invalidRequest("results of query %s are not available: %v", id, err)
 	}

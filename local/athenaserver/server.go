@@ -109,9 +109,13 @@ type Server struct {
 	countMu sync.Mutex
 	counts  map[string]CallCounts
 
-	mu      sync.Mutex
-	closed  bool
+	mu     sync.Mutex
+	closed bool
+	// execs are the executions held in memory: those this stand-in ran, and without a Dir
+	// those loaded from a history too; hist locates the others in the state file.
 	execs   map[string]*execution
+	hist    map[string]histEntry
+	names   map[string]string // workgroup names of hist, one string each
 	tokens  map[string]string // ClientRequestToken → QueryExecutionId
 	cached  []string          // IDs whose results are held in memory, oldest first
 	persist *persister
@@ -156,6 +160,8 @@ func New(opts Options) (*Server, error) {
 		workgroups: map[string]Workgroup{DefaultWorkgroup: {Name: DefaultWorkgroup}},
 		slots:      make(chan struct{}, opts.MaxConcurrentQueries),
 		execs:      map[string]*execution{},
+		hist:       map[string]histEntry{},
+		names:      map[string]string{},
 		tokens:     map[string]string{},
 		counts:     map[string]CallCounts{},
 	}
@@ -171,14 +177,11 @@ func New(opts Options) (*Server, error) {
 		s.workgroups[wg.Name] = wg
 	}
 	if opts.Dir != "" {
-		p, recs, err := openPersister(opts.Dir)
+		p, err := openPersister(opts.Dir, s.restore)
 		if err != nil {
 			return nil, fmt.Errorf("athena stand-in: %w", err)
 		}
 		s.persist = p
-		for _, r := range recs {
-			s.restore(r)
-		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil

@@ -197,10 +197,23 @@ func TestStateFileErrors(t *testing.T) {
 				t.Fatalf("New: %v", err)
 			}
 			defer s.Close()
-			if len(s.execs) != tt.wantIDs {
-				t.Errorf("New loaded %d executions, want %d", len(s.execs), tt.wantIDs)
+			// Executions from a history are served from the state file (s.hist), the others
+			// held in memory (s.execs).
+			var ids []string
+			for id := range s.execs {
+				ids = append(ids, id)
 			}
-			for id, e := range s.execs {
+			for id := range s.hist {
+				ids = append(ids, id)
+			}
+			if len(ids) != tt.wantIDs {
+				t.Errorf("New loaded %d executions, want %d", len(ids), tt.wantIDs)
+			}
+			for _, id := range ids {
+				e, ok, err := s.exec(id)
+				if !ok || err != nil {
+					t.Fatalf("exec(%s) = %v, %v; want the execution", id, ok, err)
+				}
 				if e.q.Status.State != types.QueryExecutionStateSucceeded {
 					t.Errorf("execution %s state = %s, want SUCCEEDED", id, e.q.Status.State)
 				}
@@ -223,6 +236,35 @@ func TestNewOptionErrors(t *testing.T) {
 		_, err := New(tt.opts)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New(%s) = %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestHistoryServedFromState checks that history executions are not held in memory but read
+// back from the state file, by this Server and by a later one on the same Dir.
+func TestHistoryServedFromState(t *testing.T) {
+	dir := t.TempDir()
+	for round := range 2 {
+		s, c := start(t, Options{Dir: dir, DisableQuotas: true}, noRetries)
+		if round == 0 {
+			loadTestHistory(t, s)
+		}
+		s.mu.Lock()
+		held, indexed := len(s.execs), len(s.hist)
+		s.mu.Unlock()
+		if held != 0 || indexed != 3 {
+			t.Errorf("round %d: %d executions held, %d indexed; want 0 and 3", round, held, indexed)
+		}
+		id := "11111111-1111-4111-8111-111111111111"
+		got, err := c.GetQueryExecution(context.Background(), &athena.GetQueryExecutionInput{QueryExecutionId: aws.String(id)})
+		if err != nil {
+			t.Fatalf("round %d: GetQueryExecution: %v", round, err)
+		}
+		if got := aws.ToInt64(got.QueryExecution.Statistics.DataScannedInBytes); got != 1073741824 {
+			t.Errorf("round %d: DataScannedInBytes = %d, want 1073741824", round, got)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

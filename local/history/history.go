@@ -55,12 +55,21 @@ func (e *OmittedError) Error() string {
 // name:line and the reason, up to MaxErrors and then an OmittedError; the executions of the
 // other entries are returned.
 func Read(r io.Reader, name string) ([]types.QueryExecution, []error) {
-	rd := reader{name: name}
+	var out []types.QueryExecution
+	errs := ReadFunc(r, name, func(q types.QueryExecution) { out = append(out, q) })
+	return out, errs
+}
+
+// ReadFunc is Read calling fn with each execution in turn instead of returning them all, so
+// that a history of a million executions is never held whole: JSON Lines stream line by line
+// (a pretty-printed value is still read whole, as it must be to parse it).
+func ReadFunc(r io.Reader, name string, fn func(types.QueryExecution)) []error {
+	rd := reader{name: name, emit: fn}
 	br := bufio.NewReaderSize(r, 64<<10)
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
 		_, _ = br.Discard(3)
 	} else if len(bom) >= 2 && (bom[0] == 0xff && bom[1] == 0xfe || bom[0] == 0xfe && bom[1] == 0xff) {
-		return nil, []error{fmt.Errorf("%s: UTF-16 text (as PowerShell's > writes it): save it as UTF-8", name)}
+		return []error{fmt.Errorf("%s: UTF-16 text (as PowerShell's > writes it): save it as UTF-8", name)}
 	}
 	var (
 		val   []byte
@@ -91,19 +100,19 @@ func Read(r io.Reader, name string) ([]types.QueryExecution, []error) {
 			if len(val) > 0 {
 				rd.fail(first, fmt.Errorf("JSON value is not closed by the end of the file (line %d)", n))
 			}
-			return rd.out, rd.errors()
+			return rd.errors()
 		}
 		if err != nil {
 			rd.fail(n, err)
-			return rd.out, rd.errors()
+			return rd.errors()
 		}
 	}
 }
 
-// reader collects what Read found.
+// reader hands on what ReadFunc finds.
 type reader struct {
 	name    string
-	out     []types.QueryExecution
+	emit    func(types.QueryExecution)
 	errs    []error
 	omitted int
 }
@@ -157,7 +166,7 @@ func (rd *reader) entry(b []byte, line int, label string) {
 			rd.fail(line, fmt.Errorf("%sQueryExecution: %w", label, err))
 			return
 		}
-		rd.out = append(rd.out, q)
+		rd.emit(q)
 	case l.QueryExecutions != nil:
 		at := 0
 		for i, raw := range l.QueryExecutions {
@@ -173,7 +182,7 @@ func (rd *reader) entry(b []byte, line int, label string) {
 				rd.fail(eline, fmt.Errorf("%sQueryExecutions[%d]: %w", label, i, err))
 				continue
 			}
-			rd.out = append(rd.out, q)
+			rd.emit(q)
 		}
 	default:
 		q, err := l.execution.toSDK()
@@ -181,7 +190,7 @@ func (rd *reader) entry(b []byte, line int, label string) {
 			rd.fail(line, fmt.Errorf("%s%w", label, err))
 			return
 		}
-		rd.out = append(rd.out, q)
+		rd.emit(q)
 	}
 }
 
