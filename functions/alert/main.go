@@ -38,9 +38,7 @@ func run(log *slog.Logger) error {
 	}
 	// Lambda passes a JSON line on standard output through to CloudWatch Logs as is, which
 	// turns an EMF line into the metric.
-	metrics := emf.New(os.Stdout, func(o *emf.Options) {
-		o.Dimensions = []emf.Dimension{{Name: "Stack", Value: cfg.StackName}}
-	})
+	metrics := emf.New(os.Stdout, emf.ForStack(cfg.StackName))
 	h, err := alert.NewFromConfig(cfg, awsCfg, func(o *alert.Options) { o.Logger = log; o.Metrics = metrics })
 	if err != nil {
 		return err
