@@ -41,6 +41,17 @@ func (f *fakeEngine) Execute(ctx context.Context, database, sql string) (*sqleng
 	return f.execute(ctx, database, sql)
 }
 
+// ExecuteTo hands the result of execute to w, as the engine streams its rows.
+func (f *fakeEngine) ExecuteTo(ctx context.Context, database, sql string, w sqlengine.RowWriter) (*sqlengine.Result, error) {
+	res, err := f.Execute(ctx, database, sql)
+	if err != nil {
+		return nil, err
+	}
+	out := *res
+	out.Rows = nil
+	return &out, res.Send(w)
+}
+
 func (f *fakeEngine) callCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
