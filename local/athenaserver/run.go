@@ -498,7 +498,7 @@ func (r *resultReader) csvRow() ([]*string, error) {
 func (r *resultReader) csvField() (*string, error) {
 	var v []byte
 	if b, err := r.br.Peek(1); err == nil && b[0] == '"' {
-		r.br.ReadByte()
+		_, _ = r.br.ReadByte() // the byte Peek returned: it cannot fail
 		r.off++
 		for {
 			c, err := r.br.ReadByte()
@@ -511,7 +511,7 @@ func (r *resultReader) csvField() (*string, error) {
 			r.off++
 			if c == '"' {
 				if b, err := r.br.Peek(1); err == nil && b[0] == '"' {
-					r.br.ReadByte()
+					_, _ = r.br.ReadByte() // the byte Peek returned: it cannot fail
 					r.off++
 					v = append(v, '"')
 					continue
@@ -534,7 +534,7 @@ func (r *resultReader) csvField() (*string, error) {
 			return nil, err
 		}
 		c := b[0]
-		r.br.ReadByte()
+		_, _ = r.br.ReadByte() // the byte Peek returned: it cannot fail
 		r.off++
 		v = append(v, c)
 	}
