@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,10 +310,12 @@ func submitted(q types.QueryExecution) int64 {
 	return q.Status.SubmissionDateTime.UnixNano()
 }
 
-// resultsToken is the row (counting the header row) a GetQueryResults page starts at.
+// resultsToken is where a GetQueryResults page starts: the row (counting the header row) and
+// its byte offset in the result file, which a page is read from as Athena reads it.
 type resultsToken struct {
 	ID  string `json:"i"`
 	Row int    `json:"r"`
+	Off int64  `json:"o,omitempty"`
 }
 
 func (s *Server) getQueryResults(ctx context.Context, body []byte) (any, *apiError) {
@@ -330,55 +334,106 @@ func (s *Server) getQueryResults(ctx context.Context, body []byte) (any, *apiErr
 			return nil, invalidRequest("MaxResults is %d; it must be 1 to %d", limit, maxResultsPage)
 		}
 	}
-	start := 0
+	start := resultsToken{ID: id}
 	if in.NextToken != nil {
-		var t resultsToken
-		if err := decodeToken(*in.NextToken, &t); err != nil || t.ID != id || t.Row < 0 {
+		if err := decodeToken(*in.NextToken, &start); err != nil || start.ID != id || start.Row < 0 || start.Off < 0 {
 			return nil, invalidRequest("NextToken is not one GetQueryResults returned for query %s", id)
 		}
-		start = t.Row
 	}
-	res, aerr := s.results(ctx, id)
+	m, aerr := s.results(id)
 	if aerr != nil {
 		return nil, aerr
 	}
-	// Athena puts the column names first on the first page of a query that returns a table;
-	// the header row counts toward MaxResults.
-	header := res.StatementType != string(types.StatementTypeDdl) && len(res.Columns) > 0
-	total := len(res.Rows)
-	if header {
-		total++
+	out, err := s.resultsPage(ctx, m, start, limit)
+	if err != nil {
+		return nil, invalidRequest("results of query %s are not available: %v", id, err)
 	}
+	return out, nil
+}
+
+// resultsPage reads up to limit rows of m's result file from start.
+func (s *Server) resultsPage(ctx context.Context, m resultMeta, start resultsToken, limit int) (resultsOutput, error) {
 	var out resultsOutput
+	bucket, key, err := s3uri.Parse(m.uri)
+	if err != nil {
+		return out, err
+	}
+	cols, r, err := s.openPage(ctx, m, bucket, key, start)
+	if err != nil {
+		return out, err
+	}
+	defer r.Close()
 	out.UpdateCount = aws.Int64(0)
 	out.ResultSet.Rows = []wireRow{}
-	out.ResultSet.ResultSetMetadata.ColumnInfo = make([]wireColumnInfo, 0, len(res.Columns))
-	for _, c := range res.Columns {
+	out.ResultSet.ResultSetMetadata.ColumnInfo = make([]wireColumnInfo, 0, len(cols))
+	for _, c := range cols {
 		out.ResultSet.ResultSetMetadata.ColumnInfo = append(out.ResultSet.ResultSetMetadata.ColumnInfo, columnInfo(c))
 	}
-	end := min(start+limit, total)
-	for i := start; i < end; i++ {
-		var values []*string
-		switch {
-		case header && i == 0:
-			for _, c := range res.Columns {
-				values = append(values, aws.String(c.Name))
-			}
-		case header:
-			values = res.Rows[i-1]
-		default:
-			values = res.Rows[i]
-		}
+	add := func(values []*string) {
 		row := wireRow{Data: make([]wireDatum, len(values))}
 		for j, v := range values {
 			row.Data[j] = wireDatum{VarCharValue: v}
 		}
 		out.ResultSet.Rows = append(out.ResultSet.Rows, row)
 	}
-	if end < total {
-		out.NextToken = aws.String(encodeToken(resultsToken{ID: id, Row: end}))
+	// Athena puts the column names first on the first page of a query that returns a table;
+	// the header row counts toward MaxResults.
+	if start.Row == 0 && m.stmt != string(types.StatementTypeDdl) && len(cols) > 0 {
+		names := make([]*string, len(cols))
+		for i, c := range cols {
+			names[i] = aws.String(c.Name)
+		}
+		add(names)
+	}
+	for len(out.ResultSet.Rows) < limit {
+		values, err := r.next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", m.uri, err)
+		}
+		add(values)
+	}
+	more, err := r.more()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", m.uri, err)
+	}
+	if more {
+		out.NextToken = aws.String(encodeToken(resultsToken{ID: start.ID, Row: start.Row + len(out.ResultSet.Rows), Off: r.off}))
 	}
 	return out, nil
+}
+
+// openPage opens the result file at start's row and returns the result's columns. A CSV
+// file's first line is its header: the columns of a result from query history (their types
+// unknown), skipped on the first page.
+func (s *Server) openPage(ctx context.Context, m resultMeta, bucket, key string, start resultsToken) ([]sqlengine.Column, *resultReader, error) {
+	if strings.HasSuffix(key, ".txt") || (start.Row > 0 && m.cols != nil) {
+		r, err := s.openResult(ctx, bucket, key, start.Off)
+		return m.cols, r, err
+	}
+	r, err := s.openResult(ctx, bucket, key, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	header, err := r.next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.Close()
+		return nil, nil, fmt.Errorf("%s: %w", m.uri, err)
+	}
+	cols := m.cols
+	if cols == nil {
+		for _, name := range header {
+			cols = append(cols, sqlengine.Column{Name: aws.ToString(name), Type: "varchar"})
+		}
+	}
+	if start.Row == 0 {
+		return cols, r, nil
+	}
+	r.Close()
+	r, err = s.openResult(ctx, bucket, key, start.Off)
+	return cols, r, err
 }
 
 // columnInfo describes a result column as Athena does for a query over Hive tables.

@@ -1,11 +1,14 @@
 package athenaserver
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -35,13 +38,19 @@ func (s *Server) run(ctx context.Context, id, database, sql, location string) {
 	if !s.setRunning(id, o.started) {
 		return // stopped while queued
 	}
-	o.res, o.err = s.opts.Engine.Execute(ctx, database, sql)
+	s.mu.Lock()
+	rf := &resultFile{dir: s.opts.Dir, stmt: string(s.execs[id].q.StatementType)}
+	s.mu.Unlock()
+	defer rf.discard()
+	o.res, o.err = s.opts.Engine.ExecuteTo(ctx, database, sql, rf)
 	o.engineDone = s.opts.Now()
-	if o.err == nil {
-		if err := s.writeResults(ctx, id, location, o.res); err != nil {
-			o.err = &sqlengine.Error{Category: 1, Type: errTypeS3Results, Msg: "Error writing query results to " + location + ": " + err.Error()}
-			o.res = nil
-		}
+	err := rf.err
+	if err == nil && o.err == nil {
+		err = s.writeResults(ctx, id, location, o.res, rf)
+	}
+	if err != nil {
+		o.err = &sqlengine.Error{Category: 1, Type: errTypeS3Results, Msg: "Error writing query results to " + location + ": " + err.Error()}
+		o.res = nil
 	}
 	o.done = s.opts.Now()
 	s.finish(id, o)
@@ -142,33 +151,10 @@ func (s *Server) finish(id string, o outcome) {
 		}
 		e.q.Statistics.DataScannedInBytes = aws.Int64(o.res.DataScannedBytes)
 		e.cols = o.res.Columns
-		e.result = o.res
-		s.cacheResult(id)
 	}
 	e.q.Status = &st
 	if err := s.save(e); err != nil {
 		s.opts.Logger.Error("save finished query", "query_execution_id", id, "error", err)
-	}
-}
-
-// cacheResult records that id's result is in memory and drops the oldest beyond the cache size;
-// those are read back from S3 when asked for.
-func (s *Server) cacheResult(id string) {
-	s.cached = append(s.cached, id)
-	for len(s.cached) > resultCacheSize {
-		if e, ok := s.execs[s.cached[0]]; ok {
-			e.result = nil
-		}
-		s.cached = s.cached[1:]
-	}
-}
-
-func (s *Server) dropResult(id string) {
-	for i, c := range s.cached {
-		if c == id {
-			s.cached = append(s.cached[:i], s.cached[i+1:]...)
-			return
-		}
 	}
 }
 
@@ -184,35 +170,117 @@ func resultLocation(location, id, stmt string) string {
 	return location + id + ext
 }
 
+// resultFile spools a result, as the engine hands it over, to a temporary file in Athena's
+// result format (CSV, or text for DDL), so that no result is held in memory.
+type resultFile struct {
+	dir  string // "" for the system's temporary directory
+	stmt string // the statement type; the execution's until Header says
+	f    *os.File
+	bw   *bufio.Writer
+	buf  []byte
+	size int64
+	err  error // the first failure to write, which fails the query as Athena's S3 error does
+}
+
+// Header starts the file.
+func (r *resultFile) Header(statementType string, cols []sqlengine.Column) error {
+	if statementType != "" {
+		r.stmt = statementType
+	}
+	if r.f != nil {
+		return r.fail(errors.New("result header written twice"))
+	}
+	f, err := os.CreateTemp(r.dir, ".result-*.tmp")
+	if err != nil {
+		return r.fail(err)
+	}
+	r.f, r.bw = f, bufio.NewWriterSize(f, 64<<10)
+	if r.text() {
+		return nil
+	}
+	return r.write(appendCSVHeader(r.buf[:0], cols))
+}
+
+// Row appends one row.
+func (r *resultFile) Row(values []*string) error {
+	if r.text() {
+		return r.write(appendTextRow(r.buf[:0], values))
+	}
+	return r.write(appendCSVRow(r.buf[:0], values))
+}
+
+func (r *resultFile) text() bool { return r.stmt == string(types.StatementTypeDdl) }
+
+func (r *resultFile) write(b []byte) error {
+	r.buf = b
+	if r.err != nil {
+		return r.err
+	}
+	n, err := r.bw.Write(b)
+	r.size += int64(n)
+	if err != nil {
+		return r.fail(err)
+	}
+	return nil
+}
+
+func (r *resultFile) fail(err error) error {
+	if r.err == nil {
+		r.err = fmt.Errorf("spool result: %w", err)
+	}
+	return r.err
+}
+
+// body flushes the file and returns it from its start.
+func (r *resultFile) body() (io.Reader, error) {
+	if err := r.bw.Flush(); err != nil {
+		return nil, r.fail(err)
+	}
+	if _, err := r.f.Seek(0, io.SeekStart); err != nil {
+		return nil, r.fail(err)
+	}
+	return r.f, nil
+}
+
+// discard removes the file.
+func (r *resultFile) discard() {
+	if r.f != nil {
+		r.f.Close()
+		os.Remove(r.f.Name())
+	}
+}
+
 // writeResults puts the result file where Athena would, with the statement type the engine
 // reported; the execution's OutputLocation follows it.
-func (s *Server) writeResults(ctx context.Context, id, location string, res *sqlengine.Result) error {
-	stmt := res.StatementType
-	s.mu.Lock()
-	if stmt == "" {
-		stmt = string(s.execs[id].q.StatementType)
+func (s *Server) writeResults(ctx context.Context, id, location string, res *sqlengine.Result, rf *resultFile) error {
+	if rf.f == nil {
+		// An engine that reported no header: the result is empty.
+		if err := res.Send(rf); err != nil {
+			return err
+		}
 	}
-	uri := resultLocation(location, id, stmt)
+	uri := resultLocation(location, id, rf.stmt)
+	s.mu.Lock()
 	s.execs[id].q.ResultConfiguration = &types.ResultConfiguration{OutputLocation: aws.String(uri)}
 	s.mu.Unlock()
 
-	var body []byte
 	contentType := "text/csv"
-	if stmt == string(types.StatementTypeDdl) {
-		body = appendText(nil, res.Rows)
+	if rf.text() {
 		contentType = "text/plain"
-	} else {
-		body = appendCSV(nil, res.Columns, res.Rows)
 	}
 	bucket, key, err := s3uri.Parse(uri)
+	if err != nil {
+		return err
+	}
+	body, err := rf.body()
 	if err != nil {
 		return err
 	}
 	_, err = s.opts.S3.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(bucket),
 		Key:           aws.String(key),
-		Body:          bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))),
+		Body:          body,
+		ContentLength: aws.Int64(rf.size),
 		ContentType:   aws.String(contentType),
 	})
 	if err != nil {
@@ -224,6 +292,14 @@ func (s *Server) writeResults(ctx context.Context, id, location string, res *sql
 // appendCSV writes results as Athena's result CSV: a header row, every value in double quotes
 // with quotes doubled, NULL as an empty unquoted field, "\n" after every row.
 func appendCSV(b []byte, cols []sqlengine.Column, rows [][]*string) []byte {
+	b = appendCSVHeader(b, cols)
+	for _, row := range rows {
+		b = appendCSVRow(b, row)
+	}
+	return b
+}
+
+func appendCSVHeader(b []byte, cols []sqlengine.Column) []byte {
 	for i, c := range cols {
 		if i > 0 {
 			b = append(b, ',')
@@ -233,18 +309,19 @@ func appendCSV(b []byte, cols []sqlengine.Column, rows [][]*string) []byte {
 	if len(cols) > 0 {
 		b = append(b, '\n')
 	}
-	for _, row := range rows {
-		for i, v := range row {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if v != nil {
-				b = appendQuoted(b, *v)
-			}
-		}
-		b = append(b, '\n')
-	}
 	return b
+}
+
+func appendCSVRow(b []byte, row []*string) []byte {
+	for i, v := range row {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if v != nil {
+			b = appendQuoted(b, *v)
+		}
+	}
+	return append(b, '\n')
 }
 
 func appendQuoted(b []byte, s string) []byte {
@@ -258,168 +335,212 @@ func appendQuoted(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendText writes DDL results as Athena does: no header, values separated by tabs.
-func appendText(b []byte, rows [][]*string) []byte {
-	for _, row := range rows {
-		for i, v := range row {
-			if i > 0 {
-				b = append(b, '\t')
-			}
-			if v != nil {
-				b = append(b, *v...)
-			}
+// appendTextRow writes a row of a DDL result as Athena does: no header, values separated by
+// tabs.
+func appendTextRow(b []byte, row []*string) []byte {
+	for i, v := range row {
+		if i > 0 {
+			b = append(b, '\t')
 		}
-		b = append(b, '\n')
+		if v != nil {
+			b = append(b, *v...)
+		}
 	}
-	return b
+	return append(b, '\n')
 }
 
-// results returns a SUCCEEDED query's result, from memory or read back from its result file.
-func (s *Server) results(ctx context.Context, id string) (*sqlengine.Result, *apiError) {
+// resultMeta is what GetQueryResults needs of a SUCCEEDED query to read its result file.
+type resultMeta struct {
+	cols []sqlengine.Column // nil for a result from query history: the file's header names them
+	stmt string
+	uri  string
+}
+
+// results returns where a SUCCEEDED query's result is, and its columns.
+func (s *Server) results(id string) (resultMeta, *apiError) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	e, ok, err := s.exec(id)
 	if err != nil {
-		s.mu.Unlock()
-		return nil, internalError(err.Error())
+		return resultMeta{}, internalError(err.Error())
 	}
 	if !ok {
-		s.mu.Unlock()
-		return nil, notFound(id)
+		return resultMeta{}, notFound(id)
 	}
 	state := types.QueryExecutionState("")
 	if e.q.Status != nil {
 		state = e.q.Status.State
 	}
-	res, cols, stmt := e.result, e.cols, string(e.q.StatementType)
-	uri := ""
-	if c := e.q.ResultConfiguration; c != nil {
-		uri = aws.ToString(c.OutputLocation)
-	}
-	s.mu.Unlock()
 	switch state {
 	case types.QueryExecutionStateSucceeded:
 	case types.QueryExecutionStateQueued, types.QueryExecutionStateRunning:
-		return nil, invalidRequest("Query has not yet finished. Current state: %s", state)
+		return resultMeta{}, invalidRequest("Query has not yet finished. Current state: %s", state)
 	default:
-		return nil, invalidRequest("Query did not finish successfully. Final query state: %s", state)
+		return resultMeta{}, invalidRequest("Query did not finish successfully. Final query state: %s", state)
 	}
-	if res != nil {
-		return res, nil
+	m := resultMeta{cols: e.cols, stmt: string(e.q.StatementType)}
+	if c := e.q.ResultConfiguration; c != nil {
+		m.uri = aws.ToString(c.OutputLocation)
 	}
-	res, err = s.readResults(ctx, uri, stmt, cols)
-	if err != nil {
-		return nil, invalidRequest("results of query %s are not available: %v", id, err)
-	}
-	return res, nil
+	return m, nil
 }
 
-func (s *Server) readResults(ctx context.Context, uri, stmt string, cols []sqlengine.Column) (*sqlengine.Result, error) {
-	bucket, key, err := s3uri.Parse(uri)
-	if err != nil {
-		return nil, err
+// resultReader reads a result file row by row from an offset, counting the bytes it reads.
+type resultReader struct {
+	body io.Closer
+	br   *bufio.Reader
+	off  int64 // offset in the file of the next unread byte
+	line int   // line number, for errors, counted from where the reading started
+	text bool
+}
+
+// openResult reads the result file bucket/key from byte off.
+func (s *Server) openResult(ctx context.Context, bucket, key string, off int64) (*resultReader, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if off > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
 	}
-	out, err := s.opts.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := s.opts.S3.GetObject(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("get object: %w", err)
 	}
-	defer out.Body.Close()
-	body, err := io.ReadAll(out.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", uri, err)
-	}
-	res := &sqlengine.Result{StatementType: stmt, Columns: cols}
-	if strings.HasSuffix(key, ".txt") {
-		for line := range strings.SplitSeq(strings.TrimSuffix(string(body), "\n"), "\n") {
-			var row []*string
-			for v := range strings.SplitSeq(line, "\t") {
-				row = append(row, aws.String(v))
-			}
-			res.Rows = append(res.Rows, row)
+	r := &resultReader{body: out.Body, br: bufio.NewReaderSize(out.Body, 64<<10), line: 1, text: strings.HasSuffix(key, ".txt")}
+	if off > 0 && out.ContentRange == nil {
+		// A store that ignores Range sends the whole object.
+		if _, err := r.br.Discard(int(off)); err != nil && !errors.Is(err, io.EOF) {
+			out.Body.Close()
+			return nil, fmt.Errorf("read %s: %w", key, err)
 		}
-		if len(body) == 0 {
-			res.Rows = nil
-		}
-		return res, nil
 	}
-	rows, err := parseCSV(body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", uri, err)
-	}
-	if len(rows) > 0 {
-		if res.Columns == nil {
-			// A result file from elsewhere (query history): its header names the columns;
-			// their types are unknown.
-			for _, name := range rows[0] {
-				res.Columns = append(res.Columns, sqlengine.Column{Name: aws.ToString(name), Type: "varchar"})
-			}
-		}
-		res.Rows = rows[1:]
-	}
-	return res, nil
+	r.off = off
+	return r, nil
 }
 
-// parseCSV reads Athena's result CSV, telling NULL (an empty unquoted field) from the empty
-// string (""), which encoding/csv cannot.
+func (r *resultReader) Close() error { return r.body.Close() }
+
+// more reports whether a row follows.
+func (r *resultReader) more() (bool, error) {
+	_, err := r.br.Peek(1)
+	if errors.Is(err, io.EOF) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// next returns the next row, or io.EOF after the last.
+func (r *resultReader) next() ([]*string, error) {
+	if more, err := r.more(); err != nil || !more {
+		return nil, cmp.Or(err, io.EOF)
+	}
+	if !r.text {
+		return r.csvRow()
+	}
+	line, err := r.br.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	r.off += int64(len(line))
+	r.line++
+	var row []*string
+	for v := range strings.SplitSeq(strings.TrimSuffix(line, "\n"), "\t") {
+		row = append(row, aws.String(v))
+	}
+	return row, nil
+}
+
+// parseCSV reads Athena's result CSV whole.
 func parseCSV(b []byte) ([][]*string, error) {
-	var (
-		rows [][]*string
-		row  []*string
-		line = 1
-	)
-	for i := 0; i < len(b); {
-		var field *string
-		if b[i] == '"' {
-			var v []byte
-			i++
-			for {
-				if i >= len(b) {
-					return nil, fmt.Errorf("line %d: unterminated quoted field", line)
-				}
-				c := b[i]
-				i++
-				if c == '"' {
-					if i < len(b) && b[i] == '"' {
-						v = append(v, '"')
-						i++
-						continue
-					}
-					break
-				}
-				if c == '\n' {
-					line++
-				}
-				v = append(v, c)
-			}
-			s := string(v)
-			field = &s
-		} else {
-			j := i
-			for j < len(b) && b[j] != ',' && b[j] != '\n' {
-				j++
-			}
-			if j > i {
-				s := string(b[i:j])
-				field = &s
-			}
-			i = j
+	r := &resultReader{br: bufio.NewReader(bytes.NewReader(b)), line: 1}
+	var rows [][]*string
+	for {
+		row, err := r.next()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+}
+
+// csvRow reads a row of Athena's result CSV, telling NULL (an empty unquoted field) from the
+// empty string (""), which encoding/csv cannot; at least one byte is left to read.
+func (r *resultReader) csvRow() ([]*string, error) {
+	var row []*string
+	for {
+		field, err := r.csvField()
+		if err != nil {
+			return nil, err
 		}
 		row = append(row, field)
+		c, err := r.br.ReadByte()
 		switch {
-		case i >= len(b):
-			rows = append(rows, row)
-		case b[i] == ',':
-			i++
-			if i == len(b) {
-				rows = append(rows, append(row, nil))
+		case errors.Is(err, io.EOF):
+			return row, nil
+		case err != nil:
+			return nil, err
+		case c == ',':
+			r.off++
+			if more, err := r.more(); err != nil || !more {
+				return append(row, nil), err
 			}
-		case b[i] == '\n':
-			i++
-			line++
-			rows = append(rows, row)
-			row = nil
+		case c == '\n':
+			r.off++
+			r.line++
+			return row, nil
 		default:
-			return nil, fmt.Errorf("line %d: unexpected %q after a quoted field", line, b[i])
+			return nil, fmt.Errorf("line %d: unexpected %q after a quoted field", r.line, c)
 		}
 	}
-	return rows, nil
+}
+
+func (r *resultReader) csvField() (*string, error) {
+	var v []byte
+	if b, err := r.br.Peek(1); err == nil && b[0] == '"' {
+		_, _ = r.br.ReadByte() // the byte Peek returned: it cannot fail
+		r.off++
+		for {
+			c, err := r.br.ReadByte()
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("line %d: unterminated quoted field", r.line)
+			}
+			if err != nil {
+				return nil, err
+			}
+			r.off++
+			if c == '"' {
+				if b, err := r.br.Peek(1); err == nil && b[0] == '"' {
+					_, _ = r.br.ReadByte() // the byte Peek returned: it cannot fail
+					r.off++
+					v = append(v, '"')
+					continue
+				}
+				s := string(v)
+				return &s, nil
+			}
+			if c == '\n' {
+				r.line++
+			}
+			v = append(v, c)
+		}
+	}
+	for {
+		b, err := r.br.Peek(1)
+		if errors.Is(err, io.EOF) || (err == nil && (b[0] == ',' || b[0] == '\n')) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		c := b[0]
+		_, _ = r.br.ReadByte() // the byte Peek returned: it cannot fail
+		r.off++
+		v = append(v, c)
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	s := string(v)
+	return &s, nil
 }

@@ -27,7 +27,7 @@ import (
 )
 
 // S3 is what the stand-in calls on S3: PutObject to write result files and GetObject to read
-// them back for GetQueryResults when they are no longer held in memory.
+// GetQueryResults' pages from them.
 type S3 interface {
 	PutObject(ctx context.Context, params *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(ctx context.Context, params *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
@@ -56,8 +56,6 @@ const (
 	EngineVersion = "Athena engine version 3"
 	// stateFile holds the executions in Dir.
 	stateFile = "executions.jsonl"
-	// resultCacheSize is how many results are kept in memory; older ones are read back from S3.
-	resultCacheSize = 64
 )
 
 // Options configure a Server.
@@ -117,7 +115,6 @@ type Server struct {
 	hist    map[string]histEntry
 	names   map[string]string // workgroup names of hist, one string each
 	tokens  map[string]string // ClientRequestToken → QueryExecutionId
-	cached  []string          // IDs whose results are held in memory, oldest first
 	persist *persister
 }
 
@@ -127,7 +124,6 @@ type execution struct {
 	token  string
 	ran    bool // started by this stand-in, as opposed to loaded from history
 	cols   []sqlengine.Column
-	result *sqlengine.Result
 	cancel context.CancelFunc
 }
 

@@ -41,6 +41,17 @@ func (f *fakeEngine) Execute(ctx context.Context, database, sql string) (*sqleng
 	return f.execute(ctx, database, sql)
 }
 
+// ExecuteTo hands the result of execute to w, as the engine streams its rows.
+func (f *fakeEngine) ExecuteTo(ctx context.Context, database, sql string, w sqlengine.RowWriter) (*sqlengine.Result, error) {
+	res, err := f.Execute(ctx, database, sql)
+	if err != nil {
+		return nil, err
+	}
+	out := *res
+	out.Rows = nil
+	return &out, res.Send(w)
+}
+
 func (f *fakeEngine) callCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -49,9 +60,11 @@ func (f *fakeEngine) callCount() int {
 
 // fakeS3 keeps objects in a map.
 type fakeS3 struct {
-	mu      sync.Mutex
-	objects map[string][]byte // "bucket/key"
-	puts    []string
+	mu          sync.Mutex
+	objects     map[string][]byte // "bucket/key"
+	puts        []string
+	ranges      []string // the Range of each GetObject, "" for none
+	ignoreRange bool     // answer a ranged GetObject with the whole object, as some stores do
 }
 
 func newFakeS3() *fakeS3 { return &fakeS3{objects: map[string][]byte{}} }
@@ -76,7 +89,18 @@ func (f *fakeS3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func
 	if !ok {
 		return nil, &s3types.NoSuchKey{Message: aws.String("no such key")}
 	}
-	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b))}, nil
+	f.ranges = append(f.ranges, aws.ToString(in.Range))
+	out := &s3.GetObjectOutput{}
+	if from, ok := strings.CutPrefix(aws.ToString(in.Range), "bytes="); ok && !f.ignoreRange {
+		n, err := strconv.Atoi(strings.TrimSuffix(from, "-"))
+		if err != nil || n >= len(b) {
+			return nil, fmt.Errorf("fake S3: range %q of %d bytes", aws.ToString(in.Range), len(b))
+		}
+		out.ContentRange = aws.String(fmt.Sprintf("bytes %d-%d/%d", n, len(b)-1, len(b)))
+		b = b[n:]
+	}
+	out.Body = io.NopCloser(bytes.NewReader(b))
+	return out, nil
 }
 
 func (f *fakeS3) object(bucket, key string) ([]byte, bool) {
@@ -277,6 +301,49 @@ func TestStartPollAndPageResults(t *testing.T) {
 	}
 	if got, want := len(lines), 2502; got != want { // header, 2500 rows, "" after the last \n
 		t.Errorf("result CSV has %d lines, want %d", got, want)
+	}
+}
+
+// TestResultPagesFromObject checks that GetQueryResults reads each page from the result object,
+// from the byte where the page before ended, whether the store honours Range or not.
+func TestResultPagesFromObject(t *testing.T) {
+	for _, ignoreRange := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ignoreRange=%v", ignoreRange), func(t *testing.T) {
+			want := selectResult(2500)
+			engine := &fakeEngine{execute: func(context.Context, string, string) (*sqlengine.Result, error) { return selectResult(2500), nil }}
+			fs3 := newFakeS3()
+			fs3.ignoreRange = ignoreRange
+			_, c := start(t, Options{Engine: engine, S3: fs3, DisableQuotas: true})
+			id := startQuery(t, c, "SELECT name, n FROM t")
+			if q := wait(t, c, id); q.Status.State != types.QueryExecutionStateSucceeded {
+				t.Fatalf("state = %s, want SUCCEEDED", q.Status.State)
+			}
+			p := athena.NewGetQueryResultsPaginator(c, &athena.GetQueryResultsInput{QueryExecutionId: aws.String(id)})
+			var got [][]*string
+			for p.HasMorePages() {
+				page, err := p.NextPage(t.Context())
+				if err != nil {
+					t.Fatalf("GetQueryResults page: %v", err)
+				}
+				for _, r := range page.ResultSet.Rows {
+					row := make([]*string, len(r.Data))
+					for i, d := range r.Data {
+						row[i] = d.VarCharValue
+					}
+					got = append(got, row)
+				}
+			}
+			if g, w := render(got[1:]), render(want.Rows); g != w {
+				t.Errorf("rows after the header differ from the engine's:\n%.300s\nwant\n%.300s", g, w)
+			}
+			csv, _ := fs3.object("results-bucket", "athena/"+id+".csv")
+			lines := strings.SplitAfter(string(csv), "\n")
+			second := len(strings.Join(lines[:1000], "")) // header and 999 rows on page 1
+			third := second + len(strings.Join(lines[1000:2000], ""))
+			if g, w := fmt.Sprint(fs3.ranges), fmt.Sprintf("[ bytes=%d- bytes=%d-]", second, third); g != w {
+				t.Errorf("GetObject ranges = %s, want %s", g, w)
+			}
+		})
 	}
 }
 

@@ -307,7 +307,6 @@ func (s *Server) LoadHistory(r io.Reader, name string) (n int, problems []error)
 			return
 		}
 		e := &execution{q: q}
-		s.dropResult(id)
 		if s.persist == nil {
 			s.execs[id] = e
 			s.addWorkgroup(q)

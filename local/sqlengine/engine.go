@@ -56,6 +56,45 @@ type Result struct {
 	DataScannedBytes int64
 }
 
+// RowWriter receives a statement's result as the engine produces it, so that a large result
+// goes to its destination row by row instead of being held in memory.
+type RowWriter interface {
+	// Header is called once, before any row, with the statement type ("DDL", "DML" or
+	// "UTILITY", as Result.StatementType) and the result's columns.
+	Header(statementType string, cols []Column) error
+	// Row is called for each row, with values as Result.Rows holds them; w may keep values.
+	Row(values []*string) error
+}
+
+// Send hands r to w: its header, then its rows.
+func (r *Result) Send(w RowWriter) error {
+	if err := w.Header(r.StatementType, r.Columns); err != nil {
+		return err
+	}
+	for _, row := range r.Rows {
+		if err := w.Row(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collector is the RowWriter that Execute gathers a result with.
+type collector struct {
+	cols []Column
+	rows [][]*string
+}
+
+func (c *collector) Header(_ string, cols []Column) error {
+	c.cols = cols
+	return nil
+}
+
+func (c *collector) Row(values []*string) error {
+	c.rows = append(c.rows, values)
+	return nil
+}
+
 // Error is a failed statement, classified as Athena classifies it in AthenaError.
 type Error struct {
 	// Category is 1 for a system error, 2 for a user error.
@@ -158,6 +197,18 @@ func (e *Engine) Close() error {
 // Execute runs one statement; database is the default database for unqualified names.
 // A failed statement returns an *Error.
 func (e *Engine) Execute(ctx context.Context, database, query string) (*Result, error) {
+	var c collector
+	res, err := e.ExecuteTo(ctx, database, query, &c)
+	if err != nil {
+		return nil, err
+	}
+	res.Rows = c.rows
+	return res, nil
+}
+
+// ExecuteTo runs one statement as Execute does, but hands its result to w as DuckDB produces
+// it; the Result it returns has no Rows. An error of w fails the statement (as a system error).
+func (e *Engine) ExecuteTo(ctx context.Context, database, query string, w RowWriter) (*Result, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.conn == nil {
@@ -173,7 +224,7 @@ func (e *Engine) Execute(ctx context.Context, database, query string) (*Result, 
 	if database == "" {
 		database = defaultDatabase
 	}
-	res, err := e.execute(ctx, database, strings.TrimRight(strings.TrimSpace(query), "; \t\r\n"))
+	res, err := e.execute(ctx, database, strings.TrimRight(strings.TrimSpace(query), "; \t\r\n"), w)
 	if err != nil {
 		var qe *Error
 		if !errors.As(err, &qe) {
@@ -187,23 +238,34 @@ func (e *Engine) Execute(ctx context.Context, database, query string) (*Result, 
 	return res, nil
 }
 
-func (e *Engine) execute(ctx context.Context, database, query string) (*Result, error) {
+func (e *Engine) execute(ctx context.Context, database, query string, w RowWriter) (*Result, error) {
 	toks, err := lex(query, modeSQL)
 	if err != nil {
 		return nil, err
 	}
 	first := toks[0]
+	var res *Result
 	switch {
 	case first.Kind == tokEOF:
 		return nil, userError("line 1:1: empty statement")
 	case first.is("SELECT"), first.is("WITH"), first.is("VALUES"), first.is("("):
-		return e.query(ctx, database, query, toks)
+		return e.query(ctx, database, query, toks, w)
 	case first.is("CREATE"), first.is("DROP"), first.is("ALTER"):
-		return e.ddl(ctx, database, query)
+		res, err = e.ddl(ctx, database, query)
 	case first.is("SHOW"), first.is("DESCRIBE"), first.is("DESC"):
-		return e.utility(ctx, database, query, toks)
+		res, err = e.utility(ctx, database, query, toks)
+	default:
+		return nil, syntaxError(query, first.Pos, "mismatched input '%s'. Expecting: 'CREATE', 'DESCRIBE', 'DROP', 'SELECT', 'SHOW', 'WITH'", first.Text)
 	}
-	return nil, syntaxError(query, first.Pos, "mismatched input '%s'. Expecting: 'CREATE', 'DESCRIBE', 'DROP', 'SELECT', 'SHOW', 'WITH'", first.Text)
+	if err != nil {
+		return nil, err
+	}
+	// DDL and utility results are a few rows, built whole.
+	if err := res.Send(w); err != nil {
+		return nil, err
+	}
+	res.Rows = nil
+	return res, nil
 }
 
 func ddlResult(sub string) *Result {

@@ -1,7 +1,7 @@
 package sqlengine
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -367,41 +367,90 @@ func (e *Engine) cached(ctx context.Context, dec decoder, sig, bucket string, o 
 		return "", dataError("HIVE_CURSOR_ERROR: " + err.Error())
 	}
 	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		var qe *Error
-		if errors.As(err, &qe) {
-			return "", err
-		}
-		return "", dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: %v", uri, err))
-	}
-	var buf bytes.Buffer
-	if err := dec(data, &buf); err != nil {
-		return "", dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: %v", uri, err))
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(name), "tmp-*")
 	if err != nil {
 		return "", fmt.Errorf("cache %s: %w", uri, err)
 	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
+	n, err := transcode(ctx, dec, r, tmp, uri)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("cache %s: %w", uri, cerr)
+	}
+	if err == nil {
+		if rerr := os.Rename(tmp.Name(), name); rerr != nil {
+			err = fmt.Errorf("cache %s: %w", uri, rerr)
+		}
+	}
+	if err != nil {
 		os.Remove(tmp.Name())
-		return "", fmt.Errorf("cache %s: %w", uri, err)
+		return "", err
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("cache %s: %w", uri, err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return "", fmt.Errorf("cache %s: %w", uri, err)
-	}
-	if buf.Len() == 0 {
+	if n == 0 {
 		return "", nil
 	}
 	return name, nil
+}
+
+// transcode streams the object at uri from r through dec into f, and returns the bytes
+// written: the object is never held whole (a CloudTrail file may decompress to
+// cloudtrail.MaxDecompressedBytes, and fetchWorkers are read at once).
+func transcode(ctx context.Context, dec decoder, r io.Reader, f *os.File, uri string) (int64, error) {
+	in, out := &errReader{r: r}, &errWriter{w: f}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	err := dec(in, bw)
+	if err == nil {
+		err = bw.Flush()
+	} else if out.err == nil && ctx.Err() == nil {
+		// A decoder stops at the first bad byte; the input's own failure (a file over the
+		// decompression limit, a corrupt gzip stream) is the one to report, as when the
+		// object was read whole before decoding.
+		_, _ = io.Copy(io.Discard, in)
+	}
+	switch {
+	case err == nil:
+		return out.n, nil
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	case out.err != nil:
+		return 0, fmt.Errorf("cache %s: %w", uri, out.err)
+	case in.err != nil:
+		var qe *Error
+		if errors.As(in.err, &qe) {
+			return 0, in.err
+		}
+		return 0, dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: %v", uri, in.err))
+	}
+	return 0, dataError(fmt.Sprintf("HIVE_CURSOR_ERROR: %s: %v", uri, err))
+}
+
+// errReader remembers the error of a read, other than io.EOF, so that a decoder's error can be
+// told from its input's.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		e.err = err
+	}
+	return n, err
+}
+
+// errWriter counts the bytes written and remembers the error of a write.
+type errWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	e.n += int64(n)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // createDuckTable (re)creates t in DuckDB over the cached files: the table's columns, then the

@@ -155,7 +155,7 @@ func (e *Engine) prepare(ctx context.Context, p *plan, now time.Time, empty bool
 	return scanned, nil
 }
 
-func (e *Engine) query(ctx context.Context, database, src string, toks []token) (*Result, error) {
+func (e *Engine) query(ctx context.Context, database, src string, toks []token, w RowWriter) (*Result, error) {
 	s := &site{src: src, toks: toks, refs: references(toks, database)}
 	p, err := e.plan(s)
 	if err != nil {
@@ -166,27 +166,33 @@ func (e *Engine) query(ctx context.Context, database, src string, toks []token) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := e.run(ctx, translate(src, toks, s.refs, now))
+	res := &Result{StatementType: "DML", SubstatementType: "SELECT", DataScannedBytes: scanned}
+	res.Columns, err = e.run(ctx, translate(src, toks, s.refs, now), res.StatementType, toks, w)
 	if err != nil {
 		return nil, err
 	}
-	athenaNames(toks, res.Columns)
-	res.StatementType, res.SubstatementType, res.DataScannedBytes = "DML", "SELECT", scanned
 	return res, nil
 }
 
-// run executes DuckDB SQL and renders its result.
-func (e *Engine) run(ctx context.Context, stmt string) (*Result, error) {
+// run executes DuckDB SQL and hands its result to w, rendered, one row at a time; toks, when
+// given, is the Trino statement whose columns are named as Athena names them.
+func (e *Engine) run(ctx context.Context, stmt, statementType string, toks []token, w RowWriter) ([]Column, error) {
 	rows, cts, jsonText, err := e.queryRows(ctx, stmt)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	res := &Result{}
+	cols := make([]Column, len(cts))
 	types := make([]*duckType, len(cts))
 	for i, ct := range cts {
 		types[i] = parseDuckType(ct.DatabaseTypeName())
-		res.Columns = append(res.Columns, Column{Name: strings.ToLower(ct.Name()), Type: types[i].athena()})
+		cols[i] = Column{Name: strings.ToLower(ct.Name()), Type: types[i].athena()}
+	}
+	if toks != nil {
+		athenaNames(toks, cols)
+	}
+	if err := w.Header(statementType, cols); err != nil {
+		return nil, err
 	}
 	vals := make([]any, len(cts))
 	ptrs := make([]any, len(cts))
@@ -207,12 +213,14 @@ func (e *Engine) run(ctx context.Context, stmt string) (*Result, error) {
 				row[i] = &s
 			}
 		}
-		res.Rows = append(res.Rows, row)
+		if err := w.Row(row); err != nil {
+			return nil, err
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, duckError("", err)
 	}
-	return res, nil
+	return cols, nil
 }
 
 // duckError classifies a DuckDB error as Athena would: mistakes in the query or bad values
@@ -360,11 +368,11 @@ func (e *Engine) utility(ctx context.Context, database, src string, toks []token
 			if _, err := e.prepare(ctx, pl, e.now(), true); err != nil {
 				return nil, err
 			}
-			r, err := e.run(ctx, "SELECT * FROM ("+translate(vs.src, vs.toks, vs.refs, e.now())+") LIMIT 0")
+			cols, err := e.run(ctx, "SELECT * FROM ("+translate(vs.src, vs.toks, vs.refs, e.now())+") LIMIT 0", "", nil, &collector{})
 			if err != nil {
 				return nil, err
 			}
-			for _, c := range r.Columns {
+			for _, c := range cols {
 				add(c.Name, c.Type, "")
 			}
 			return res, nil

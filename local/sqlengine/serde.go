@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"strconv"
 	"strings"
@@ -14,9 +15,26 @@ import (
 	"github.com/athenausage/athena-usage/pkg/hivetext"
 )
 
-// decoder transcodes one object's bytes (decompressed) into NDJSON rows with the table's
-// columns, each value already of the column's type or null.
-type decoder func(data []byte, w *bytes.Buffer) error
+// decoder transcodes one object (decompressed), read from r, into NDJSON rows with the table's
+// columns on w, each value already of the column's type or null.
+type decoder func(r io.Reader, w io.Writer) error
+
+// whole makes a decoder of one that reads the object whole: the line-based SerDes, whose
+// objects (the pipeline's CSV parts) are small next to CloudTrail's.
+func whole(dec func(data []byte, w *bytes.Buffer) error) decoder {
+	return func(r io.Reader, w io.Writer) error {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		if err := dec(data, &buf); err != nil {
+			return err
+		}
+		_, err = w.Write(buf.Bytes())
+		return err
+	}
+}
 
 // newDecoder returns the decoder of t's SerDe.
 func newDecoder(t *tableDef) (decoder, error) {
@@ -33,16 +51,16 @@ func newDecoder(t *tableDef) (decoder, error) {
 	if t.InputFormat == cloudTrailInputFormat || t.SerDe == cloudTrailSerDe {
 		switch t.SerDe {
 		case cloudTrailSerDe, hiveJSONSerDe, openXJSONSerDe:
-			return func(data []byte, w *bytes.Buffer) error { return decodeCloudTrail(data, t.Columns, w) }, nil
+			return func(r io.Reader, w io.Writer) error { return decodeCloudTrail(r, t.Columns, w) }, nil
 		}
 		return nil, userError(fmt.Sprintf("SerDe %s cannot decode CloudTrail records (input format %s)", t.SerDe, cloudTrailInputFormat))
 	}
 	switch t.SerDe {
 	case openXJSONSerDe, hiveJSONSerDe:
-		return func(data []byte, w *bytes.Buffer) error { return decodeJSONLines(data, t.Columns, w) }, nil
+		return whole(func(data []byte, w *bytes.Buffer) error { return decodeJSONLines(data, t.Columns, w) }), nil
 	case openCSVSerDe:
 		sep, quote, esc := prop(t.SerDeProps, "separatorChar", ','), prop(t.SerDeProps, "quoteChar", '"'), prop(t.SerDeProps, "escapeChar", '"')
-		return func(data []byte, w *bytes.Buffer) error {
+		return whole(func(data []byte, w *bytes.Buffer) error {
 			return eachLine(data, skip, func(line string) error {
 				return writeRow(w, t.Columns, openCSVLine(line, sep, quote, esc), func(s string, typ *hiveType) any {
 					if typ.Kind == "string" || typ.Kind == "varchar" || typ.Kind == "char" {
@@ -51,7 +69,7 @@ func newDecoder(t *tableDef) (decoder, error) {
 					return textValue(s, typ)
 				})
 			})
-		}, nil
+		}), nil
 	case lazySimpleSerDe:
 		return lazySimple(t, skip)
 	}
@@ -102,7 +120,7 @@ func lazySimple(t *tableDef, skip int) (decoder, error) {
 	default:
 		return nil, userError(fmt.Sprintf("LazySimpleSerDe with field.delim %q and escape.delim %q is not supported by the local engine", delim, esc))
 	}
-	return func(data []byte, w *bytes.Buffer) error {
+	return whole(func(data []byte, w *bytes.Buffer) error {
 		n := 0
 		return eachLine(data, skip, func(line string) error {
 			n++
@@ -122,7 +140,7 @@ func lazySimple(t *tableDef, skip int) (decoder, error) {
 			}
 			return writeRow(w, t.Columns, vals, textValue)
 		})
-	}, nil
+	}), nil
 }
 
 // eachLine calls fn for each line after the first skip, ending lines at \n, \r\n or \r as
@@ -276,35 +294,93 @@ const (
 	openXJSONSerDe = "org.openx.data.jsonserde.JsonSerDe"
 )
 
-// decodeCloudTrail reads a CloudTrail log file, {"Records": [...]}, one row per record. A
-// record that is not a JSON object (null, a number) is no event: it is read as a row of NULLs,
-// which the extraction counts as a bad record, and the rest of the file is read. (AWS does not
-// document what Athena's input format makes of one; a row of NULLs is what a reader that does
-// not fail the file can make of it.)
-func decodeCloudTrail(data []byte, cols []tableColumn, w *bytes.Buffer) error {
-	var file map[string]json.RawMessage
-	if err := json.Unmarshal(data, &file); err != nil {
+// decodeCloudTrail reads a CloudTrail log file, {"Records": [...]}, one row per record, a
+// record at a time: a file holds up to cloudtrail.MaxDecompressedBytes, and several are read at
+// once. A record that is not a JSON object (null, a number) is no event: it is read as a row of
+// NULLs, which the extraction counts as a bad record, and the rest of the file is read. (AWS
+// does not document what Athena's input format makes of one; a row of NULLs is what a reader
+// that does not fail the file can make of it.)
+func decodeCloudTrail(r io.Reader, cols []tableColumn, w io.Writer) error {
+	d := json.NewDecoder(r)
+	if err := expectDelim(d, '{', "an object"); err != nil {
 		return fmt.Errorf("CloudTrail log file: %w", err)
 	}
-	raw, ok := file["Records"]
-	if !ok {
-		return nil
+	var buf bytes.Buffer
+	for d.More() {
+		key, err := d.Token()
+		if err != nil {
+			return fmt.Errorf("CloudTrail log file: %w", err)
+		}
+		if key != "Records" {
+			var skip json.RawMessage
+			if err := d.Decode(&skip); err != nil {
+				return fmt.Errorf("CloudTrail log file: %w", err)
+			}
+			continue
+		}
+		if err := decodeRecords(d, cols, &buf, w); err != nil {
+			return err
+		}
 	}
-	var records []json.RawMessage
-	if err := json.Unmarshal(raw, &records); err != nil {
+	if _, err := d.Token(); err != nil { // the closing brace
+		return fmt.Errorf("CloudTrail log file: %w", err)
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("CloudTrail log file: invalid data after the top-level object")
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// decodeRecords reads the value of "Records", an array of records or null, writing the rows to
+// w through buf.
+func decodeRecords(d *json.Decoder, cols []tableColumn, buf *bytes.Buffer, w io.Writer) error {
+	tok, err := d.Token()
+	if err != nil {
 		return fmt.Errorf("CloudTrail Records: %w", err)
 	}
-	for i, rec := range records {
+	if tok == nil {
+		return nil
+	}
+	if tok != json.Delim('[') {
+		return fmt.Errorf("CloudTrail Records: %v is not an array", tok)
+	}
+	for i := 0; d.More(); i++ {
+		var rec json.RawMessage
+		if err := d.Decode(&rec); err != nil {
+			return fmt.Errorf("CloudTrail Records: %w", err)
+		}
 		if len(rec) > cloudtrail.MaxRecordBytes {
 			return fmt.Errorf("record %d is %d bytes, over the %d-byte limit", i, len(rec), cloudtrail.MaxRecordBytes)
 		}
-		if err := writeJSONRecord(w, rec, cols); errors.Is(err, errNotObject) {
-			if err := writeJSON(w, nullRow(cols)); err != nil {
+		if err := writeJSONRecord(buf, rec, cols); errors.Is(err, errNotObject) {
+			if err := writeJSON(buf, nullRow(cols)); err != nil {
 				return fmt.Errorf("record %d: %w", i, err)
 			}
 		} else if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
+		if buf.Len() >= 1<<16 {
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return err
+			}
+			buf.Reset()
+		}
+	}
+	if _, err := d.Token(); err != nil { // the closing bracket
+		return fmt.Errorf("CloudTrail Records: %w", err)
+	}
+	return nil
+}
+
+// expectDelim reads the next token, which must be delim.
+func expectDelim(d *json.Decoder, delim json.Delim, what string) error {
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	if tok != delim {
+		return fmt.Errorf("%v is not %s", tok, what)
 	}
 	return nil
 }
