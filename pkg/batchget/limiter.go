@@ -49,11 +49,10 @@ type adaptiveLimiter struct {
 	holdUntil time.Time
 	hold      time.Duration
 	lastGrow  time.Time
-	// history holds the send times of the calls until the first decrease (drained).
-	history []time.Time
+	// sends are the send times of the calls, oldest first: all of them until the first decrease
+	// has used them (drained, see drainEstimate), then those of the last sendMemory.
+	sends   []time.Time
 	drained bool
-	// sends are the send times of the calls of the last sendMemory, oldest first.
-	sends []time.Time
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
 	latency, latencyDev time.Duration
 	// moved is closed, and replaced, when the rate jumps (a decrease, a measure): calls waiting
@@ -224,14 +223,15 @@ func (l *adaptiveLimiter) sent() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
+	if len(l.sends) >= maxHistory {
+		// A ramp too long to replay: no drain estimate.
+		l.drained = true
+	}
 	cut := 0
-	for cut < len(l.sends) && now.Sub(l.sends[cut]) > sendMemory {
+	for l.drained && cut < len(l.sends) && now.Sub(l.sends[cut]) > sendMemory {
 		cut++
 	}
 	l.sends = append(l.sends[cut:], now)
-	if !l.drained && len(l.history) < maxHistory {
-		l.history = append(l.history, now)
-	}
 }
 
 // done records the outcome of a call sent at sent: throttled or not. Calls that failed otherwise
@@ -380,9 +380,9 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 	if l.drained {
 		return 0
 	}
-	history := l.history
-	l.history, l.drained = nil, true
-	if first.IsZero() || len(history) < windowCalls || len(history) >= maxHistory {
+	history := l.sends
+	l.drained = true
+	if first.IsZero() || len(history) < windowCalls {
 		return 0
 	}
 	lasts := func(q float64) bool {
