@@ -194,7 +194,7 @@ type ScheduleRun struct {
 // RunSchedule runs the pipeline as the daily schedule fires at at: the extraction of the day
 // before and the re-checks of the late-delivery days before that, then their lookups.
 func (p *Pipeline) RunSchedule(ctx context.Context, at time.Time) (ScheduleRun, error) {
-	ev := events.Extract{DetailType: "Scheduled Event", Time: at.UTC().Format(time.RFC3339)}
+	ev := events.Extract{Schedule: events.Schedule{DetailType: "Scheduled Event", Time: at.UTC().Format(time.RFC3339)}}
 	res, done, err := p.run(ctx, ev)
 	return ScheduleRun{Extract: res, Lookups: done.lookups, Alerts: done.alerts}, err
 }

@@ -29,7 +29,7 @@ func TestFreshness(t *testing.T) {
 		{"partial", map[string][]byte{queries: []byte("query_id\nq-1\n"), athenasql.LookupManifestKey("usage/", day): manifest(false)}, "partial", `"DataFresh":0`},
 		{"not extracted", nil, "missing", `"DataFresh":0`},
 	}
-	ev := events.Alert{DetailType: "Scheduled Event", Time: "2024-03-06T08:00:00Z"}
+	ev := events.Alert{Schedule: events.Schedule{DetailType: "Scheduled Event", Time: "2024-03-06T08:00:00Z"}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)

@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -15,17 +14,8 @@ import (
 type Alert struct {
 	Day string `json:"day,omitempty"`
 
-	// Fields of an EventBridge scheduled event, as in Extract: only DetailType and Time are
-	// used, the others are listed so that a misspelt field is refused.
-	DetailType string          `json:"detail-type,omitempty"`
-	Source     string          `json:"source,omitempty"`
-	Time       string          `json:"time,omitempty"`
-	Version    string          `json:"version,omitempty"`
-	ID         string          `json:"id,omitempty"`
-	Account    string          `json:"account,omitempty"`
-	Region     string          `json:"region,omitempty"`
-	Resources  []string        `json:"resources,omitempty"`
-	Detail     json.RawMessage `json:"detail,omitempty"`
+	// The fields of an EventBridge scheduled event.
+	Schedule
 }
 
 // UnmarshalJSON decodes an event and refuses fields it does not know.

@@ -21,9 +21,14 @@ type Extract struct {
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
 
-	// Fields of an EventBridge scheduled event. Only DetailType and Time are used; the others
-	// are listed so that an event with a field of neither kind (a typo such as "date") is
-	// refused instead of silently meaning the previous day.
+	// The fields of an EventBridge scheduled event.
+	Schedule
+}
+
+// Schedule holds the fields of an EventBridge scheduled event. Only DetailType and Time are
+// used; the others are listed so that an event with a field of neither kind (a typo such as
+// "date") is refused instead of silently meaning the previous day.
+type Schedule struct {
 	DetailType string          `json:"detail-type,omitempty"`
 	Source     string          `json:"source,omitempty"`
 	Time       string          `json:"time,omitempty"`

@@ -315,7 +315,7 @@ func TestHandleScheduledEventRechecksLateDays(t *testing.T) {
 				cfg := testConfig()
 				cfg.LateDays, cfg.ProjectionStart = tt.lateDays, tt.start
 				h := New(cfg, &fakeRunner{runFn: succeed}, &fakeS3{}, &fakeInvoker{})
-				res, err := h.Handle(context.Background(), events.Extract{DetailType: "Scheduled Event", Time: "2024-03-06T00:05:00Z"})
+				res, err := h.Handle(context.Background(), events.Extract{Schedule: events.Schedule{DetailType: "Scheduled Event", Time: "2024-03-06T00:05:00Z"}})
 				if err != nil {
 					t.Fatalf("Handle: %v", err)
 				}
