@@ -36,6 +36,8 @@ type Options struct {
 	S3 S3
 	// Now is the clock for now(), current_date and NOW in projection ranges; time.Now if nil.
 	Now func() time.Time
+	// MemoryLimit bounds DuckDB's memory in bytes; DefaultMemoryLimit if 0.
+	MemoryLimit int64
 }
 
 // Column is a result column with its type in Athena's spelling (varchar, bigint, row(...), ...).
@@ -135,6 +137,7 @@ type Engine struct {
 	db   *sql.DB
 	conn *sql.Conn
 	dir  string
+	tmp  string // this engine's temporary folder, removed by Close
 	s3   S3
 	now  func() time.Time
 	cat  *catalog
@@ -155,21 +158,30 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.MemoryLimit == 0 {
+		opts.MemoryLimit = DefaultMemoryLimit
+	}
+	tmp, err := newTmp(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("open local SQL engine: %w", err)
+	}
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	// Temporary macros belong to one connection: keep that connection for the engine's life.
 	conn, err := db.Conn(context.Background())
 	if err != nil {
 		db.Close()
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e := &Engine{db: db, conn: conn, dir: opts.Dir, s3: opts.S3, now: opts.Now, cat: cat}
+	e := &Engine{db: db, conn: conn, dir: opts.Dir, tmp: tmp, s3: opts.S3, now: opts.Now, cat: cat}
 	if e.now == nil {
 		e.now = time.Now
 	}
-	for _, stmt := range slices.Concat(setupSQL, jsonSetupSQL) {
+	for _, stmt := range slices.Concat(duckSettings(tmp, opts.MemoryLimit), setupSQL, jsonSetupSQL) {
 		if _, err := conn.ExecContext(context.Background(), stmt); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("set up duckdb: %s: %w", stmt, err)
@@ -178,7 +190,8 @@ func Open(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close releases DuckDB; the catalog and cache stay in Dir.
+// Close releases DuckDB and removes the engine's temporary folder; the catalog and cache stay
+// in Dir.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -190,6 +203,10 @@ func (e *Engine) Close() error {
 	if e.db != nil {
 		errs = append(errs, e.db.Close())
 		e.db = nil
+	}
+	if e.tmp != "" {
+		errs = append(errs, os.RemoveAll(e.tmp))
+		e.tmp = ""
 	}
 	return errors.Join(errs...)
 }

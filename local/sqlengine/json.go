@@ -2,8 +2,6 @@ package sqlengine
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -151,48 +149,6 @@ func depthAt(toks []token, open, at int) int {
 		}
 	}
 	return depth
-}
-
-// queryRows runs stmt and returns its rows and the column types that name the result. A JSON
-// column is read as its JSON text: duckdb-go decodes JSON into Go values, which lose the text
-// (members' order, 1.0), so a statement with JSON columns runs again with those columns cast
-// to VARCHAR, and jsonText reports them. Only a statement whose result has a JSON column,
-// which none of athena-usage's own does, runs twice.
-func (e *Engine) queryRows(ctx context.Context, stmt string) (*sql.Rows, []*sql.ColumnType, []bool, error) {
-	rows, err := e.conn.QueryContext(ctx, stmt)
-	if err != nil {
-		return nil, nil, nil, duckError("", err)
-	}
-	cts, err := rows.ColumnTypes()
-	if err != nil {
-		rows.Close()
-		return nil, nil, nil, fmt.Errorf("column types: %w", err)
-	}
-	jsonText := make([]bool, len(cts))
-	cols := make([]string, len(cts))
-	hasJSON := false
-	for i, ct := range cts {
-		cols[i] = fmt.Sprintf("c%d", i)
-		jsonText[i] = strings.EqualFold(ct.DatabaseTypeName(), "JSON")
-		hasJSON = hasJSON || jsonText[i]
-	}
-	if !hasJSON {
-		return rows, cts, jsonText, nil
-	}
-	rows.Close()
-	sel := make([]string, len(cts))
-	for i, ct := range cts {
-		sel[i] = cols[i]
-		if jsonText[i] {
-			sel[i] = "CAST(" + cols[i] + " AS VARCHAR)"
-		}
-		sel[i] += " AS " + quoteIdent(ct.Name())
-	}
-	wrapped := fmt.Sprintf("SELECT %s FROM (%s\n) AS trino_json_result(%s)", strings.Join(sel, ", "), stmt, strings.Join(cols, ", "))
-	if rows, err = e.conn.QueryContext(ctx, wrapped); err != nil {
-		return nil, nil, nil, duckError("", err)
-	}
-	return rows, cts, jsonText, nil
 }
 
 // renderJSON writes a JSON value that duckdb-go decoded back as JSON text. Members come out in

@@ -453,49 +453,64 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// createDuckTable (re)creates t in DuckDB over the cached files: the table's columns, then the
-// hidden column "$path" when withPath is set (a column DuckDB cannot hide, so it is there only
-// for the statements that read it), then its partition columns as varchar.
-func (e *Engine) createDuckTable(ctx context.Context, t *tableDef, parts []partFiles, withPath bool) error {
+// createDuckView (re)creates t in DuckDB as a view over the cached files: the table's columns,
+// then the hidden column "$path" when withPath is set (a column DuckDB cannot hide, so it is
+// there only for the statements that read it), then its partition columns as varchar.
+//
+// A view, not a loaded table: DuckDB then reads the files as each statement scans it, holding
+// its operators' state but never the table (a day of a million queries is about 1.5 million
+// CloudTrail records, several GB as a loaded table). Each file is joined to its object's URI
+// and partition values.
+func (e *Engine) createDuckView(ctx context.Context, t *tableDef, parts []partFiles, withPath bool) error {
 	name := quoteIdent(t.Database) + "." + quoteIdent(t.Name)
-	var cols, jsonCols []string
+	var jsonCols, nulls []string
 	for _, c := range t.Columns {
-		cols = append(cols, quoteIdent(c.Name)+" "+c.Type.duck())
 		jsonCols = append(jsonCols, quoteString(c.Name)+": "+quoteString(c.Type.duck()))
+		nulls = append(nulls, "CAST(NULL AS "+c.Type.duck()+") AS "+quoteIdent(c.Name))
 	}
+	extra := t.Partitions
 	if withPath {
-		cols = append(cols, quoteIdent(pathColumn)+" VARCHAR")
+		extra = append([]tableColumn{{Name: pathColumn}}, t.Partitions...)
 	}
-	for _, c := range t.Partitions {
-		cols = append(cols, quoteIdent(c.Name)+" VARCHAR")
-	}
-	if _, err := e.conn.ExecContext(ctx, "CREATE OR REPLACE TABLE "+name+" ("+strings.Join(cols, ", ")+")"); err != nil {
-		return fmt.Errorf("create table %s.%s: %w", t.Database, t.Name, err)
-	}
+	var rows []string
 	for _, p := range parts {
-		if len(p.files) == 0 {
-			continue
-		}
-		files := make([]string, len(p.files))
-		uris := make([]string, len(p.files))
 		for i, f := range p.files {
-			files[i] = quoteString(f)
-			uris[i] = "(" + quoteString(f) + ", " + quoteString(p.uris[i]) + ")"
+			vals := []string{quoteString(f)}
+			if withPath {
+				vals = append(vals, quoteString(p.uris[i]))
+			}
+			for _, v := range p.values {
+				vals = append(vals, quoteString(v))
+			}
+			rows = append(rows, "("+strings.Join(vals, ", ")+")")
 		}
-		sel, from, opts := "SELECT *", "", ""
-		if withPath {
-			// read_json names each row's cached file; the join turns it into the object's URI.
-			sel, opts = "SELECT j.* EXCLUDE (filename), m.uri", ", filename = true"
-			from = " j JOIN (VALUES " + strings.Join(uris, ", ") + ") m(file, uri) ON j.filename = m.file"
+	}
+	var body string
+	if len(rows) == 0 {
+		for _, c := range extra {
+			nulls = append(nulls, "CAST(NULL AS VARCHAR) AS "+quoteIdent(c.Name))
 		}
-		for _, v := range p.values {
-			sel += ", " + quoteString(v)
+		body = "SELECT " + strings.Join(nulls, ", ") + " WHERE false"
+	} else {
+		files := make([]string, 0, len(rows))
+		aliases := []string{"file"}
+		// read_json names each row's file in the column "$path", which no table can have (it
+		// is Athena's hidden column); the join replaces it with the object's URI.
+		sel := "SELECT j.* EXCLUDE (" + quoteIdent(pathColumn) + ")"
+		for i, c := range extra {
+			aliases = append(aliases, fmt.Sprintf("v%d", i))
+			sel += fmt.Sprintf(", m.v%d AS %s", i, quoteIdent(c.Name))
 		}
-		stmt := fmt.Sprintf("INSERT INTO %s %s FROM read_json([%s], format = 'newline_delimited', hive_partitioning = false, columns = {%s}%s)%s",
-			name, sel, strings.Join(files, ", "), strings.Join(jsonCols, ", "), opts, from)
-		if _, err := e.conn.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("load table %s.%s: %w", t.Database, t.Name, err)
+		for _, p := range parts {
+			for _, f := range p.files {
+				files = append(files, quoteString(f))
+			}
 		}
+		body = fmt.Sprintf("%s FROM read_json([%s], format = 'newline_delimited', hive_partitioning = false, columns = {%s}, filename = %s) j JOIN (VALUES %s) m(%s) ON j.%s = m.file",
+			sel, strings.Join(files, ", "), strings.Join(jsonCols, ", "), quoteString(pathColumn), strings.Join(rows, ", "), strings.Join(aliases, ", "), quoteIdent(pathColumn))
+	}
+	if _, err := e.conn.ExecContext(ctx, "CREATE OR REPLACE VIEW "+name+" AS "+body); err != nil {
+		return fmt.Errorf("create table %s.%s: %w", t.Database, t.Name, err)
 	}
 	return nil
 }

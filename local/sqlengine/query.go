@@ -117,7 +117,7 @@ func viewSite(v *viewDef) (*site, error) {
 	return &site{src: v.SQL, toks: toks, refs: references(toks, v.Database)}, nil
 }
 
-// prepare creates in DuckDB the schemas, the tables of p (loaded from S3 unless empty is set)
+// prepare creates in DuckDB the schemas, views over the tables of p (read from S3 unless empty is set)
 // and its views; it returns the bytes read from S3.
 func (e *Engine) prepare(ctx context.Context, p *plan, now time.Time, empty bool) (int64, error) {
 	for _, name := range e.cat.databaseNames() {
@@ -140,7 +140,7 @@ func (e *Engine) prepare(ctx context.Context, p *plan, now time.Time, empty bool
 			}
 			scanned += n
 		}
-		if err := e.createDuckTable(ctx, t, files, p.path); err != nil {
+		if err := e.createDuckView(ctx, t, files, p.path); err != nil {
 			return 0, err
 		}
 	}
@@ -175,18 +175,26 @@ func (e *Engine) query(ctx context.Context, database, src string, toks []token, 
 }
 
 // run executes DuckDB SQL and hands its result to w, rendered, one row at a time; toks, when
-// given, is the Trino statement whose columns are named as Athena names them.
+// given, is the Trino statement whose columns are named as Athena names them. The result is
+// spooled (see spool.go) and read back a slice at a time, so no result is held whole.
 func (e *Engine) run(ctx context.Context, stmt, statementType string, toks []token, w RowWriter) ([]Column, error) {
-	rows, cts, jsonText, err := e.queryRows(ctx, stmt)
+	names, err := e.columnNames(ctx, stmt)
+	if err != nil {
+		return nil, duckError("", err)
+	}
+	n, cts, sel, jsonText, err := e.spool(ctx, stmt)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer e.exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+resultTable)
+	if len(cts) != len(names) {
+		return nil, fmt.Errorf("spooled result has %d columns, the statement %d", len(cts), len(names))
+	}
 	cols := make([]Column, len(cts))
 	types := make([]*duckType, len(cts))
 	for i, ct := range cts {
-		types[i] = parseDuckType(ct.DatabaseTypeName())
-		cols[i] = Column{Name: strings.ToLower(ct.Name()), Type: types[i].athena()}
+		types[i] = parseDuckType(ct)
+		cols[i] = Column{Name: strings.ToLower(names[i]), Type: types[i].athena()}
 	}
 	if toks != nil {
 		athenaNames(toks, cols)
@@ -194,14 +202,30 @@ func (e *Engine) run(ctx context.Context, stmt, statementType string, toks []tok
 	if err := w.Header(statementType, cols); err != nil {
 		return nil, err
 	}
-	vals := make([]any, len(cts))
-	ptrs := make([]any, len(cts))
+	for lo := int64(0); lo < n; lo += resultSlice {
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE rowid >= %d AND rowid < %d", sel, resultTable, lo, lo+resultSlice)
+		if err := e.readSlice(ctx, q, types, jsonText, w); err != nil {
+			return nil, err
+		}
+	}
+	return cols, nil
+}
+
+// readSlice hands the rows of q, a slice of the spooled result, to w.
+func (e *Engine) readSlice(ctx context.Context, q string, types []*duckType, jsonText []bool, w RowWriter) error {
+	rows, err := e.conn.QueryContext(ctx, q)
+	if err != nil {
+		return duckError("", err)
+	}
+	defer rows.Close()
+	vals := make([]any, len(types))
+	ptrs := make([]any, len(types))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, duckError("", err)
+			return duckError("", err)
 		}
 		row := make([]*string, len(vals))
 		for i, v := range vals {
@@ -214,13 +238,13 @@ func (e *Engine) run(ctx context.Context, stmt, statementType string, toks []tok
 			}
 		}
 		if err := w.Row(row); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, duckError("", err)
+		return duckError("", err)
 	}
-	return cols, nil
+	return nil
 }
 
 // duckError classifies a DuckDB error as Athena would: mistakes in the query or bad values

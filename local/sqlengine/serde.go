@@ -1,6 +1,7 @@
 package sqlengine
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -18,23 +19,6 @@ import (
 // decoder transcodes one object (decompressed), read from r, into NDJSON rows with the table's
 // columns on w, each value already of the column's type or null.
 type decoder func(r io.Reader, w io.Writer) error
-
-// whole makes a decoder of one that reads the object whole: the line-based SerDes, whose
-// objects (the pipeline's CSV parts) are small next to CloudTrail's.
-func whole(dec func(data []byte, w *bytes.Buffer) error) decoder {
-	return func(r io.Reader, w io.Writer) error {
-		data, err := io.ReadAll(r)
-		if err != nil {
-			return err
-		}
-		var buf bytes.Buffer
-		if err := dec(data, &buf); err != nil {
-			return err
-		}
-		_, err = w.Write(buf.Bytes())
-		return err
-	}
-}
 
 // newDecoder returns the decoder of t's SerDe.
 func newDecoder(t *tableDef) (decoder, error) {
@@ -57,11 +41,11 @@ func newDecoder(t *tableDef) (decoder, error) {
 	}
 	switch t.SerDe {
 	case openXJSONSerDe, hiveJSONSerDe:
-		return whole(func(data []byte, w *bytes.Buffer) error { return decodeJSONLines(data, t.Columns, w) }), nil
+		return func(r io.Reader, w io.Writer) error { return decodeJSONLines(r, t.Columns, w) }, nil
 	case openCSVSerDe:
 		sep, quote, esc := prop(t.SerDeProps, "separatorChar", ','), prop(t.SerDeProps, "quoteChar", '"'), prop(t.SerDeProps, "escapeChar", '"')
-		return whole(func(data []byte, w *bytes.Buffer) error {
-			return eachLine(data, skip, func(line string) error {
+		return func(r io.Reader, w io.Writer) error {
+			return eachLine(r, skip, func(line string) error {
 				return writeRow(w, t.Columns, openCSVLine(line, sep, quote, esc), func(s string, typ *hiveType) any {
 					if typ.Kind == "string" || typ.Kind == "varchar" || typ.Kind == "char" {
 						return s // OpenCSVSerde reads an empty field as an empty string, not NULL
@@ -69,7 +53,7 @@ func newDecoder(t *tableDef) (decoder, error) {
 					return textValue(s, typ)
 				})
 			})
-		}), nil
+		}, nil
 	case lazySimpleSerDe:
 		return lazySimple(t, skip)
 	}
@@ -120,9 +104,9 @@ func lazySimple(t *tableDef, skip int) (decoder, error) {
 	default:
 		return nil, userError(fmt.Sprintf("LazySimpleSerDe with field.delim %q and escape.delim %q is not supported by the local engine", delim, esc))
 	}
-	return whole(func(data []byte, w *bytes.Buffer) error {
+	return func(r io.Reader, w io.Writer) error {
 		n := 0
-		return eachLine(data, skip, func(line string) error {
+		return eachLine(r, skip, func(line string) error {
 			n++
 			fields, err := split(line)
 			if err != nil {
@@ -140,38 +124,69 @@ func lazySimple(t *tableDef, skip int) (decoder, error) {
 			}
 			return writeRow(w, t.Columns, vals, textValue)
 		})
-	}), nil
+	}, nil
 }
 
-// eachLine calls fn for each line after the first skip, ending lines at \n, \r\n or \r as
-// Hadoop's LineReader does.
-func eachLine(data []byte, skip int, fn func(string) error) error {
-	s := string(data)
+// maxLineBytes bounds a line of a line-based SerDe's object, so that an object without line
+// breaks is refused instead of read whole into memory.
+const maxLineBytes = 64 << 20
+
+// eachLine calls fn for each line of r after the first skip, ending lines at \n, \r\n or \r as
+// Hadoop's LineReader does. It reads a line at a time: the objects of a large day (the
+// extraction's result, a million rows) are never held whole.
+func eachLine(r io.Reader, skip int, fn func(string) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	n := 0
-	for len(s) > 0 {
-		i := strings.IndexAny(s, "\r\n")
-		line := s
-		if i < 0 {
-			s = ""
-		} else {
-			line = s[:i]
-			if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-				i++
+	emit := func(line string) error {
+		if n++; n <= skip {
+			return nil
+		}
+		return fn(line)
+	}
+	var chunk []byte
+	for {
+		// A chunk runs to the next \n; a \r inside it ends a line too, unless the \n follows.
+		part, err := br.ReadSlice('\n')
+		chunk = append(chunk, part...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(chunk) > maxLineBytes {
+				return fmt.Errorf("line %d is over the %d-byte limit on a line", n+1, maxLineBytes)
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		s := strings.TrimSuffix(string(chunk), "\n")
+		ended := len(s) < len(chunk)
+		s = strings.TrimSuffix(s, "\r")
+		if !ended && len(s) < len(chunk) {
+			ended = true // a last line ending in \r alone
+		}
+		for {
+			i := strings.IndexByte(s, '\r')
+			if i < 0 {
+				break
+			}
+			if err := emit(s[:i]); err != nil {
+				return err
 			}
 			s = s[i+1:]
 		}
-		if n++; n <= skip {
-			continue
+		if ended || s != "" {
+			if err := emit(s); err != nil {
+				return err
+			}
 		}
-		if err := fn(line); err != nil {
-			return err
+		if err != nil {
+			return nil // io.EOF
 		}
+		chunk = chunk[:0]
 	}
-	return nil
 }
 
 // writeRow writes one NDJSON row; vals[i] nil or missing is NULL.
-func writeRow(w *bytes.Buffer, cols []tableColumn, vals []*string, conv func(string, *hiveType) any) error {
+func writeRow(w io.Writer, cols []tableColumn, vals []*string, conv func(string, *hiveType) any) error {
 	row := make(map[string]any, len(cols))
 	for i, c := range cols {
 		if i < len(vals) && vals[i] != nil {
@@ -183,7 +198,7 @@ func writeRow(w *bytes.Buffer, cols []tableColumn, vals []*string, conv func(str
 	return writeJSON(w, row)
 }
 
-func writeJSON(w *bytes.Buffer, v any) error {
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
@@ -386,9 +401,9 @@ func expectDelim(d *json.Decoder, delim json.Delim, what string) error {
 }
 
 // decodeJSONLines reads one JSON object per line (the JSON SerDes).
-func decodeJSONLines(data []byte, cols []tableColumn, w *bytes.Buffer) error {
+func decodeJSONLines(r io.Reader, cols []tableColumn, w io.Writer) error {
 	n := 0
-	return eachLine(data, 0, func(line string) error {
+	return eachLine(r, 0, func(line string) error {
 		n++
 		if strings.TrimSpace(line) == "" {
 			return nil
@@ -412,7 +427,7 @@ func nullRow(cols []tableColumn) map[string]any {
 // errNotObject is a JSON record that is not an object: null, a number, a string, an array.
 var errNotObject = errors.New("not a JSON object")
 
-func writeJSONRecord(w *bytes.Buffer, rec json.RawMessage, cols []tableColumn) error {
+func writeJSONRecord(w io.Writer, rec json.RawMessage, cols []tableColumn) error {
 	if t := bytes.TrimSpace(rec); len(t) == 0 || t[0] != '{' {
 		return errNotObject
 	}

@@ -86,29 +86,48 @@ events AS (
         AND eventtime >= '{{.LookbackFrom}}'
         AND eventtime < '{{.To}}'
 ),
-started AS (
+ranked AS (
     -- A duplicate delivery, or a retry with the same ClientRequestToken, logs the same query
-    -- ID more than once: keep one row, picked by the earliest event, on that event's day.
+    -- ID more than once: keep one row, the earliest event's (by time, then eventID), on that
+    -- event's day; records that tie are ranked by every column kept, so the pick is
+    -- deterministic even when a forged record repeats another's eventID.
+    -- (A window, not a min_by per column: each min_by holds its own copy of pick for every
+    -- query ID, which at a million queries is gigabytes that no engine can spill to disk.)
     SELECT
-        query_id,
-        min(eventtime) AS event_time,
-        min_by(account_id, pick) AS account_id,
-        min_by(aws_region, pick) AS aws_region,
-        min_by(user_arn, pick) AS user_arn,
-        min_by(user_type, pick) AS user_type,
-        min_by(principal_id, pick) AS principal_id,
-        min_by(user_name, pick) AS user_name,
-        min_by(session_issuer, pick) AS session_issuer,
-        min_by(source_ip, pick) AS source_ip,
-        min_by(user_agent, pick) AS user_agent,
-        min_by(workgroup, pick) AS workgroup,
-        min_by(query_database, pick) AS query_database,
-        CAST(NULL AS VARCHAR) AS error_code,
-        count(DISTINCT eventid) AS submissions
+        *,
+        row_number() OVER (
+            PARTITION BY query_id
+            ORDER BY eventtime, pick, account_id, aws_region, user_arn, user_type, principal_id, user_name,
+                session_issuer, source_ip, user_agent, workgroup, query_database) AS nth
+    FROM events
+    WHERE query_id IS NOT NULL
+),
+submissions AS (
+    SELECT query_id, count(DISTINCT eventid) AS submissions
     FROM events
     WHERE query_id IS NOT NULL
     GROUP BY query_id
-    HAVING min(eventtime) >= '{{.From}}'
+),
+started AS (
+    SELECT
+        r.query_id,
+        r.eventtime AS event_time,
+        r.account_id,
+        r.aws_region,
+        r.user_arn,
+        r.user_type,
+        r.principal_id,
+        r.user_name,
+        r.session_issuer,
+        r.source_ip,
+        r.user_agent,
+        r.workgroup,
+        r.query_database,
+        CAST(NULL AS VARCHAR) AS error_code,
+        s.submissions
+    FROM ranked r
+    JOIN submissions s ON s.query_id = r.query_id
+    WHERE r.nth = 1 AND r.eventtime >= '{{.From}}'
 ),
 failed AS (
     -- Submissions that Athena refused have an error code and no query ID: count them per user.
