@@ -4,9 +4,7 @@
 package cloudtrail
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -87,84 +85,51 @@ func (r Record) Time() (time.Time, error) {
 
 // ReadLog reads one log file, gzip'd or not (told apart by content), within the bounds
 // MaxDecompressedBytes and MaxRecordBytes. name is used in errors. The array must be under the
-// key "Records" exactly: Athena's CloudTrail SerDe reads no other spelling.
+// key "Records" exactly: Athena's CloudTrail SerDe reads no other spelling. Entries that are
+// not objects are no events, and left out, as the engine leaves them out.
 func ReadLog(r io.Reader, name string) ([]Record, error) {
+	var recs []Record
+	_, err := readLog(r, name, func(rec Record) { recs = append(recs, rec) })
+	return recs, err
+}
+
+// CountLog checks one log file as ReadLog does and returns the number of its events, reading
+// a record at a time: local ingest counts files of up to MaxDecompressedBytes.
+func CountLog(r io.Reader, name string) (int, error) {
+	return readLog(r, name, nil)
+}
+
+func readLog(r io.Reader, name string, keep func(Record)) (int, error) {
 	src, err := Decompress(r, name, MaxDecompressedBytes)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer src.Close()
-	data, err := io.ReadAll(src)
-	if err != nil {
-		return nil, fmt.Errorf("%s: read: %w", name, err)
-	}
-	raws, err := recordsOf(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	recs := make([]Record, 0, len(raws))
-	for i, raw := range raws {
-		if len(raw) > MaxRecordBytes {
-			return nil, fmt.Errorf("%s: record %d is %d bytes, over the %d-byte limit", name, i, len(raw), MaxRecordBytes)
-		}
+	n := 0
+	err = EachRecord(src, func(i int, raw json.RawMessage) error {
 		if raw[0] != '{' {
-			continue // no event: the engine skips it too
+			return nil // no event: the engine skips it too
 		}
 		var rec Record
 		if err := json.Unmarshal(raw, &rec); err != nil {
-			return nil, fmt.Errorf("%s: record %d: %w", name, i, err)
+			return fmt.Errorf("record %d: %w", i, err)
 		}
-		recs = append(recs, rec)
-	}
-	return recs, nil
-}
-
-// recordsOf returns the elements of the top-level "Records" array. encoding/json matches member
-// names without regard to case; this does not, as the engine does not.
-func recordsOf(data []byte) ([]json.RawMessage, error) {
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, describeJSONError(data, err)
-	}
-	raw, ok := doc["Records"]
-	if !ok {
-		for k := range doc {
-			if strings.EqualFold(k, "Records") {
-				return nil, fmt.Errorf("the array is under %q, not \"Records\": Athena reads no records from it", k)
-			}
+		n++
+		if keep != nil {
+			keep(rec)
 		}
-		return nil, errors.New("no \"Records\" array: not a CloudTrail log file")
-	}
-	var recs []json.RawMessage
-	if err := json.Unmarshal(raw, &recs); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			line := 1 + bytes.Count(data[:max(0, bytes.Index(data, raw))], []byte("\n"))
-			return nil, fmt.Errorf("line %d: \"Records\" is a JSON %s, want an array", line, te.Value)
+		return nil
+	})
+	if err != nil {
+		// The decoder stops at the first bad byte; the input's own failure (over the
+		// decompression limit, a corrupt gzip stream) is the one to report, as when the file
+		// was read whole before decoding.
+		if _, rerr := io.Copy(io.Discard, src); rerr != nil {
+			err = fmt.Errorf("read: %w", rerr)
 		}
-		return nil, err
+		return 0, fmt.Errorf("%s: %w", name, err)
 	}
-	return recs, nil
-}
-
-// describeJSONError adds the line and column of a syntax or type error.
-func describeJSONError(data []byte, err error) error {
-	var offset int64 = -1
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		offset = se.Offset
-	case errors.As(err, &te):
-		offset = te.Offset
-	}
-	if offset < 0 || offset > int64(len(data)) {
-		return err
-	}
-	before := data[:offset]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := int(offset) - bytes.LastIndexByte(before, '\n')
-	return fmt.Errorf("line %d, column %d: %w", line, col, err)
+	return n, nil
 }
 
 // Key is a parsed CloudTrail object key.

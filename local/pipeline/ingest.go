@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,27 +78,18 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 			in.Skipped = append(in.Skipped, fmt.Errorf("%s: the name starts with %q, and Athena reads no such file", path, d.Name()[:1]))
 			return nil
 		}
-		data, err := readBounded(path)
+		n, size, err := s.ingestFile(ctx, path, k.RelativeKey())
 		if err != nil {
+			var up *uploadError
+			if errors.As(err, &up) {
+				return err
+			}
 			in.Skipped = append(in.Skipped, err)
 			return nil
-		}
-		recs, err := cloudtrail.ReadLog(bytes.NewReader(data), path)
-		if err != nil {
-			in.Skipped = append(in.Skipped, err)
-			return nil
-		}
-		_, err = s.S3.PutObject(ctx, &s3.PutObjectInput{
-			Bucket: aws.String(TrailBucket),
-			Key:    aws.String(k.RelativeKey()),
-			Body:   bytes.NewReader(data),
-		})
-		if err != nil {
-			return fmt.Errorf("upload %s: %w", path, err)
 		}
 		in.Files++
-		in.Bytes += int64(len(data))
-		in.Records += len(recs)
+		in.Bytes += size
+		in.Records += n
 		accounts[k.Account], regions[k.Region], orgs[k.OrgID] = true, true, true
 		if in.FirstDay.IsZero() || k.Day.Before(in.FirstDay) {
 			in.FirstDay = k.Day
@@ -125,21 +115,47 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 	return in, nil
 }
 
-// readBounded reads a log file of at most cloudtrail.MaxFileBytes.
-func readBounded(path string) ([]byte, error) {
+// uploadError is a failed upload to the local trail bucket, which fails the ingest (a bad
+// file is only skipped).
+type uploadError struct{ err error }
+
+func (e *uploadError) Error() string { return e.err.Error() }
+func (e *uploadError) Unwrap() error { return e.err }
+
+// ingestFile checks the log file at path, a record at a time, and uploads it to key: its
+// records and size. A file over cloudtrail.MaxFileBytes, or that cloudtrail.CountLog refuses,
+// is an error naming it.
+func (s *Stack) ingestFile(ctx context.Context, path, key string) (int, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, cloudtrail.MaxFileBytes+1))
+	info, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(data) > cloudtrail.MaxFileBytes {
-		return nil, fmt.Errorf("%s: over the %d-byte limit on a log file", path, cloudtrail.MaxFileBytes)
+	if info.Size() > cloudtrail.MaxFileBytes {
+		return 0, 0, fmt.Errorf("%s: over the %d-byte limit on a log file", path, cloudtrail.MaxFileBytes)
 	}
-	return data, nil
+	n, err := cloudtrail.CountLog(io.LimitReader(f, cloudtrail.MaxFileBytes), path)
+	if err != nil {
+		return 0, 0, err
+	}
+	// What was counted is what is uploaded: the same bytes, read again from the start.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	_, err = s.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(TrailBucket),
+		Key:           aws.String(key),
+		Body:          io.NewSectionReader(f, 0, info.Size()),
+		ContentLength: aws.Int64(info.Size()),
+	})
+	if err != nil {
+		return 0, 0, &uploadError{fmt.Errorf("upload %s: %w", path, err)}
+	}
+	return n, info.Size(), nil
 }
 
 func isLogName(path string) bool {
