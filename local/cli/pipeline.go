@@ -113,6 +113,7 @@ func (r *pipelineRun) runDays(ctx context.Context, p *progress, warn io.Writer) 
 		return nil, set, err
 	}
 	p.stage("starting the local stack in %s", r.state)
+	limitGoHeap()
 	st, err := pipeline.Start(ctx, pipeline.Options{Dir: r.state, Athena: r.athena, Logger: quietLogger(), Lock: true})
 	if err != nil {
 		return nil, set, err

@@ -57,6 +57,7 @@ A read-only state directory is reported from a temporary copy, so that it stays 
 				defer os.RemoveAll(dir)
 				fmt.Fprintf(stderr, "%s is read-only: reporting from a temporary copy\n", state)
 			}
+			limitGoHeap()
 			st, err := pipeline.Start(cmd.Context(), pipeline.Options{Dir: dir, Logger: quietLogger()})
 			if err != nil {
 				return err

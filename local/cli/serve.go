@@ -53,6 +53,7 @@ with --stack athena-usage or with the resource flags.`,
 			if err := prepareState(state); err != nil {
 				return err
 			}
+			limitGoHeap()
 			st, err := pipeline.Start(ctx, pipeline.Options{Dir: state, Athena: ao, AthenaAddr: athenaAddr, S3Addr: s3Addr, InvokeAddr: invokeAddr, Logger: quietLogger(), Lock: true})
 			if err != nil {
 				return err

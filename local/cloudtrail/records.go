@@ -35,8 +35,8 @@ func EachRecord(r io.Reader, fn func(i int, raw json.RawMessage) error) error {
 				other = key
 			}
 			var skip json.RawMessage
-			if err := d.Decode(&skip); err != nil {
-				return fail(err)
+			if err := decode(d, lc, &skip); err != nil {
+				return err
 			}
 			continue
 		}
@@ -80,8 +80,8 @@ func eachEntry(d *json.Decoder, lc *lineCounter, fn func(int, json.RawMessage) e
 	}
 	for i := 0; d.More(); i++ {
 		var raw json.RawMessage
-		if err := d.Decode(&raw); err != nil {
-			return lc.describe(err)
+		if err := decode(d, lc, &raw); err != nil {
+			return err
 		}
 		if len(raw) > MaxRecordBytes {
 			return fmt.Errorf("record %d is %d bytes, over the %d-byte limit", i, len(raw), MaxRecordBytes)
@@ -91,6 +91,25 @@ func eachEntry(d *json.Decoder, lc *lineCounter, fn func(int, json.RawMessage) e
 		}
 	}
 	if _, err := d.Token(); err != nil { // the closing bracket
+		return lc.describe(err)
+	}
+	return nil
+}
+
+// decode reads the next value. A syntax error's offset from Decode counts the bytes its
+// scanner has seen over every call, not the stream's, so the failed value, which the decoder
+// still holds from where it starts, is scanned again on its own to place the error.
+func decode(d *json.Decoder, lc *lineCounter, v *json.RawMessage) error {
+	err := d.Decode(v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) && lc.err == nil {
+		start := d.InputOffset()
+		var again json.RawMessage
+		if rerr := json.NewDecoder(d.Buffered()).Decode(&again); errors.As(rerr, &se) {
+			return fmt.Errorf("%s: %w", lc.at(start+se.Offset-1), err)
+		}
+	}
+	if err != nil {
 		return lc.describe(err)
 	}
 	return nil

@@ -31,7 +31,7 @@ const (
 // DefaultMemoryLimit is DuckDB's memory limit when Options.MemoryLimit is 0. Above it DuckDB
 // spills joins, sorts, windows and aggregates to the engine's temporary folder. A day of a
 // million queries (about 1.5 million CloudTrail records) extracts within it.
-const DefaultMemoryLimit = 512 << 20
+const DefaultMemoryLimit = 640 << 20
 
 // duckSettings are the statements that bound DuckDB's memory and give it a folder to spill
 // to and the results file, all in dir.

@@ -130,7 +130,7 @@ func TestExtract(t *testing.T) {
 			`FROM "athena_usage"."cloudtrail_logs"`,
 			"eventtime >= '2024-12-30T00:00:00Z'",
 			"eventtime < '2025-01-01T00:00:00Z'",
-			"WHERE r.nth = 1 AND r.eventtime >= '2024-12-31T00:00:00Z'",
+			"WHERE nth = 1 AND eventtime >= '2024-12-31T00:00:00Z'",
 			"ORDER BY query_id NULLS LAST",
 		) {
 			if !strings.Contains(sql, want) {

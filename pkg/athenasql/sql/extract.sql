@@ -90,44 +90,45 @@ ranked AS (
     -- A duplicate delivery, or a retry with the same ClientRequestToken, logs the same query
     -- ID more than once: keep one row, the earliest event's (by time, then eventID), on that
     -- event's day; records that tie are ranked by every column kept, so the pick is
-    -- deterministic even when a forged record repeats another's eventID.
-    -- (A window, not a min_by per column: each min_by holds its own copy of pick for every
-    -- query ID, which at a million queries is gigabytes that no engine can spill to disk.)
+    -- deterministic even when a forged record repeats another's eventID. nth_event numbers
+    -- the query's distinct eventIDs.
+    -- (Windows, not a min_by per column and count(DISTINCT eventid): each min_by holds its own
+    -- copy of pick for every query ID, gigabytes at a million queries that no engine can spill
+    -- to disk, while a window's rows can be.)
     SELECT
         *,
         row_number() OVER (
             PARTITION BY query_id
             ORDER BY eventtime, pick, account_id, aws_region, user_arn, user_type, principal_id, user_name,
-                session_issuer, source_ip, user_agent, workgroup, query_database) AS nth
+                session_issuer, source_ip, user_agent, workgroup, query_database) AS nth,
+        CASE WHEN eventid IS NOT NULL THEN dense_rank() OVER (PARTITION BY query_id ORDER BY eventid) END AS nth_event
     FROM events
     WHERE query_id IS NOT NULL
 ),
-submissions AS (
-    SELECT query_id, count(DISTINCT eventid) AS submissions
-    FROM events
-    WHERE query_id IS NOT NULL
-    GROUP BY query_id
+counted AS (
+    -- The query's submissions: its distinct eventIDs (NULL, ranked last, is none).
+    SELECT *, coalesce(max(nth_event) OVER (PARTITION BY query_id), 0) AS submissions
+    FROM ranked
 ),
 started AS (
     SELECT
-        r.query_id,
-        r.eventtime AS event_time,
-        r.account_id,
-        r.aws_region,
-        r.user_arn,
-        r.user_type,
-        r.principal_id,
-        r.user_name,
-        r.session_issuer,
-        r.source_ip,
-        r.user_agent,
-        r.workgroup,
-        r.query_database,
+        query_id,
+        eventtime AS event_time,
+        account_id,
+        aws_region,
+        user_arn,
+        user_type,
+        principal_id,
+        user_name,
+        session_issuer,
+        source_ip,
+        user_agent,
+        workgroup,
+        query_database,
         CAST(NULL AS VARCHAR) AS error_code,
-        s.submissions
-    FROM ranked r
-    JOIN submissions s ON s.query_id = r.query_id
-    WHERE r.nth = 1 AND r.eventtime >= '{{.From}}'
+        submissions
+    FROM counted
+    WHERE nth = 1 AND eventtime >= '{{.From}}'
 ),
 failed AS (
     -- Submissions that Athena refused have an error code and no query ID: count them per user.

@@ -1,0 +1,60 @@
+package sqlengine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestResultSpooled checks what reading a result back a slice at a time must keep: every row,
+// in the statement's order, over several slices, and the columns' names, duplicates included.
+func TestResultSpooled(t *testing.T) {
+	dir := t.TempDir()
+	e := newTestEngine(t, newFakeS3(), dir)
+	const n = 2*resultSlice + 17
+	// 0 to 9,999 from four digits; Trino's sequence() has no DuckDB macro here.
+	res, err := e.Execute(context.Background(), "", fmt.Sprintf(`WITH d AS (SELECT * FROM (VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) AS t(d)),
+		n AS (SELECT a.d * 1000 + b.d * 100 + c.d * 10 + u.d AS x FROM d a, d b, d c, d u)
+		SELECT x, x, CAST(x AS varchar) AS s FROM n WHERE x BETWEEN 1 AND %d ORDER BY x DESC`, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != n {
+		t.Fatalf("rows = %d, want %d", len(res.Rows), n)
+	}
+	for i, row := range res.Rows {
+		if want := fmt.Sprint(n - i); *row[0] != want || *row[1] != want || *row[2] != want {
+			t.Fatalf("row %d = %s %s %s, want %s", i, *row[0], *row[1], *row[2], want)
+		}
+	}
+	if got := fmt.Sprint(res.Columns); got != "[{x integer} {x integer} {s varchar}]" {
+		t.Errorf("columns = %s, want x, x and s", got)
+	}
+}
+
+// TestEngineTmp checks that DuckDB is bounded and spills into the engine's own folder in the
+// state directory, which Close removes.
+func TestEngineTmp(t *testing.T) {
+	dir := t.TempDir()
+	e := newTestEngine(t, newFakeS3(), dir)
+	res, err := e.Execute(context.Background(), "", "SELECT current_setting('memory_limit') AS m, current_setting('temp_directory') AS d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *res.Rows[0][0]; got != "640.0 MiB" {
+		t.Errorf("memory_limit = %s, want 640.0 MiB", got)
+	}
+	spill := *res.Rows[0][1]
+	if rel, err := filepath.Rel(filepath.Join(dir, tmpDir), spill); err != nil || !filepath.IsLocal(rel) {
+		t.Errorf("temp_directory = %s, want a folder under %s", spill, filepath.Join(dir, tmpDir))
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, tmpDir))
+	if err != nil || len(entries) != 0 {
+		t.Errorf("after Close, %s holds %v (%v), want nothing", filepath.Join(dir, tmpDir), entries, err)
+	}
+}
