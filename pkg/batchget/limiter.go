@@ -3,6 +3,7 @@ package batchget
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,9 @@ type adaptiveLimiter struct {
 	// pooled are the calls and throttled calls of the windows since the last decision, each
 	// older one weighed down by poolDecay.
 	pooled [2]float64
+	// long is pooled over more windows (longDecay): a small excess that lasts, a co-tenant
+	// crowded by a quota found a little too high, shows there.
+	long [2]float64
 	// settle: calls sent before it were paced by an older rate, or met a bucket the quota had
 	// just emptied; they neither decide nor teach.
 	settle time.Time
@@ -53,11 +57,19 @@ type adaptiveLimiter struct {
 	// has used them (drained, see drainEstimate), then those of the last sendMemory.
 	sends   []time.Time
 	drained bool
+	// outcomes are the calls back, until the first decrease has used them (changePoint).
+	outcomes []outcome
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
 	latency, latencyDev time.Duration
 	// moved is closed, and replaced, when the rate jumps (a decrease, a measure): calls waiting
 	// on reservations made at the old rate take new ones.
 	moved chan struct{}
+}
+
+// outcome is a call back: when it was sent, and whether it was throttled.
+type outcome struct {
+	sent      time.Time
+	throttled bool
 }
 
 // measured is what a measure of the quota from an overshoot saw: the rate and the throttled
@@ -87,6 +99,8 @@ type episode struct {
 	estimate, rate float64
 	// decided is what the decision saw, and the ceiling before it.
 	decided measured
+	// held is whether the decision came while holding under a quota found.
+	held bool
 }
 
 // sendRate is the rate at which calls were sent from from to to, all of them, not only those
@@ -126,12 +140,18 @@ const (
 	// strongSDs is how many standard deviations of excess a window acts on before it ends; 3
 	// over the pooled windows otherwise.
 	strongSDs = 4
-	// poolDecay weighs each older window in the pool: about four windows count.
+	// poolDecay weighs each older window in the pool: about four windows count; longDecay in
+	// the long pool, about twenty.
 	poolDecay = 0.75
+	longDecay = 0.95
 	// defaultQuota is Athena's default BatchGetQueryExecution quota, calls/s.
 	defaultQuota = 20
 	// probeDoubling is how often the probe's growth doubles while it meets no quota.
 	probeDoubling = 5 * time.Second
+	// maxHeldCut is the largest cut to the quota found that a decision while holding makes:
+	// one from a few unlucky calls costs little, and a quota that fell more is cut again a
+	// round trip later.
+	maxHeldCut = 0.25
 	// maxDecrease is the largest cut one measure makes to the rate it was taken at.
 	maxDecrease = 0.8
 	// firstHold is how long the rate holds at (1-Headroom) × a quota found before probing
@@ -167,6 +187,15 @@ const (
 	// sendMemory is how far back send times are kept: longer than a window.
 	sendMemory = 2 * time.Second
 )
+
+// dbg logs the limiter's decisions, for tests; nil logs nothing.
+var dbg func(format string, args ...any)
+
+func dlog(format string, args ...any) {
+	if dbg != nil {
+		dbg(format, args...)
+	}
+}
 
 func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 	start := min(o.StartRate, o.Rate)
@@ -241,7 +270,10 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.observe(now.Sub(sent))
-	l.measure(now, sent, throttled)
+	l.count(sent, throttled)
+	if !l.drained && len(l.outcomes) < maxHistory {
+		l.outcomes = append(l.outcomes, outcome{sent, throttled})
+	}
 	if sent.Before(l.settle) || sent.Before(l.win.start) {
 		return
 	}
@@ -266,7 +298,7 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	complete := w.calls >= windowCalls && !sent.Before(w.end)
 	share, sds := l.excess(float64(w.calls), float64(w.throttled))
 	switch {
-	case sds > strongSDs && w.throttled >= earlyThrottles:
+	case sds > strongSDs && w.throttled >= earlyThrottles && (!l.holding() || w.calls >= windowCalls):
 		// Throttled far beyond chance: decide now, not after more calls into an empty bucket.
 		l.decide(now, share, float64(w.calls), float64(w.throttled))
 	case complete:
@@ -274,8 +306,14 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 		// older weighing less.
 		l.pooled[0] = l.pooled[0]*poolDecay + float64(w.calls)
 		l.pooled[1] = l.pooled[1]*poolDecay + float64(w.throttled)
+		l.long[0] = l.long[0]*longDecay + float64(w.calls)
+		l.long[1] = l.long[1]*longDecay + float64(w.throttled)
 		if share, sds := l.excess(l.pooled[0], l.pooled[1]); sds > 3 && l.pooled[1] >= earlyThrottles {
 			l.decide(now, share, l.pooled[0], l.pooled[1])
+			return
+		}
+		if share, sds := l.excess(l.long[0], l.long[1]); sds > 3 && l.long[1] >= earlyThrottles {
+			l.decide(now, share, l.long[0], l.long[1])
 			return
 		}
 		l.learn()
@@ -284,6 +322,13 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	case !throttled && w.throttled == 0:
 		l.grow(now)
 	}
+}
+
+// holding is whether the rate is at most (1-Headroom) × a quota found: throttling there is
+// either the quota moving (a co-tenant came) or chance, and a window decides only once it is
+// whole. A false decision there costs the hold's throughput; a late one a few throttles.
+func (l *adaptiveLimiter) holding() bool {
+	return l.ceiling != 0 && l.current <= l.ceiling*(1-l.headroom)*1.001
 }
 
 // background is the share of calls throttled whatever the rate.
@@ -318,6 +363,7 @@ func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
 		return
 	}
 	pooled := (last.throttled + k) / (last.calls + n)
+	dlog("decide-still rate=%.1f share=%.3f n=%.0f k=%.0f last=%+v", l.current, share, n, k, last)
 	sd := math.Sqrt(pooled * (1 - pooled) * (1/last.calls + 1/n))
 	if share < last.share-2*sd {
 		l.decrease(now, share, n, k)
@@ -327,10 +373,9 @@ func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
 	l.bgThrottled += last.throttled + k
 	l.lastMeasure = measured{}
 	l.ceiling = last.ceiling
-	l.setRate(now, l.ceiling*(1-l.headroom))
+	l.jump(now, l.ceiling*(1-l.headroom))
 	l.win = window{start: now}
-	l.pooled = [2]float64{}
-	l.wake()
+	l.pooled, l.long = [2]float64{}, [2]float64{}
 }
 
 // decrease stops the calls (the rate falls to MinRate) for the round trip it takes the calls of
@@ -343,28 +388,39 @@ func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 		sent = l.current
 	}
 	estimate := max(sent*(1-share)/(1-l.background()), l.current*(1-maxDecrease))
+	held := l.ceiling != 0
+	if held {
+		// Paced at the rate, the calls were let in at the rate less the excess throttled share:
+		// a decrease proportional to it, at most maxHeldCut under the quota found.
+		estimate = max(l.current*(1-share)/(1-l.background()), min(l.ceiling, l.current)*(1-maxHeldCut))
+	}
 	// The first third of the overshoot is left out: calls reach the quota in a jittered order,
 	// and some sent after the first throttled one still found the last of its burst.
 	from := l.win.firstThrottled
 	from = from.Add(now.Sub(from) / 3)
+	dlog("decrease rate=%.1f share=%.3f n=%.0f k=%.0f bg=%.3f sent=%.1f estimate=%.1f span=%v", l.current, share, n, k, l.background(), sent, estimate, now.Sub(l.win.firstThrottled))
 	l.ep = &episode{from: from, to: now, firstThrottled: l.win.firstThrottled, estimate: estimate, rate: l.current,
-		decided: measured{rate: l.current, share: share, calls: n, throttled: k, ceiling: l.ceiling}}
-	// A new bucket: the calls waiting give up reservations made at the old rate and take new
-	// ones, which on the old bucket would queue behind the debt those left.
-	l.current = l.min
-	l.lim = rate.NewLimiter(rate.Limit(l.current), l.lim.Burst())
-	l.lastGrow = now
+		decided: measured{rate: l.current, share: share, calls: n, throttled: k, ceiling: l.ceiling}, held: held}
+	l.jump(now, l.min)
 	// Calls already sent were paced by the old rate, and those of the next round trip meet the
 	// bucket the overshoot emptied: neither says anything about the new rate.
 	l.settle = now.Add(max(pause, l.latency+2*l.latencyDev))
+	ep := l.ep
+	time.AfterFunc(l.settle.Sub(now), func() { l.measure(ep) })
 	l.win = window{start: l.settle}
-	l.pooled = [2]float64{}
-	l.wake()
+	l.pooled, l.long = [2]float64{}, [2]float64{}
 }
 
-// wake has the calls waiting reserve again, at the rate just set: reservations made at the old
-// one would hold them to it.
-func (l *adaptiveLimiter) wake() {
+// jump sets the rate to r on a new bucket, with one token, and has the calls waiting reserve again on
+// it. On the old bucket, they would queue behind the debt that reservations made at the old
+// rate left, or, when those are canceled, each give back tokens the next takes at once: at a
+// jump up from MinRate that let 13 calls out together, into the quota's bucket the overshoot
+// had emptied.
+func (l *adaptiveLimiter) jump(now time.Time, r float64) {
+	l.current = min(l.max, max(l.min, r))
+	l.lastGrow = now
+	l.lim = rate.NewLimiter(rate.Limit(l.current), l.lim.Burst())
+	l.lim.AllowN(now, l.lim.Burst()-1)
 	close(l.moved)
 	l.moved = make(chan struct{})
 }
@@ -382,6 +438,8 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 	}
 	history := l.sends
 	l.drained = true
+	first = l.changePoint(first)
+	l.outcomes = nil
 	if first.IsZero() || len(history) < windowCalls {
 		return 0
 	}
@@ -414,22 +472,67 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 	return hi
 }
 
-// measure counts the calls of the overshoot being measured, and once a round trip has passed
-// since the decrease (the calls are back), sets the ceiling from them.
-func (l *adaptiveLimiter) measure(now, sent time.Time, throttled bool) {
-	ep := l.ep
-	if ep == nil {
-		return
-	}
-	if !sent.Before(ep.from) && !sent.After(ep.to) {
-		ep.calls++
-		if throttled {
-			ep.throttled++
+// changePoint is when the quota's bucket ran out: the throttled call, sent at or before to,
+// from which on the calls were throttled at a higher share than before it, at the most likely
+// such change (the calls before it throttled at the background share, those after at their
+// own). The first throttled call of the deciding window is often background, or, when the
+// window began after the bucket ran out, late; the whole ramp's calls tell better.
+func (l *adaptiveLimiter) changePoint(to time.Time) time.Time {
+	o := slices.DeleteFunc(l.outcomes, func(c outcome) bool { return c.sent.After(to) })
+	slices.SortStableFunc(o, func(a, b outcome) int { return a.sent.Compare(b.sent) })
+	total := 0
+	for _, c := range o {
+		if c.throttled {
+			total++
 		}
 	}
-	if now.Before(l.settle) {
+	xlogy := func(x, y float64) float64 {
+		if x == 0 {
+			return 0
+		}
+		return x * math.Log(y)
+	}
+	b := min(max(l.background(), 0.005), 0.5)
+	best, bestLL, before := -1, math.Inf(-1), 0
+	for i, c := range o {
+		if c.throttled {
+			m, k := float64(len(o)-i), float64(total-before)
+			if p := k / m; p > b {
+				ll := xlogy(float64(before), b) + xlogy(float64(i-before), 1-b) + xlogy(k, p) + xlogy(m-k, 1-p)
+				if ll > bestLL {
+					best, bestLL = i, ll
+				}
+			}
+			before++
+		}
+	}
+	if best < 0 {
+		return to
+	}
+	return o[best].sent
+}
+
+// count counts a call of the overshoot being measured.
+func (l *adaptiveLimiter) count(sent time.Time, throttled bool) {
+	ep := l.ep
+	if ep == nil || sent.Before(ep.from) || sent.After(ep.to) {
 		return
 	}
+	ep.calls++
+	if throttled {
+		ep.throttled++
+	}
+}
+
+// measure sets the ceiling from the overshoot ep once its calls are back, at l.settle: on a
+// timer, not on the next call back, which at MinRate comes a second later.
+func (l *adaptiveLimiter) measure(ep *episode) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ep != ep {
+		return
+	}
+	now := time.Now()
 	l.ep = nil
 	ceiling := ep.estimate
 	if rate := l.sendRate(ep.from, ep.to); ep.calls >= minEpisode && rate > 0 {
@@ -438,17 +541,19 @@ func (l *adaptiveLimiter) measure(now, sent time.Time, throttled bool) {
 		if b := l.background(); share-b <= 2*math.Sqrt(max(b, 0.5/n)*(1-b)/n) {
 			// The overshoot's calls were throttled no more than the background: the window
 			// that decided was unlucky. Back to the rate before, and nothing learned.
-			l.setRate(now, ep.rate)
-			l.wake()
+			dlog("undo calls=%d throttled=%d", ep.calls, ep.throttled)
+			l.jump(now, ep.rate)
 			return
 		}
 		// The lower end of the share's one-sigma interval: a ceiling measured too low costs
 		// throughput until the next probe; one too high takes from the other clients of the
 		// account until the next overshoot.
-		share = min(1, share+math.Sqrt(share*(1-share)/n))
-		ceiling = max(rate*(1-share)/(1-l.background()), ceiling*(1-maxDecrease))
+		if !ep.held {
+			share = min(1, share+math.Sqrt(share*(1-share)/n))
+			ceiling = max(rate*(1-share)/(1-l.background()), ceiling*(1-maxDecrease))
+		}
 	}
-	drain := l.drainEstimate(ep.firstThrottled)
+	drain := l.drainEstimate(ep.to)
 	if drain < drainFloor*ceiling {
 		// Far under what the overshoot itself let through: the bucket was not full when the
 		// run started, or the first throttles were background; the overshoot's measure stands.
@@ -467,12 +572,35 @@ func (l *adaptiveLimiter) measure(now, sent time.Time, throttled bool) {
 		// A quota that moved: a co-tenant came or went, or the quota was changed.
 		l.hold = firstHold
 	}
+	dlog("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f)", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling)
 	l.ceiling = ceiling
 	l.holdUntil = now.Add(l.hold)
 	// Under (1-Headroom) × the ceiling by recoverCut, so that the quota's bucket, which the
-	// overshoot emptied, refills while the rate climbs back.
-	l.setRate(now, ceiling*(1-l.headroom)*(1-recoverCut))
-	l.wake()
+	// overshoot emptied, refills while the rate climbs back; and only once the calls in flight
+	// at the decision are back (they took what it refilled meanwhile) and it has refilled what
+	// the calls' jitter bunches up: three deviations of the calls that arrive within a
+	// latency's spread.
+	r := ceiling * (1 - l.headroom) * (1 - recoverCut)
+	refill := 3 * math.Sqrt(r*(l.latency+2*l.latencyDev).Seconds())
+	l.resumeAt(now.Add(time.Duration(refill/ceiling*float64(time.Second))), r)
+}
+
+// resumeAt sets the rate to r at at, now if at has passed. Calls sent before then do not count.
+func (l *adaptiveLimiter) resumeAt(at time.Time, r float64) {
+	now := time.Now()
+	if !at.After(now) {
+		l.jump(now, r)
+		return
+	}
+	if at.After(l.settle) {
+		l.settle = at
+		l.win = window{start: at}
+	}
+	time.AfterFunc(at.Sub(now), func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.jump(time.Now(), r)
+	})
 }
 
 // learn folds the window into the background share. Only windows well under the quota found say

@@ -69,6 +69,9 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 	}()
 	if os.Getenv("LIMITER_TRACE") != "" {
 		go traceLimiter(ctx, t, e, server)
+		start := time.Now()
+		dbg = func(f string, a ...any) { t.Logf("%5.2fs "+f, append([]any{time.Since(start).Seconds()}, a...)...) }
+		defer func() { dbg = nil }()
 	}
 	start := time.Now()
 	rows, _, err := e.Lookup(context.Background(), ids)
