@@ -358,7 +358,8 @@ func (l *adaptiveLimiter) excess(n, k float64) (share, sds float64) {
 // from the same background, down to the floor.
 func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
 	last := l.lastMeasure
-	if last.rate == 0 || l.current > stillRate*last.rate {
+	if last.rate == 0 || last.ceiling == 0 || last.calls < windowCalls || l.current > stillRate*last.rate {
+		// No quota to go back to, too few calls to compare with, or a rate not clearly lower.
 		l.decrease(now, share, n, k)
 		return
 	}
@@ -388,7 +389,7 @@ func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 		sent = l.current
 	}
 	estimate := max(sent*(1-share)/(1-l.background()), l.current*(1-maxDecrease))
-	held := l.ceiling != 0
+	held := l.holding()
 	if held {
 		// Paced at the rate, the calls were let in at the rate less the excess throttled share:
 		// a decrease proportional to it, at most maxHeldCut under the quota found.
@@ -438,8 +439,15 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 	}
 	history := l.sends
 	l.drained = true
-	first = l.changePoint(first)
+	first, calls, throttled := l.changePoint(first)
 	l.outcomes = nil
+	if calls >= windowCalls {
+		// The calls before the bucket ran out were throttled at the background share only:
+		// all of them, not only the windows that did not decide (those that did were the
+		// unlucky ones, and leaving them out learned too low a share).
+		l.bgCalls = bgPriorCalls + float64(calls)
+		l.bgThrottled = bgPriorCalls*bgPriorShare + float64(throttled)
+	}
 	if first.IsZero() || len(history) < windowCalls {
 		return 0
 	}
@@ -477,7 +485,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 // such change (the calls before it throttled at the background share, those after at their
 // own). The first throttled call of the deciding window is often background, or, when the
 // window began after the bucket ran out, late; the whole ramp's calls tell better.
-func (l *adaptiveLimiter) changePoint(to time.Time) time.Time {
+func (l *adaptiveLimiter) changePoint(to time.Time) (first time.Time, calls, throttled int) {
 	o := slices.DeleteFunc(l.outcomes, func(c outcome) bool { return c.sent.After(to) })
 	slices.SortStableFunc(o, func(a, b outcome) int { return a.sent.Compare(b.sent) })
 	total := 0
@@ -507,9 +515,15 @@ func (l *adaptiveLimiter) changePoint(to time.Time) time.Time {
 		}
 	}
 	if best < 0 {
-		return to
+		return to, 0, 0
 	}
-	return o[best].sent
+	before = 0
+	for _, c := range o[:best] {
+		if c.throttled {
+			before++
+		}
+	}
+	return o[best].sent, best, before
 }
 
 // count counts a call of the overshoot being measured.
@@ -535,6 +549,14 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	now := time.Now()
 	l.ep = nil
 	ceiling := ep.estimate
+	if ep.calls < minEpisode && !ep.held && (l.drained || len(l.sends) < windowCalls) {
+		// Too few calls to tell the quota from chance, and no ramp to measure it from: a run's
+		// first calls, throttled at random. Back to the rate before.
+		dlog("undo: too few calls=%d", ep.calls)
+		l.jump(now, ep.rate)
+		return
+	}
+	measuredEp := false
 	if rate := l.sendRate(ep.from, ep.to); ep.calls >= minEpisode && rate > 0 {
 		n := float64(ep.calls)
 		share := float64(ep.throttled) / n
@@ -549,12 +571,13 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// throughput until the next probe; one too high takes from the other clients of the
 		// account until the next overshoot.
 		if !ep.held {
+			measuredEp = true
 			share = min(1, share+math.Sqrt(share*(1-share)/n))
 			ceiling = max(rate*(1-share)/(1-l.background()), ceiling*(1-maxDecrease))
 		}
 	}
 	drain := l.drainEstimate(ep.to)
-	if drain < drainFloor*ceiling {
+	if measuredEp && drain < drainFloor*ceiling {
 		// Far under what the overshoot itself let through: the bucket was not full when the
 		// run started, or the first throttles were background; the overshoot's measure stands.
 		drain = 0
@@ -644,6 +667,13 @@ func (l *adaptiveLimiter) grow(now time.Time) {
 	case now.Before(l.holdUntil):
 		return
 	default:
+		if l.drained {
+			// A probe is a ramp from the quota's bucket that the hold under the quota refilled:
+			// its overshoot is measured as the run's first (drainEstimate).
+			l.drained = false
+			l.sends = l.sends[:0]
+			l.outcomes = nil
+		}
 		// Slowly at first, each probe costs the throttles of its overshoot; faster the longer
 		// no quota is met, so that a quota raised or given back is found within tens of seconds.
 		probing := now.Sub(l.holdUntil).Seconds()

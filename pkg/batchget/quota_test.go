@@ -6,6 +6,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/athenausage/athena-usage/pkg/apioutput"
+	"golang.org/x/sync/errgroup"
 )
 
 // quotaCase is one of issue 10's cases, as test/bench runs them over HTTP.
@@ -17,6 +20,9 @@ type quotaCase struct {
 	serverError float64 // share of calls answered with HTTP 500
 	unprocessed float64 // share of IDs returned unprocessed
 	cotenant    float64 // another client calling at this share of the quota throughout
+	// part, if not zero, is how many IDs each Lookup call gets, two at a time, as pkg/lookup
+	// calls the engine (its DefaultPartSize and DefaultPartsInFlight).
+	part int
 }
 
 var quotaCases = []quotaCase{
@@ -25,6 +31,8 @@ var quotaCases = []quotaCase{
 	{name: "quota20-faults", quota: 20, ids: 30_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05},
 	{name: "quota200-faults", quota: 200, ids: 200_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05},
 	{name: "cotenant", quota: 20, ids: 30_000, cotenant: 0.5},
+	{name: "quota200-faults-parts", quota: 200, ids: 200_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05, part: 10_000},
+	{name: "quota200-parts", quota: 200, ids: 200_000, part: 10_000},
 }
 
 // quotaRun is what one case measured.
@@ -74,7 +82,7 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 		defer func() { dbg = nil }()
 	}
 	start := time.Now()
-	rows, _, err := e.Lookup(context.Background(), ids)
+	rows, err := lookupParts(e, ids, tc.part)
 	elapsed := time.Since(start)
 	stop()
 	<-coDone
@@ -90,6 +98,32 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 	t.Logf("%s: fraction=%.3f calls_ratio=%.3f throttled=%d ours=%.1f/s co-tenant throttled=%d/%d rate=%.1f",
 		tc.name, run.fraction, run.callsRatio, server.throttled.Load(), run.ours, run.coThrottle, run.coCalls, e.Totals().Rate)
 	return run
+}
+
+// lookupParts looks ids up with e: in one Lookup call, or in calls of part IDs, two at a time.
+var partsInFlight = 2
+
+func lookupParts(e *Engine, ids []string, part int) ([]apioutput.Row, error) {
+	if part == 0 {
+		rows, _, err := e.Lookup(context.Background(), ids)
+		return rows, err
+	}
+	rows := make([]apioutput.Row, len(ids))
+	var g errgroup.Group
+	g.SetLimit(partsInFlight)
+	for from := 0; from < len(ids); from += part {
+		to := min(from+part, len(ids))
+		g.Go(func() error {
+			st := time.Now()
+			got, stats, err := e.Lookup(context.Background(), ids[from:to])
+			if dbg != nil {
+				dbg("part %d: %.2fs calls=%d throttled=%d retries=%d transient=%d", from/part, time.Since(st).Seconds(), stats.Calls, stats.Throttled, stats.Retries, stats.UnprocessedTransient)
+			}
+			copy(rows[from:to], got)
+			return err
+		})
+	}
+	return rows, g.Wait()
 }
 
 func traceLimiter(ctx context.Context, t *testing.T, e *Engine, server *quotaServer) {
