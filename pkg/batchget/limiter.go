@@ -549,13 +549,6 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	now := time.Now()
 	l.ep = nil
 	ceiling := ep.estimate
-	if ep.calls < minEpisode && !ep.held && (l.drained || len(l.sends) < windowCalls) {
-		// Too few calls to tell the quota from chance, and no ramp to measure it from: a run's
-		// first calls, throttled at random. Back to the rate before.
-		dlog("undo: too few calls=%d", ep.calls)
-		l.jump(now, ep.rate)
-		return
-	}
 	measuredEp := false
 	if rate := l.sendRate(ep.from, ep.to); ep.calls >= minEpisode && rate > 0 {
 		n := float64(ep.calls)
@@ -598,6 +591,11 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	dlog("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f)", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling)
 	l.ceiling = ceiling
 	l.holdUntil = now.Add(l.hold)
+	if drain == 0 && !measuredEp && !ep.held {
+		// The deciding window's few calls alone: a run's first calls throttled at random
+		// look the same. Probe again at once, from a bucket the pause refilled.
+		l.holdUntil = now
+	}
 	// Under (1-Headroom) × the ceiling by recoverCut, so that the quota's bucket, which the
 	// overshoot emptied, refills while the rate climbs back; and only once the calls in flight
 	// at the decision are back (they took what it refilled meanwhile) and it has refilled what
