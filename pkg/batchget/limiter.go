@@ -175,6 +175,9 @@ const (
 	learnUnder = 0.75
 	// drainFloor: a drain estimate under this share of the overshoot's own is not believed.
 	drainFloor = 0.4
+	// minChangeGain is how much likelier (in natural log) a change in the throttled share must
+	// make the ramp's calls than the background share alone, for the bucket to have run out.
+	minChangeGain = 10
 	// minEpisode is the fewest calls an overshoot's measure needs.
 	minEpisode = 6
 	// bgPriorCalls and bgPriorShare are the prior of the background share: as if 40 calls had
@@ -389,6 +392,11 @@ func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 		sent = l.current
 	}
 	estimate := max(sent*(1-share)/(1-l.background()), l.current*(1-maxDecrease))
+	if l.ceiling != 0 {
+		// A probe above a quota found: a measure from its few calls does not undo the hold's
+		// before it, which showed a rate at most maxHeldCut lower let through.
+		estimate = max(estimate, l.ceiling*(1-maxHeldCut))
+	}
 	held := l.holding()
 	if held {
 		// Paced at the rate, the calls were let in at the rate less the excess throttled share:
@@ -433,15 +441,15 @@ func (l *adaptiveLimiter) jump(now time.Time, r float64) {
 // over those calls' send times, would not have run out before the first throttled one. Over the
 // whole ramp that is a far larger sample than an overshoot's few calls; the overshoot still
 // checks it, for a bucket that was not full or a burst of another size.
-func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
+func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) {
 	if l.drained {
-		return 0
+		return 0, false
 	}
 	history := l.sends
 	l.drained = true
 	first, calls, throttled := l.changePoint(first)
 	l.outcomes = nil
-	if calls >= windowCalls {
+	if l.ceiling == 0 && !first.IsZero() && calls >= windowCalls {
 		// The calls before the bucket ran out were throttled at the background share only:
 		// all of them, not only the windows that did not decide (those that did were the
 		// unlucky ones, and leaving them out learned too low a share).
@@ -449,7 +457,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 		l.bgThrottled = bgPriorCalls*bgPriorShare + float64(throttled)
 	}
 	if first.IsZero() || len(history) < windowCalls {
-		return 0
+		return 0, first.IsZero() && calls >= windowCalls
 	}
 	lasts := func(q float64) bool {
 		tokens, last := burstSeconds*q, history[0]
@@ -468,7 +476,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 	}
 	lo, hi := l.min, l.max
 	if !lasts(hi) {
-		return 0
+		return 0, false
 	}
 	for hi-lo > 0.001*hi {
 		if mid := (lo + hi) / 2; lasts(mid) {
@@ -477,7 +485,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 			lo = mid
 		}
 	}
-	return hi
+	return hi, false
 }
 
 // changePoint is when the quota's bucket ran out: the throttled call, sent at or before to,
@@ -514,8 +522,11 @@ func (l *adaptiveLimiter) changePoint(to time.Time) (first time.Time, calls, thr
 			before++
 		}
 	}
-	if best < 0 {
-		return to, 0, 0
+	null := xlogy(float64(total), b) + xlogy(float64(len(o)-total), 1-b)
+	dlog("changepoint calls=%d throttled=%d best=%d gain=%.1f", len(o), total, best, bestLL-null)
+	if best < 0 || bestLL-null < minChangeGain {
+		// Throttled no more than the background, all along: the bucket did not run out.
+		return time.Time{}, len(o), total
 	}
 	before = 0
 	for _, c := range o[:best] {
@@ -569,7 +580,14 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 			ceiling = max(rate*(1-share)/(1-l.background()), ceiling*(1-maxDecrease))
 		}
 	}
-	drain := l.drainEstimate(ep.to)
+	drain, calm := l.drainEstimate(ep.to)
+	if calm && !measuredEp && l.ceiling == 0 {
+		// The ramp's calls were throttled at the background share all along, and the
+		// overshoot's too few to say otherwise: the window that decided was unlucky.
+		dlog("undo: calm ramp")
+		l.jump(now, ep.rate)
+		return
+	}
 	if measuredEp && drain < drainFloor*ceiling {
 		// Far under what the overshoot itself let through: the bucket was not full when the
 		// run started, or the first throttles were background; the overshoot's measure stands.
