@@ -350,7 +350,9 @@ func (l *adaptiveLimiter) excess(n, k float64) (share, sds float64) {
 	share = k / n
 	b := l.background()
 	p := max(b, 0.5/n)
-	return share, (share - b) / math.Sqrt(p*(1-p)/n)
+	// The background share is itself a measure, of bgCalls calls: its deviation adds to the
+	// window's.
+	return share, (share - b) / math.Sqrt(p*(1-p)*(1/n+1/l.bgCalls))
 }
 
 // decide acts on an excess share of n calls, k of them throttled: a decrease, unless the last
@@ -446,8 +448,13 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 		return 0, false
 	}
 	history := l.sends
-	l.drained = true
 	first, calls, throttled := l.changePoint(first)
+	if first.IsZero() && calls >= windowCalls && l.ceiling == 0 {
+		// A calm ramp: the decision is undone, and the ramp goes on, to be measured when its
+		// bucket does run out.
+		return 0, true
+	}
+	l.drained = true
 	l.outcomes = nil
 	if l.ceiling == 0 && !first.IsZero() && calls >= windowCalls {
 		// The calls before the bucket ran out were throttled at the background share only:
@@ -457,7 +464,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 		l.bgThrottled = bgPriorCalls*bgPriorShare + float64(throttled)
 	}
 	if first.IsZero() || len(history) < windowCalls {
-		return 0, first.IsZero() && calls >= windowCalls
+		return 0, false
 	}
 	lasts := func(q float64) bool {
 		tokens, last := burstSeconds*q, history[0]
