@@ -301,7 +301,7 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	complete := w.calls >= windowCalls && !sent.Before(w.end)
 	share, sds := l.excess(float64(w.calls), float64(w.throttled))
 	switch {
-	case sds > strongSDs && w.throttled >= earlyThrottles && (!l.holding() || w.calls >= windowCalls):
+	case sds > strongSDs && w.throttled >= earlyThrottles && !l.holding():
 		// Throttled far beyond chance: decide now, not after more calls into an empty bucket.
 		l.decide(now, share, float64(w.calls), float64(w.throttled))
 	case complete:
