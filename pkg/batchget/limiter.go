@@ -151,7 +151,12 @@ const (
 	// maxHeldCut is the largest cut to the quota found that a decision while holding makes:
 	// one from a few unlucky calls costs little, and a quota that fell more is cut again a
 	// round trip later.
-	maxHeldCut = 0.25
+	maxHeldCut = 0.35
+	// heldCutFactor: a decision while holding cuts the rate by this many times the excess
+	// throttled share. Once is what the quota let through if we were its only client; another
+	// client of the account meets the same empty bucket and takes its part of the throttles,
+	// and cutting by the excess alone left it throttled for the whole hold.
+	heldCutFactor = 2
 	// maxDecrease is the largest cut one measure makes to the rate it was taken at.
 	maxDecrease = 0.8
 	// firstHold is how long the rate holds at (1-Headroom) × a quota found before probing
@@ -403,7 +408,8 @@ func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 	if held {
 		// Paced at the rate, the calls were let in at the rate less the excess throttled share:
 		// a decrease proportional to it, at most maxHeldCut under the quota found.
-		estimate = max(l.current*(1-share)/(1-l.background()), min(l.ceiling, l.current)*(1-maxHeldCut))
+		excess := max(0, (share-l.background())/(1-l.background()))
+		estimate = max(l.current*(1-heldCutFactor*excess), min(l.ceiling, l.current)*(1-maxHeldCut))
 	}
 	// The first third of the overshoot is left out: calls reach the quota in a jittered order,
 	// and some sent after the first throttled one still found the last of its burst.

@@ -72,6 +72,9 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 			run.coCalls++
 			if !server.admit() {
 				run.coThrottle++
+				if dbg != nil {
+					dbg("co-tenant throttled")
+				}
 			}
 		}
 	}()
