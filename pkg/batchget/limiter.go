@@ -61,6 +61,8 @@ type adaptiveLimiter struct {
 	outcomes []outcome
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
 	latency, latencyDev time.Duration
+	// trace, if set (by tests), logs the limiter's decisions.
+	trace func(format string, args ...any)
 	// moved is closed, and replaced, when the rate jumps (a decrease, a measure): calls waiting
 	// on reservations made at the old rate take new ones.
 	moved chan struct{}
@@ -196,12 +198,10 @@ const (
 	sendMemory = 2 * time.Second
 )
 
-// dbg logs the limiter's decisions, for tests; nil logs nothing.
-var dbg func(format string, args ...any)
-
-func dlog(format string, args ...any) {
-	if dbg != nil {
-		dbg(format, args...)
+// logf logs a decision to l.trace, if set.
+func (l *adaptiveLimiter) logf(format string, args ...any) {
+	if l.trace != nil {
+		l.trace(format, args...)
 	}
 }
 
@@ -374,7 +374,7 @@ func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
 		return
 	}
 	pooled := (last.throttled + k) / (last.calls + n)
-	dlog("decide-still rate=%.1f share=%.3f n=%.0f k=%.0f last=%+v", l.current, share, n, k, last)
+	l.logf("decide-still rate=%.1f share=%.3f n=%.0f k=%.0f last=%+v", l.current, share, n, k, last)
 	sd := math.Sqrt(pooled * (1 - pooled) * (1/last.calls + 1/n))
 	if share < last.share-2*sd {
 		l.decrease(now, share, n, k)
@@ -415,7 +415,7 @@ func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 	// and some sent after the first throttled one still found the last of its burst.
 	from := l.win.firstThrottled
 	from = from.Add(now.Sub(from) / 3)
-	dlog("decrease rate=%.1f share=%.3f n=%.0f k=%.0f bg=%.3f sent=%.1f estimate=%.1f span=%v", l.current, share, n, k, l.background(), sent, estimate, now.Sub(l.win.firstThrottled))
+	l.logf("decrease rate=%.1f share=%.3f n=%.0f k=%.0f bg=%.3f sent=%.1f estimate=%.1f span=%v", l.current, share, n, k, l.background(), sent, estimate, now.Sub(l.win.firstThrottled))
 	l.ep = &episode{from: from, to: now, firstThrottled: l.win.firstThrottled, estimate: estimate, rate: l.current,
 		decided: measured{rate: l.current, share: share, calls: n, throttled: k, ceiling: l.ceiling}, held: held}
 	l.jump(now, l.min)
@@ -536,7 +536,7 @@ func (l *adaptiveLimiter) changePoint(to time.Time) (first time.Time, calls, thr
 		}
 	}
 	null := xlogy(float64(total), b) + xlogy(float64(len(o)-total), 1-b)
-	dlog("changepoint calls=%d throttled=%d best=%d gain=%.1f", len(o), total, best, bestLL-null)
+	l.logf("changepoint calls=%d throttled=%d best=%d gain=%.1f", len(o), total, best, bestLL-null)
 	if best < 0 || bestLL-null < minChangeGain {
 		// Throttled no more than the background, all along: the bucket did not run out.
 		return time.Time{}, len(o), total
@@ -580,7 +580,7 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		if b := l.background(); share-b <= 2*math.Sqrt(max(b, 0.5/n)*(1-b)/n) {
 			// The overshoot's calls were throttled no more than the background: the window
 			// that decided was unlucky. Back to the rate before, and nothing learned.
-			dlog("undo calls=%d throttled=%d", ep.calls, ep.throttled)
+			l.logf("undo calls=%d throttled=%d", ep.calls, ep.throttled)
 			l.jump(now, ep.rate)
 			return
 		}
@@ -597,7 +597,7 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	if calm && !measuredEp && l.ceiling == 0 {
 		// The ramp's calls were throttled at the background share all along, and the
 		// overshoot's too few to say otherwise: the window that decided was unlucky.
-		dlog("undo: calm ramp")
+		l.logf("undo: calm ramp")
 		l.jump(now, ep.rate)
 		return
 	}
@@ -619,7 +619,7 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// A quota that moved: a co-tenant came or went, or the quota was changed.
 		l.hold = firstHold
 	}
-	dlog("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f)", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling)
+	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f)", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling)
 	l.ceiling = ceiling
 	l.holdUntil = now.Add(l.hold)
 	if drain == 0 && !measuredEp && !ep.held {

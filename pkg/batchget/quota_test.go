@@ -72,17 +72,13 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 			run.coCalls++
 			if !server.admit() {
 				run.coThrottle++
-				if dbg != nil {
-					dbg("co-tenant throttled")
-				}
 			}
 		}
 	}()
 	if os.Getenv("LIMITER_TRACE") != "" {
 		go traceLimiter(ctx, t, e, server)
 		start := time.Now()
-		dbg = func(f string, a ...any) { t.Logf("%5.2fs "+f, append([]any{time.Since(start).Seconds()}, a...)...) }
-		defer func() { dbg = nil }()
+		e.limiter.trace = func(f string, a ...any) { t.Logf("%5.2fs "+f, append([]any{time.Since(start).Seconds()}, a...)...) }
 	}
 	start := time.Now()
 	rows, err := lookupParts(e, ids, tc.part)
@@ -117,11 +113,7 @@ func lookupParts(e *Engine, ids []string, part int) ([]apioutput.Row, error) {
 	for from := 0; from < len(ids); from += part {
 		to := min(from+part, len(ids))
 		g.Go(func() error {
-			st := time.Now()
-			got, stats, err := e.Lookup(context.Background(), ids[from:to])
-			if dbg != nil {
-				dbg("part %d: %.2fs calls=%d throttled=%d retries=%d transient=%d", from/part, time.Since(st).Seconds(), stats.Calls, stats.Throttled, stats.Retries, stats.UnprocessedTransient)
-			}
+			got, _, err := e.Lookup(context.Background(), ids[from:to])
 			copy(rows[from:to], got)
 			return err
 		})
