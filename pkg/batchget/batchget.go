@@ -375,9 +375,9 @@ type lookup struct {
 	// the calls made after it, so that concurrent Lookup calls (pkg/lookup looks up two parts
 	// at once) do not run in step, each ending with the slow tail of its last retries at the
 	// same time, but the later one fills the rate the earlier one's tail leaves.
-	seq    uint64
-	ids    []string
-	rows   []apioutput.Row
+	seq  uint64
+	ids  []string
+	rows []apioutput.Row
 	// codes holds, after a batch, the transient error code of each of its positions still to
 	// be retried.
 	codes  []string
