@@ -16,11 +16,13 @@ import (
 //
 // Throttles are judged per window, one round trip of calls: the calls sent after the last
 // decision. Its throttled share is compared with the background share, the throttling that comes
-// whatever our rate (another client's, Athena's own): an excess far beyond chance within a window,
-// or beyond chance over the last few windows pooled, is the quota. The limiter then stops for a
-// round trip, measures the quota left to us from the overshoot's calls (the first overshoot of a
-// run from all the calls that emptied the quota's burst), and holds Headroom under it. A
-// decision that the overshoot's calls do not bear out is undone.
+// whatever our rate (another client's, Athena's own): an excess far beyond chance within a window
+// (while ramping up), or beyond chance over the last few windows pooled, is the quota. The
+// limiter then stops for a round trip and measures the quota left to us: after a ramp (the run's
+// start, a probe) from all the ramp's calls, as the rate whose bucket they would have emptied
+// when the throttling began; while holding under a quota found, by the excess throttled share.
+// It resumes once the quota's bucket has refilled a little. A decision that the calls do not
+// bear out is undone.
 type adaptiveLimiter struct {
 	lim      *rate.Limiter
 	max, min float64
@@ -95,8 +97,6 @@ type window struct {
 type episode struct {
 	from, to         time.Time
 	calls, throttled int
-	// firstThrottled is the send time of the first throttled call that decided it.
-	firstThrottled time.Time
 	// estimate is the deciding window's own estimate of the ceiling; rate the rate before.
 	estimate, rate float64
 	// decided is what the decision saw, and the ceiling before it.
@@ -416,7 +416,7 @@ func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 	from := l.win.firstThrottled
 	from = from.Add(now.Sub(from) / 3)
 	l.logf("decrease rate=%.1f share=%.3f n=%.0f k=%.0f bg=%.3f sent=%.1f estimate=%.1f span=%v", l.current, share, n, k, l.background(), sent, estimate, now.Sub(l.win.firstThrottled))
-	l.ep = &episode{from: from, to: now, firstThrottled: l.win.firstThrottled, estimate: estimate, rate: l.current,
+	l.ep = &episode{from: from, to: now, estimate: estimate, rate: l.current,
 		decided: measured{rate: l.current, share: share, calls: n, throttled: k, ceiling: l.ceiling}, held: held}
 	l.jump(now, l.min)
 	// Calls already sent were paced by the old rate, and those of the next round trip meet the
@@ -442,13 +442,15 @@ func (l *adaptiveLimiter) jump(now time.Time, r float64) {
 	l.moved = make(chan struct{})
 }
 
-// drainEstimate is the quota as the first overshoot of a run measures it, or 0 after that. The
-// quota's bucket is full when the run starts and empty when the first call is throttled beyond
-// chance: the calls sent until then took its burst and what it refilled meanwhile. Athena's burst
-// is twice its rate (40 for 20 calls/s), so the quota is the least rate whose bucket, replayed
-// over those calls' send times, would not have run out before the first throttled one. Over the
-// whole ramp that is a far larger sample than an overshoot's few calls; the overshoot still
-// checks it, for a bucket that was not full or a burst of another size.
+// drainEstimate is the quota as the overshoot that ends a ramp (the run's start, a probe)
+// measures it, or 0 if there is no ramp to measure. The quota's bucket is full when the ramp
+// starts and empty when the calls begin to be throttled beyond chance (changePoint): the calls
+// sent until then took its burst and what it refilled meanwhile. Athena's burst is twice its rate
+// (40 for 20 calls/s), so the quota is the least rate whose bucket, replayed over those calls'
+// send times, would not have run out before then. Over the whole ramp that is a far larger
+// sample than an overshoot's few calls; the overshoot still checks it, for a bucket that was not
+// full or a burst of another size. calm is whether the run's first ramp shows no change at all
+// (the decision was chance): the ramp is then kept for the next decision.
 func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) {
 	if l.drained {
 		return 0, false
