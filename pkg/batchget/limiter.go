@@ -38,7 +38,8 @@ type adaptiveLimiter struct {
 	bgCalls, bgThrottled float64
 	// win is the window being counted: calls sent at or after its start.
 	win window
-	// ep is the overshoot being measured after a decrease, nil when none is.
+	// ep is the overshoot being measured after a decrease, nil when none is (measure runs on a
+	// timer once its calls are back).
 	ep *episode
 	// lastMeasure is the last measure from an overshoot (not the drain), for decide.
 	lastMeasure measured
@@ -55,11 +56,12 @@ type adaptiveLimiter struct {
 	holdUntil time.Time
 	hold      time.Duration
 	lastGrow  time.Time
-	// sends are the send times of the calls, oldest first: all of them until the first decrease
-	// has used them (drained, see drainEstimate), then those of the last sendMemory.
+	// sends are the send times of the calls, oldest first: all those of a ramp (the run's start,
+	// a probe) until its overshoot has been measured (drained, see drainEstimate), otherwise
+	// those of the last sendMemory.
 	sends   []time.Time
 	drained bool
-	// outcomes are the calls back, until the first decrease has used them (changePoint).
+	// outcomes are the ramp's calls back, for changePoint.
 	outcomes []outcome
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
 	latency, latencyDev time.Duration
@@ -390,9 +392,10 @@ func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
 }
 
 // decrease stops the calls (the rate falls to MinRate) for the round trip it takes the calls of
-// the overshoot to come back, or pause if longer; measure then sets the ceiling from them. The
-// window's own estimate (the calls sent less those throttled beyond the background, at least
-// 1-maxDecrease of the rate) stands in if they are too few.
+// the overshoot to come back, or pause if longer; measure then sets the ceiling from them, or
+// from the ramp. The window's own estimate stands in if neither tells: the calls sent less those
+// throttled beyond the background, at least 1-maxDecrease of the rate, and while holding under a
+// quota found, heldCutFactor times the excess share under the rate, at most maxHeldCut.
 func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 	sent := l.sendRate(l.win.first, l.win.last)
 	if sent == 0 {
