@@ -158,6 +158,9 @@ type Engine struct {
 	limiter *adaptiveLimiter
 	slots   *semaphore
 
+	// lookups numbers the Lookup calls: the calls of an earlier one take the slots first.
+	lookups atomic.Uint64
+
 	mu     sync.Mutex
 	totals Stats
 }
@@ -231,7 +234,7 @@ func (e *Engine) Lookup(ctx context.Context, ids []string) ([]apioutput.Row, Sta
 		}
 		seen[id] = struct{}{}
 	}
-	l := &lookup{engine: e, ids: ids, rows: make([]apioutput.Row, len(ids)), codes: make([]string, len(ids))}
+	l := &lookup{engine: e, ids: ids, rows: make([]apioutput.Row, len(ids)), codes: make([]string, len(ids)), seq: e.lookups.Add(1)}
 	err := l.run(ctx)
 	s := l.counts.stats()
 	e.mu.Lock()
@@ -243,36 +246,122 @@ func (e *Engine) Lookup(ctx context.Context, ids []string) ([]apioutput.Row, Sta
 	return l.rows, s, nil
 }
 
-// run looks up every ID, in rounds: the IDs left unprocessed with a transient code go again.
-func (l *lookup) run(ctx context.Context) error {
-	e := l.engine
-	pending := make([]int, len(l.ids))
-	for i := range pending {
-		pending[i] = i
+// run looks up every ID. The IDs a batch leaves unprocessed with a transient code go again,
+// after the backoff of their attempt, with others of the same attempt: in a batch as soon as
+// MaxBatchSize of them wait, the rest once no batch that could add to them is left. Rounds
+// that each waited for their slowest batch (one throttled three times waits 0.7 s) left the
+// limiter idle at every round's end; at 10 % throttled and 5 % unprocessed, a part of 10,000
+// IDs at 200 calls/s spent a third of its time so.
+func (l *lookup) run(parent context.Context) error {
+	g, ctx := errgroup.WithContext(parent)
+	// A batch backing off holds its goroutine but not a slot: twice the slots keep the slots
+	// busy after a burst of throttles.
+	g.SetLimit(2 * l.engine.opts.Concurrency)
+	l.waiting = make([][]int, l.engine.opts.MaxAttempts+1)
+	l.open = make([]int, l.engine.opts.MaxAttempts+1)
+	l.ready = make(chan struct{}, 1)
+	for {
+		if ctx.Err() != nil {
+			// A batch failed (Wait returns its error) or the caller gave up.
+			if err := g.Wait(); err != nil {
+				return err
+			}
+			return parent.Err()
+		}
+		j, ok, done := l.next()
+		if done {
+			break
+		}
+		if !ok {
+			select {
+			case <-l.ready:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		g.Go(func() error { return l.attempt(ctx, j) })
 	}
-	for attempt := 1; len(pending) > 0; attempt++ {
-		if attempt > 1 {
-			if err := sleep(ctx, e.backoff(attempt-1)); err != nil {
+	return g.Wait()
+}
+
+// job is a batch of positions to look up, at its attempt.
+type job struct {
+	attempt int
+	pos     []int
+}
+
+// next is the next batch to start, retries first; done when there is none and none to come.
+func (l *lookup) next() (j job, ok, done bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flush()
+	switch {
+	case len(l.jobs) > 0:
+		j, l.jobs = l.jobs[0], l.jobs[1:]
+	case l.first < len(l.ids):
+		n := min(MaxBatchSize, len(l.ids)-l.first)
+		j = job{attempt: 1, pos: make([]int, n)}
+		for k := range j.pos {
+			j.pos[k] = l.first + k
+		}
+		l.first += n
+	default:
+		return job{}, false, !slices.ContainsFunc(l.open, func(n int) bool { return n > 0 })
+	}
+	l.open[j.attempt]++
+	return j, true, false
+}
+
+// flush queues the IDs waiting for an attempt that no batch started or to start can add to
+// any more, and the full batches of every attempt.
+func (l *lookup) flush() {
+	closed := l.first >= len(l.ids)
+	for a := 2; a < len(l.waiting); a++ {
+		closed = closed && l.open[a-1] == 0 && !slices.ContainsFunc(l.jobs, func(j job) bool { return j.attempt < a })
+		for w := l.waiting[a]; len(w) >= MaxBatchSize || (closed && len(w) > 0); w = l.waiting[a] {
+			n := min(MaxBatchSize, len(w))
+			l.jobs = append(l.jobs, job{attempt: a, pos: w[:n:n]})
+			l.waiting[a] = w[n:]
+		}
+	}
+}
+
+// attempt looks up j's positions, after the backoff of a retry, and queues those left
+// unprocessed with a transient code for the next attempt, or, after MaxAttempts, writes them
+// with their code.
+func (l *lookup) attempt(ctx context.Context, j job) error {
+	defer func() {
+		select {
+		case l.ready <- struct{}{}:
+		default:
+		}
+	}()
+	e := l.engine
+	err := func() error {
+		if j.attempt > 1 {
+			if err := sleep(ctx, e.backoff(j.attempt-1)); err != nil {
 				return err
 			}
 		}
-		if err := l.round(ctx, pending); err != nil {
-			return err
+		for _, i := range j.pos {
+			l.codes[i] = ""
 		}
-		// Unprocessed IDs with a transient code go again, together, in the next round.
-		retry := pending[:0]
-		for _, i := range pending {
-			if l.codes[i] != "" {
-				retry = append(retry, i)
-			}
-		}
-		pending = retry
-		if attempt >= e.opts.MaxAttempts {
-			for _, i := range pending {
-				l.rows[i] = apioutput.Unprocessed(l.ids[i], l.codes[i])
-			}
-			l.counts.gaveUp.Add(int64(len(pending)))
-			break
+		return l.batch(ctx, j.pos)
+	}()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open[j.attempt]--
+	if err != nil {
+		return err
+	}
+	for _, i := range j.pos {
+		switch {
+		case l.codes[i] == "":
+		case j.attempt >= e.opts.MaxAttempts:
+			l.rows[i] = apioutput.Unprocessed(l.ids[i], l.codes[i])
+			l.counts.gaveUp.Add(1)
+		default:
+			l.waiting[j.attempt+1] = append(l.waiting[j.attempt+1], i)
 		}
 	}
 	return nil
@@ -282,26 +371,27 @@ func (l *lookup) run(ctx context.Context) error {
 // positions, so batches run concurrently without a lock.
 type lookup struct {
 	engine *Engine
-	ids    []string
-	rows   []apioutput.Row
-	// codes holds, after a round, the transient error code of each position still to be retried.
+	// seq numbers the Lookup call: its calls, retries included, take the slots before those of
+	// the calls made after it, so that concurrent Lookup calls (pkg/lookup looks up two parts
+	// at once) do not run in step, each ending with the slow tail of its last retries at the
+	// same time, but the later one fills the rate the earlier one's tail leaves.
+	seq  uint64
+	ids  []string
+	rows []apioutput.Row
+	// codes holds, after a batch, the transient error code of each of its positions still to
+	// be retried.
 	codes  []string
 	counts counters
-}
 
-// round looks up the IDs at positions pending, in batches, concurrently.
-func (l *lookup) round(ctx context.Context, pending []int) error {
-	for _, i := range pending {
-		l.codes[i] = ""
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	// A batch backing off after a throttle holds its goroutine but not a slot: twice the slots
-	// keep the slots busy after a burst of throttles.
-	g.SetLimit(2 * l.engine.opts.Concurrency)
-	for batch := range slices.Chunk(pending, MaxBatchSize) {
-		g.Go(func() error { return l.batch(ctx, batch) })
-	}
-	return g.Wait()
+	// mu guards the batches to start: first is the first position no batch has asked for yet,
+	// waiting[a] the positions waiting for attempt a, jobs the batches ready to start, open[a]
+	// how many batches of attempt a are started and not done. ready is signaled when one is.
+	mu      sync.Mutex
+	first   int
+	waiting [][]int
+	jobs    []job
+	open    []int
+	ready   chan struct{}
 }
 
 // batch looks up the IDs at positions pos with one call, or, if Athena rejects the call as a
@@ -406,7 +496,7 @@ func (l *lookup) call(ctx context.Context, ids []string) (*athena.BatchGetQueryE
 // callOnce waits for a slot and the limiter, then calls; sent is when the call went out.
 func (l *lookup) callOnce(ctx context.Context, in *athena.BatchGetQueryExecutionInput) (out *athena.BatchGetQueryExecutionOutput, sent time.Time, err error) {
 	e := l.engine
-	if err := e.slots.acquire(ctx); err != nil {
+	if err := e.slots.acquire(ctx, l.seq); err != nil {
 		return nil, time.Time{}, err
 	}
 	defer func() {

@@ -3,6 +3,7 @@ package batchget
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,11 +16,13 @@ import (
 //
 // Throttles are judged per window, one round trip of calls: the calls sent after the last
 // decision. Its throttled share is compared with the background share, the throttling that comes
-// whatever our rate (another client's, Athena's own): an excess far beyond chance within a window,
-// or beyond chance over the last few windows pooled, is the quota. The limiter then stops for a
-// round trip, measures the quota left to us from the overshoot's calls (the first overshoot of a
-// run from all the calls that emptied the quota's burst), and holds Headroom under it. A
-// decision that the overshoot's calls do not bear out is undone.
+// whatever our rate (another client's, Athena's own): an excess far beyond chance within a window
+// (while ramping up), or beyond chance over the last few windows pooled, is the quota. The
+// limiter then stops for a round trip and measures the quota left to us: after a ramp (the run's
+// start, a probe) from all the ramp's calls, as the rate whose bucket they would have emptied
+// when the throttling began; while holding under a quota found, by the excess throttled share.
+// It resumes once the quota's bucket has refilled a little. A decision that the calls do not
+// bear out is undone.
 type adaptiveLimiter struct {
 	lim      *rate.Limiter
 	max, min float64
@@ -35,13 +38,17 @@ type adaptiveLimiter struct {
 	bgCalls, bgThrottled float64
 	// win is the window being counted: calls sent at or after its start.
 	win window
-	// ep is the overshoot being measured after a decrease, nil when none is.
+	// ep is the overshoot being measured after a decrease, nil when none is (measure runs on a
+	// timer once its calls are back).
 	ep *episode
 	// lastMeasure is the last measure from an overshoot (not the drain), for decide.
 	lastMeasure measured
 	// pooled are the calls and throttled calls of the windows since the last decision, each
 	// older one weighed down by poolDecay.
 	pooled [2]float64
+	// long is pooled over more windows (longDecay): a small excess that lasts, a co-tenant
+	// crowded by a quota found a little too high, shows there.
+	long [2]float64
 	// settle: calls sent before it were paced by an older rate, or met a bucket the quota had
 	// just emptied; they neither decide nor teach.
 	settle time.Time
@@ -49,15 +56,26 @@ type adaptiveLimiter struct {
 	holdUntil time.Time
 	hold      time.Duration
 	lastGrow  time.Time
-	// sends are the send times of the calls, oldest first: all of them until the first decrease
-	// has used them (drained, see drainEstimate), then those of the last sendMemory.
+	// sends are the send times of the calls, oldest first: all those of a ramp (the run's start,
+	// a probe) until its overshoot has been measured (drained, see drainEstimate), otherwise
+	// those of the last sendMemory.
 	sends   []time.Time
 	drained bool
+	// outcomes are the ramp's calls back, for changePoint.
+	outcomes []outcome
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
 	latency, latencyDev time.Duration
+	// trace, if set (by tests), logs the limiter's decisions.
+	trace func(format string, args ...any)
 	// moved is closed, and replaced, when the rate jumps (a decrease, a measure): calls waiting
 	// on reservations made at the old rate take new ones.
 	moved chan struct{}
+}
+
+// outcome is a call back: when it was sent, and whether it was throttled.
+type outcome struct {
+	sent      time.Time
+	throttled bool
 }
 
 // measured is what a measure of the quota from an overshoot saw: the rate and the throttled
@@ -81,12 +99,12 @@ type window struct {
 type episode struct {
 	from, to         time.Time
 	calls, throttled int
-	// firstThrottled is the send time of the first throttled call that decided it.
-	firstThrottled time.Time
 	// estimate is the deciding window's own estimate of the ceiling; rate the rate before.
 	estimate, rate float64
 	// decided is what the decision saw, and the ceiling before it.
 	decided measured
+	// held is whether the decision came while holding under a quota found.
+	held bool
 }
 
 // sendRate is the rate at which calls were sent from from to to, all of them, not only those
@@ -126,12 +144,23 @@ const (
 	// strongSDs is how many standard deviations of excess a window acts on before it ends; 3
 	// over the pooled windows otherwise.
 	strongSDs = 4
-	// poolDecay weighs each older window in the pool: about four windows count.
+	// poolDecay weighs each older window in the pool: about four windows count; longDecay in
+	// the long pool, about twenty.
 	poolDecay = 0.75
+	longDecay = 0.95
 	// defaultQuota is Athena's default BatchGetQueryExecution quota, calls/s.
 	defaultQuota = 20
 	// probeDoubling is how often the probe's growth doubles while it meets no quota.
 	probeDoubling = 5 * time.Second
+	// maxHeldCut is the largest cut to the quota found that a decision while holding makes:
+	// one from a few unlucky calls costs little, and a quota that fell more is cut again a
+	// round trip later.
+	maxHeldCut = 0.35
+	// heldCutFactor: a decision while holding cuts the rate by this many times the excess
+	// throttled share. Once is what the quota let through if we were its only client; another
+	// client of the account meets the same empty bucket and takes its part of the throttles,
+	// and cutting by the excess alone left it throttled for the whole hold.
+	heldCutFactor = 2
 	// maxDecrease is the largest cut one measure makes to the rate it was taken at.
 	maxDecrease = 0.8
 	// firstHold is how long the rate holds at (1-Headroom) × a quota found before probing
@@ -155,6 +184,9 @@ const (
 	learnUnder = 0.75
 	// drainFloor: a drain estimate under this share of the overshoot's own is not believed.
 	drainFloor = 0.4
+	// minChangeGain is how much likelier (in natural log) a change in the throttled share must
+	// make the ramp's calls than the background share alone, for the bucket to have run out.
+	minChangeGain = 10
 	// minEpisode is the fewest calls an overshoot's measure needs.
 	minEpisode = 6
 	// bgPriorCalls and bgPriorShare are the prior of the background share: as if 40 calls had
@@ -167,6 +199,13 @@ const (
 	// sendMemory is how far back send times are kept: longer than a window.
 	sendMemory = 2 * time.Second
 )
+
+// logf logs a decision to l.trace, if set.
+func (l *adaptiveLimiter) logf(format string, args ...any) {
+	if l.trace != nil {
+		l.trace(format, args...)
+	}
+}
 
 func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 	start := min(o.StartRate, o.Rate)
@@ -241,7 +280,10 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.observe(now.Sub(sent))
-	l.measure(now, sent, throttled)
+	l.count(sent, throttled)
+	if !l.drained && len(l.outcomes) < maxHistory {
+		l.outcomes = append(l.outcomes, outcome{sent, throttled})
+	}
 	if sent.Before(l.settle) || sent.Before(l.win.start) {
 		return
 	}
@@ -266,7 +308,7 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	complete := w.calls >= windowCalls && !sent.Before(w.end)
 	share, sds := l.excess(float64(w.calls), float64(w.throttled))
 	switch {
-	case sds > strongSDs && w.throttled >= earlyThrottles:
+	case sds > strongSDs && w.throttled >= earlyThrottles && !l.holding():
 		// Throttled far beyond chance: decide now, not after more calls into an empty bucket.
 		l.decide(now, share, float64(w.calls), float64(w.throttled))
 	case complete:
@@ -274,8 +316,14 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 		// older weighing less.
 		l.pooled[0] = l.pooled[0]*poolDecay + float64(w.calls)
 		l.pooled[1] = l.pooled[1]*poolDecay + float64(w.throttled)
+		l.long[0] = l.long[0]*longDecay + float64(w.calls)
+		l.long[1] = l.long[1]*longDecay + float64(w.throttled)
 		if share, sds := l.excess(l.pooled[0], l.pooled[1]); sds > 3 && l.pooled[1] >= earlyThrottles {
 			l.decide(now, share, l.pooled[0], l.pooled[1])
+			return
+		}
+		if share, sds := l.excess(l.long[0], l.long[1]); sds > 3 && l.long[1] >= earlyThrottles {
+			l.decide(now, share, l.long[0], l.long[1])
 			return
 		}
 		l.learn()
@@ -284,6 +332,13 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	case !throttled && w.throttled == 0:
 		l.grow(now)
 	}
+}
+
+// holding is whether the rate is at most (1-Headroom) × a quota found: throttling there is
+// either the quota moving (a co-tenant came) or chance, and a window decides only once it is
+// whole. A false decision there costs the hold's throughput; a late one a few throttles.
+func (l *adaptiveLimiter) holding() bool {
+	return l.ceiling != 0 && l.current <= l.ceiling*(1-l.headroom)*1.001
 }
 
 // background is the share of calls throttled whatever the rate.
@@ -302,7 +357,9 @@ func (l *adaptiveLimiter) excess(n, k float64) (share, sds float64) {
 	share = k / n
 	b := l.background()
 	p := max(b, 0.5/n)
-	return share, (share - b) / math.Sqrt(p*(1-p)/n)
+	// The background share is itself a measure, of bgCalls calls: its deviation adds to the
+	// window's.
+	return share, (share - b) / math.Sqrt(p*(1-p)*(1/n+1/l.bgCalls))
 }
 
 // decide acts on an excess share of n calls, k of them throttled: a decrease, unless the last
@@ -313,11 +370,13 @@ func (l *adaptiveLimiter) excess(n, k float64) (share, sds float64) {
 // from the same background, down to the floor.
 func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
 	last := l.lastMeasure
-	if last.rate == 0 || l.current > stillRate*last.rate {
+	if last.rate == 0 || last.ceiling == 0 || last.calls < windowCalls || l.current > stillRate*last.rate {
+		// No quota to go back to, too few calls to compare with, or a rate not clearly lower.
 		l.decrease(now, share, n, k)
 		return
 	}
 	pooled := (last.throttled + k) / (last.calls + n)
+	l.logf("decide-still rate=%.1f share=%.3f n=%.0f k=%.0f last=%+v", l.current, share, n, k, last)
 	sd := math.Sqrt(pooled * (1 - pooled) * (1/last.calls + 1/n))
 	if share < last.share-2*sd {
 		l.decrease(now, share, n, k)
@@ -327,63 +386,96 @@ func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
 	l.bgThrottled += last.throttled + k
 	l.lastMeasure = measured{}
 	l.ceiling = last.ceiling
-	l.setRate(now, l.ceiling*(1-l.headroom))
+	l.jump(now, l.ceiling*(1-l.headroom))
 	l.win = window{start: now}
-	l.pooled = [2]float64{}
-	l.wake()
+	l.pooled, l.long = [2]float64{}, [2]float64{}
 }
 
 // decrease stops the calls (the rate falls to MinRate) for the round trip it takes the calls of
-// the overshoot to come back, or pause if longer; measure then sets the ceiling from them. The
-// window's own estimate (the calls sent less those throttled beyond the background, at least
-// 1-maxDecrease of the rate) stands in if they are too few.
+// the overshoot to come back, or pause if longer; measure then sets the ceiling from them, or
+// from the ramp. The window's own estimate stands in if neither tells: the calls sent less those
+// throttled beyond the background, at least 1-maxDecrease of the rate, and while holding under a
+// quota found, heldCutFactor times the excess share under the rate, at most maxHeldCut.
 func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 	sent := l.sendRate(l.win.first, l.win.last)
 	if sent == 0 {
 		sent = l.current
 	}
 	estimate := max(sent*(1-share)/(1-l.background()), l.current*(1-maxDecrease))
+	if l.ceiling != 0 {
+		// A probe above a quota found: a measure from its few calls does not undo the hold's
+		// before it, which showed a rate at most maxHeldCut lower let through.
+		estimate = max(estimate, l.ceiling*(1-maxHeldCut))
+	}
+	held := l.holding()
+	if held {
+		// Paced at the rate, the calls were let in at the rate less the excess throttled share:
+		// a decrease proportional to it, at most maxHeldCut under the quota found.
+		excess := max(0, (share-l.background())/(1-l.background()))
+		estimate = max(l.current*(1-heldCutFactor*excess), min(l.ceiling, l.current)*(1-maxHeldCut))
+	}
 	// The first third of the overshoot is left out: calls reach the quota in a jittered order,
 	// and some sent after the first throttled one still found the last of its burst.
 	from := l.win.firstThrottled
 	from = from.Add(now.Sub(from) / 3)
-	l.ep = &episode{from: from, to: now, firstThrottled: l.win.firstThrottled, estimate: estimate, rate: l.current,
-		decided: measured{rate: l.current, share: share, calls: n, throttled: k, ceiling: l.ceiling}}
-	// A new bucket: the calls waiting give up reservations made at the old rate and take new
-	// ones, which on the old bucket would queue behind the debt those left.
-	l.current = l.min
-	l.lim = rate.NewLimiter(rate.Limit(l.current), l.lim.Burst())
-	l.lastGrow = now
+	l.logf("decrease rate=%.1f share=%.3f n=%.0f k=%.0f bg=%.3f sent=%.1f estimate=%.1f span=%v", l.current, share, n, k, l.background(), sent, estimate, now.Sub(l.win.firstThrottled))
+	l.ep = &episode{from: from, to: now, estimate: estimate, rate: l.current,
+		decided: measured{rate: l.current, share: share, calls: n, throttled: k, ceiling: l.ceiling}, held: held}
+	l.jump(now, l.min)
 	// Calls already sent were paced by the old rate, and those of the next round trip meet the
 	// bucket the overshoot emptied: neither says anything about the new rate.
 	l.settle = now.Add(max(pause, l.latency+2*l.latencyDev))
+	ep := l.ep
+	time.AfterFunc(l.settle.Sub(now), func() { l.measure(ep) })
 	l.win = window{start: l.settle}
-	l.pooled = [2]float64{}
-	l.wake()
+	l.pooled, l.long = [2]float64{}, [2]float64{}
 }
 
-// wake has the calls waiting reserve again, at the rate just set: reservations made at the old
-// one would hold them to it.
-func (l *adaptiveLimiter) wake() {
+// jump sets the rate to r on a new bucket, with one token, and has the calls waiting reserve again on
+// it. On the old bucket, they would queue behind the debt that reservations made at the old
+// rate left, or, when those are canceled, each give back tokens the next takes at once: at a
+// jump up from MinRate that let 13 calls out together, into the quota's bucket the overshoot
+// had emptied.
+func (l *adaptiveLimiter) jump(now time.Time, r float64) {
+	l.current = min(l.max, max(l.min, r))
+	l.lastGrow = now
+	l.lim = rate.NewLimiter(rate.Limit(l.current), l.lim.Burst())
+	l.lim.AllowN(now, l.lim.Burst()-1)
 	close(l.moved)
 	l.moved = make(chan struct{})
 }
 
-// drainEstimate is the quota as the first overshoot of a run measures it, or 0 after that. The
-// quota's bucket is full when the run starts and empty when the first call is throttled beyond
-// chance: the calls sent until then took its burst and what it refilled meanwhile. Athena's burst
-// is twice its rate (40 for 20 calls/s), so the quota is the least rate whose bucket, replayed
-// over those calls' send times, would not have run out before the first throttled one. Over the
-// whole ramp that is a far larger sample than an overshoot's few calls; the overshoot still
-// checks it, for a bucket that was not full or a burst of another size.
-func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
+// drainEstimate is the quota as the overshoot that ends a ramp (the run's start, a probe)
+// measures it, or 0 if there is no ramp to measure. The quota's bucket is full when the ramp
+// starts and empty when the calls begin to be throttled beyond chance (changePoint): the calls
+// sent until then took its burst and what it refilled meanwhile. Athena's burst is twice its rate
+// (40 for 20 calls/s), so the quota is the least rate whose bucket, replayed over those calls'
+// send times, would not have run out before then. Over the whole ramp that is a far larger
+// sample than an overshoot's few calls; the overshoot still checks it, for a bucket that was not
+// full or a burst of another size. calm is whether the run's first ramp shows no change at all
+// (the decision was chance): the ramp is then kept for the next decision.
+func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) {
 	if l.drained {
-		return 0
+		return 0, false
 	}
 	history := l.sends
+	first, calls, throttled := l.changePoint(first)
+	if first.IsZero() && calls >= windowCalls && l.ceiling == 0 {
+		// A calm ramp: the decision is undone, and the ramp goes on, to be measured when its
+		// bucket does run out.
+		return 0, true
+	}
 	l.drained = true
+	l.outcomes = nil
+	if l.ceiling == 0 && !first.IsZero() && calls >= windowCalls {
+		// The calls before the bucket ran out were throttled at the background share only:
+		// all of them, not only the windows that did not decide (those that did were the
+		// unlucky ones, and leaving them out learned too low a share).
+		l.bgCalls = bgPriorCalls + float64(calls)
+		l.bgThrottled = bgPriorCalls*bgPriorShare + float64(throttled)
+	}
 	if first.IsZero() || len(history) < windowCalls {
-		return 0
+		return 0, false
 	}
 	lasts := func(q float64) bool {
 		tokens, last := burstSeconds*q, history[0]
@@ -402,7 +494,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 	}
 	lo, hi := l.min, l.max
 	if !lasts(hi) {
-		return 0
+		return 0, false
 	}
 	for hi-lo > 0.001*hi {
 		if mid := (lo + hi) / 2; lasts(mid) {
@@ -411,45 +503,110 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) float64 {
 			lo = mid
 		}
 	}
-	return hi
+	return hi, false
 }
 
-// measure counts the calls of the overshoot being measured, and once a round trip has passed
-// since the decrease (the calls are back), sets the ceiling from them.
-func (l *adaptiveLimiter) measure(now, sent time.Time, throttled bool) {
-	ep := l.ep
-	if ep == nil {
-		return
-	}
-	if !sent.Before(ep.from) && !sent.After(ep.to) {
-		ep.calls++
-		if throttled {
-			ep.throttled++
+// changePoint is when the quota's bucket ran out: the throttled call, sent at or before to,
+// from which on the calls were throttled at a higher share than before it, at the most likely
+// such change (the calls before it throttled at the background share, those after at their
+// own). The first throttled call of the deciding window is often background, or, when the
+// window began after the bucket ran out, late; the whole ramp's calls tell better.
+func (l *adaptiveLimiter) changePoint(to time.Time) (first time.Time, calls, throttled int) {
+	o := slices.DeleteFunc(l.outcomes, func(c outcome) bool { return c.sent.After(to) })
+	slices.SortStableFunc(o, func(a, b outcome) int { return a.sent.Compare(b.sent) })
+	total := 0
+	for _, c := range o {
+		if c.throttled {
+			total++
 		}
 	}
-	if now.Before(l.settle) {
+	xlogy := func(x, y float64) float64 {
+		if x == 0 {
+			return 0
+		}
+		return x * math.Log(y)
+	}
+	b := min(max(l.background(), 0.005), 0.5)
+	best, bestLL, before := -1, math.Inf(-1), 0
+	for i, c := range o {
+		if c.throttled {
+			m, k := float64(len(o)-i), float64(total-before)
+			if p := k / m; p > b {
+				ll := xlogy(float64(before), b) + xlogy(float64(i-before), 1-b) + xlogy(k, p) + xlogy(m-k, 1-p)
+				if ll > bestLL {
+					best, bestLL = i, ll
+				}
+			}
+			before++
+		}
+	}
+	null := xlogy(float64(total), b) + xlogy(float64(len(o)-total), 1-b)
+	l.logf("changepoint calls=%d throttled=%d best=%d gain=%.1f", len(o), total, best, bestLL-null)
+	if best < 0 || bestLL-null < minChangeGain {
+		// Throttled no more than the background, all along: the bucket did not run out.
+		return time.Time{}, len(o), total
+	}
+	before = 0
+	for _, c := range o[:best] {
+		if c.throttled {
+			before++
+		}
+	}
+	return o[best].sent, best, before
+}
+
+// count counts a call of the overshoot being measured.
+func (l *adaptiveLimiter) count(sent time.Time, throttled bool) {
+	ep := l.ep
+	if ep == nil || sent.Before(ep.from) || sent.After(ep.to) {
 		return
 	}
+	ep.calls++
+	if throttled {
+		ep.throttled++
+	}
+}
+
+// measure sets the ceiling from the overshoot ep once its calls are back, at l.settle: on a
+// timer, not on the next call back, which at MinRate comes a second later.
+func (l *adaptiveLimiter) measure(ep *episode) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ep != ep {
+		return
+	}
+	now := time.Now()
 	l.ep = nil
 	ceiling := ep.estimate
+	measuredEp := false
 	if rate := l.sendRate(ep.from, ep.to); ep.calls >= minEpisode && rate > 0 {
 		n := float64(ep.calls)
 		share := float64(ep.throttled) / n
 		if b := l.background(); share-b <= 2*math.Sqrt(max(b, 0.5/n)*(1-b)/n) {
 			// The overshoot's calls were throttled no more than the background: the window
 			// that decided was unlucky. Back to the rate before, and nothing learned.
-			l.setRate(now, ep.rate)
-			l.wake()
+			l.logf("undo calls=%d throttled=%d", ep.calls, ep.throttled)
+			l.jump(now, ep.rate)
 			return
 		}
 		// The lower end of the share's one-sigma interval: a ceiling measured too low costs
 		// throughput until the next probe; one too high takes from the other clients of the
 		// account until the next overshoot.
-		share = min(1, share+math.Sqrt(share*(1-share)/n))
-		ceiling = max(rate*(1-share)/(1-l.background()), ceiling*(1-maxDecrease))
+		if !ep.held {
+			measuredEp = true
+			share = min(1, share+math.Sqrt(share*(1-share)/n))
+			ceiling = max(rate*(1-share)/(1-l.background()), ceiling*(1-maxDecrease))
+		}
 	}
-	drain := l.drainEstimate(ep.firstThrottled)
-	if drain < drainFloor*ceiling {
+	drain, calm := l.drainEstimate(ep.to)
+	if calm && !measuredEp && l.ceiling == 0 {
+		// The ramp's calls were throttled at the background share all along, and the
+		// overshoot's too few to say otherwise: the window that decided was unlucky.
+		l.logf("undo: calm ramp")
+		l.jump(now, ep.rate)
+		return
+	}
+	if measuredEp && drain < drainFloor*ceiling {
 		// Far under what the overshoot itself let through: the bucket was not full when the
 		// run started, or the first throttles were background; the overshoot's measure stands.
 		drain = 0
@@ -467,12 +624,40 @@ func (l *adaptiveLimiter) measure(now, sent time.Time, throttled bool) {
 		// A quota that moved: a co-tenant came or went, or the quota was changed.
 		l.hold = firstHold
 	}
+	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f)", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling)
 	l.ceiling = ceiling
 	l.holdUntil = now.Add(l.hold)
+	if drain == 0 && !measuredEp && !ep.held {
+		// The deciding window's few calls alone: a run's first calls throttled at random
+		// look the same. Probe again at once, from a bucket the pause refilled.
+		l.holdUntil = now
+	}
 	// Under (1-Headroom) × the ceiling by recoverCut, so that the quota's bucket, which the
-	// overshoot emptied, refills while the rate climbs back.
-	l.setRate(now, ceiling*(1-l.headroom)*(1-recoverCut))
-	l.wake()
+	// overshoot emptied, refills while the rate climbs back; and only once the calls in flight
+	// at the decision are back (they took what it refilled meanwhile) and it has refilled what
+	// the calls' jitter bunches up: three deviations of the calls that arrive within a
+	// latency's spread.
+	r := ceiling * (1 - l.headroom) * (1 - recoverCut)
+	refill := 3 * math.Sqrt(r*(l.latency+2*l.latencyDev).Seconds())
+	l.resumeAt(now.Add(time.Duration(refill/ceiling*float64(time.Second))), r)
+}
+
+// resumeAt sets the rate to r at at, now if at has passed. Calls sent before then do not count.
+func (l *adaptiveLimiter) resumeAt(at time.Time, r float64) {
+	now := time.Now()
+	if !at.After(now) {
+		l.jump(now, r)
+		return
+	}
+	if at.After(l.settle) {
+		l.settle = at
+		l.win = window{start: at}
+	}
+	time.AfterFunc(at.Sub(now), func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.jump(time.Now(), r)
+	})
 }
 
 // learn folds the window into the background share. Only windows well under the quota found say
@@ -516,6 +701,13 @@ func (l *adaptiveLimiter) grow(now time.Time) {
 	case now.Before(l.holdUntil):
 		return
 	default:
+		if l.drained {
+			// A probe is a ramp from the quota's bucket that the hold under the quota refilled:
+			// its overshoot is measured as the run's first (drainEstimate).
+			l.drained = false
+			l.sends = l.sends[:0]
+			l.outcomes = nil
+		}
 		// Slowly at first, each probe costs the throttles of its overshoot; faster the longer
 		// no quota is met, so that a quota raised or given back is found within tens of seconds.
 		probing := now.Sub(l.holdUntil).Seconds()

@@ -21,10 +21,11 @@ func TestAdaptiveLimiterDecreasesOncePerWindow(t *testing.T) {
 		l := newAdaptiveLimiter(o)
 		sent := time.Now()
 		time.Sleep(100 * time.Millisecond)
-		// Every other call throttled: with the prior background of 10 %, 4 throttles of 7 calls
-		// are beyond chance (4 standard deviations), and the window decides.
-		for i := range 7 {
-			l.done(sent, i%2 == 0)
+		// Every other call throttled, and the last: with the prior background of 10 % (from 40
+		// calls, a measure too), 5 throttles of 8 calls are beyond chance (4 standard
+		// deviations), and the window decides; 4 of 7 were not.
+		for i := range 8 {
+			l.done(sent, i%2 == 0 || i == 7)
 		}
 		if got := l.rate(); got != o.MinRate {
 			t.Fatalf("rate after a window half throttled = %v, want the brake, MinRate %v", got, o.MinRate)
@@ -40,7 +41,7 @@ func TestAdaptiveLimiterDecreasesOncePerWindow(t *testing.T) {
 		// own estimate stands, the calls sent less those throttled beyond the background.
 		time.Sleep(time.Second)
 		l.done(time.Now(), false)
-		estimate := 10 * (1 - 4.0/7) / (1 - bgPriorShare)
+		estimate := 10 * (1 - 5.0/8) / (1 - bgPriorShare)
 		want := estimate * (1 - o.Headroom) * (1 - recoverCut)
 		if got := l.rate(); math.Abs(got-want) > 1e-9 {
 			t.Errorf("rate once the overshoot is back = %v, want %v", got, want)

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/athenausage/athena-usage/pkg/apioutput"
+	"golang.org/x/sync/errgroup"
 )
 
 // quotaCase is one of issue 10's cases, as test/bench runs them over HTTP.
@@ -17,6 +20,9 @@ type quotaCase struct {
 	serverError float64 // share of calls answered with HTTP 500
 	unprocessed float64 // share of IDs returned unprocessed
 	cotenant    float64 // another client calling at this share of the quota throughout
+	// part, if not zero, is how many IDs each Lookup call gets, two at a time, as pkg/lookup
+	// calls the engine (its DefaultPartSize and DefaultPartsInFlight).
+	part int
 }
 
 var quotaCases = []quotaCase{
@@ -25,6 +31,8 @@ var quotaCases = []quotaCase{
 	{name: "quota20-faults", quota: 20, ids: 30_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05},
 	{name: "quota200-faults", quota: 200, ids: 200_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05},
 	{name: "cotenant", quota: 20, ids: 30_000, cotenant: 0.5},
+	// As test/bench runs it: the handler looks up parts of 10,000 IDs, two at a time.
+	{name: "quota200-faults-parts", quota: 200, ids: 200_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05, part: 10_000},
 }
 
 // quotaRun is what one case measured.
@@ -69,9 +77,11 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 	}()
 	if os.Getenv("LIMITER_TRACE") != "" {
 		go traceLimiter(ctx, t, e, server)
+		start := time.Now()
+		e.limiter.trace = func(f string, a ...any) { t.Logf("%5.2fs "+f, append([]any{time.Since(start).Seconds()}, a...)...) }
 	}
 	start := time.Now()
-	rows, _, err := e.Lookup(context.Background(), ids)
+	rows, err := lookupParts(e, ids, tc.part)
 	elapsed := time.Since(start)
 	stop()
 	<-coDone
@@ -87,6 +97,28 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 	t.Logf("%s: fraction=%.3f calls_ratio=%.3f throttled=%d ours=%.1f/s co-tenant throttled=%d/%d rate=%.1f",
 		tc.name, run.fraction, run.callsRatio, server.throttled.Load(), run.ours, run.coThrottle, run.coCalls, e.Totals().Rate)
 	return run
+}
+
+// lookupParts looks ids up with e: in one Lookup call, or in calls of part IDs, two at a time.
+var partsInFlight = 2
+
+func lookupParts(e *Engine, ids []string, part int) ([]apioutput.Row, error) {
+	if part == 0 {
+		rows, _, err := e.Lookup(context.Background(), ids)
+		return rows, err
+	}
+	rows := make([]apioutput.Row, len(ids))
+	var g errgroup.Group
+	g.SetLimit(partsInFlight)
+	for from := 0; from < len(ids); from += part {
+		to := min(from+part, len(ids))
+		g.Go(func() error {
+			got, _, err := e.Lookup(context.Background(), ids[from:to])
+			copy(rows[from:to], got)
+			return err
+		})
+	}
+	return rows, g.Wait()
 }
 
 func traceLimiter(ctx context.Context, t *testing.T, e *Engine, server *quotaServer) {
@@ -107,13 +139,13 @@ func traceLimiter(ctx context.Context, t *testing.T, e *Engine, server *quotaSer
 }
 
 // TestLimiterFindsQuota runs issue 10's cases on the simulation, with the shipped defaults, and
-// asserts what holds whatever the dice (each run differs): without faults, at least 0.85 of the
-// quota-bound rate and at most 5 % more calls than batches; under faults, no collapse (at least
-// 0.35 of the no-fault throughput, where the limiter before this one gave 0.19); beside a
-// co-tenant using half the quota, at most three quarters of the quota for us and at most 40 % of
-// the co-tenant's calls throttled. The issue's own targets are logged when missed;
-// docs/design.md ("Throughput") records how often each is met, and test/bench measures the same
-// over HTTP.
+// asserts what held in every one of hundreds of runs (each run differs; go test -count=20 runs
+// twenty): without faults, at least 0.89 of the quota-bound rate and at most 4 % more calls than
+// batches; under faults, at least 0.60 of the no-fault throughput (where the limiter before
+// this one gave 0.19), 0.50 when looked up in parts as pkg/lookup does; beside a co-tenant
+// using half the quota, at most three quarters of the quota for us and at most 40 % of the
+// co-tenant's calls throttled (the median run throttles 5 %, the worst 35 %). The issue's own targets are logged when missed; docs/design.md
+// ("Throughput") records how often each is met, and test/bench measures the same over HTTP.
 func TestLimiterFindsQuota(t *testing.T) {
 	runs := map[string]quotaRun{}
 	for _, tc := range quotaCases {
@@ -123,15 +155,18 @@ func TestLimiterFindsQuota(t *testing.T) {
 	}
 	for _, name := range []string{"quota20", "quota200"} {
 		r, f := runs[name], runs[name+"-faults"]
-		if r.fraction < 0.85 || r.callsRatio > 1.05 {
-			t.Errorf("%s: fraction %.3f, calls ratio %.3f; want >= 0.85 and <= 1.05", name, r.fraction, r.callsRatio)
+		if r.fraction < 0.89 || r.callsRatio > 1.04 {
+			t.Errorf("%s: fraction %.3f, calls ratio %.3f; want >= 0.89 and <= 1.04", name, r.fraction, r.callsRatio)
 		}
-		if f.fraction < 0.35*r.fraction {
-			t.Errorf("%s-faults: fraction %.3f, want >= 0.35 × %.3f (no faults)", name, f.fraction, r.fraction)
+		if f.fraction < 0.60*r.fraction {
+			t.Errorf("%s-faults: fraction %.3f, want >= 0.60 × %.3f (no faults)", name, f.fraction, r.fraction)
 		}
 		if r.fraction < 0.90 || r.callsRatio > 1.02 || f.fraction < 0.70*r.fraction {
 			t.Logf("%s: short of issue 10's targets (fraction >= 0.90, calls ratio <= 1.02, faults >= 0.70 of it)", name)
 		}
+	}
+	if r, p := runs["quota200"], runs["quota200-faults-parts"]; p.fraction < 0.50*r.fraction {
+		t.Errorf("quota200-faults-parts: fraction %.3f, want >= 0.50 × %.3f (no faults)", p.fraction, r.fraction)
 	}
 	c := runs["cotenant"]
 	if c.ours > 0.75*20 || c.coThrottle*10 > 4*c.coCalls {

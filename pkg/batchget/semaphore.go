@@ -1,27 +1,35 @@
 package batchget
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 )
 
 // semaphore bounds the calls in flight by a limit that can change while calls wait: the engine
-// sets it from the limiter's rate and the calls' latency (Little's law), within max.
+// sets it from the limiter's rate and the calls' latency (Little's law), within max. Waiters
+// are served by priority, the lowest first, then in order of arrival.
 type semaphore struct {
 	max int
 
 	mu       sync.Mutex
 	limit    int
 	inFlight int
-	waiters  []chan struct{}
+	waiters  []waiter
+}
+
+type waiter struct {
+	prio uint64
+	ch   chan struct{}
 }
 
 func newSemaphore(ceiling int) *semaphore {
 	return &semaphore{max: ceiling, limit: min(ceiling, minConcurrency)}
 }
 
-// acquire waits for a slot, or until ctx is done.
-func (s *semaphore) acquire(ctx context.Context) error {
+// acquire waits for a slot, after the waiters of a lower or the same prio, or until ctx is done.
+func (s *semaphore) acquire(ctx context.Context, prio uint64) error {
 	s.mu.Lock()
 	if s.inFlight < s.limit && len(s.waiters) == 0 {
 		s.inFlight++
@@ -29,7 +37,8 @@ func (s *semaphore) acquire(ctx context.Context) error {
 		return nil
 	}
 	ch := make(chan struct{})
-	s.waiters = append(s.waiters, ch)
+	i, _ := slices.BinarySearchFunc(s.waiters, prio+1, func(w waiter, p uint64) int { return cmp.Compare(w.prio, p) })
+	s.waiters = slices.Insert(s.waiters, i, waiter{prio, ch})
 	s.mu.Unlock()
 	select {
 	case <-ch:
@@ -38,7 +47,7 @@ func (s *semaphore) acquire(ctx context.Context) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for i, w := range s.waiters {
-			if w == ch {
+			if w.ch == ch {
 				s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
 				return ctx.Err()
 			}
@@ -66,11 +75,11 @@ func (s *semaphore) setLimit(n int) {
 	s.grant()
 }
 
-// grant hands free slots to waiters, first come first served. s.mu is held.
+// grant hands free slots to waiters, in order. s.mu is held.
 func (s *semaphore) grant() {
 	for s.inFlight < s.limit && len(s.waiters) > 0 {
 		s.inFlight++
-		close(s.waiters[0])
+		close(s.waiters[0].ch)
 		s.waiters = s.waiters[1:]
 	}
 }
