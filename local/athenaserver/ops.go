@@ -273,7 +273,7 @@ func (s *Server) listQueryExecutions(_ context.Context, body []byte) (any, *apiE
 		}
 	}
 	for id, h := range s.hist {
-		if w := h.workgroup; w == wg || (w == "" && wg == DefaultWorkgroup) {
+		if w := s.wgNames[h.workgroup]; w == wg || (w == "" && wg == DefaultWorkgroup) {
 			all = append(all, entry{h.submitted, id})
 		}
 	}

@@ -111,9 +111,11 @@ type Server struct {
 	closed bool
 	// execs are the executions held in memory: those this stand-in ran, and without a Dir
 	// those loaded from a history too; hist locates the others in the state file.
-	execs   map[string]*execution
-	hist    map[string]histEntry
-	names   map[string]string // workgroup names of hist, one string each
+	execs map[string]*execution
+	hist  map[string]histEntry
+	// wgs numbers the workgroup names of hist, wgNames holds them: an entry keeps a number.
+	wgs     map[string]uint32
+	wgNames []string
 	tokens  map[string]string // ClientRequestToken → QueryExecutionId
 	persist *persister
 }
@@ -157,7 +159,7 @@ func New(opts Options) (*Server, error) {
 		slots:      make(chan struct{}, opts.MaxConcurrentQueries),
 		execs:      map[string]*execution{},
 		hist:       map[string]histEntry{},
-		names:      map[string]string{},
+		wgs:        map[string]uint32{},
 		tokens:     map[string]string{},
 		counts:     map[string]CallCounts{},
 	}

@@ -178,11 +178,12 @@ func (p *persister) close() error {
 // histEntry locates an execution loaded from a query history in the state file. Such
 // executions are served from their line there rather than held in memory, since a day's history
 // can hold a million; what ListQueryExecutions needs is kept beside the offset.
+// An entry is 24 bytes: a million of them, with their IDs and the map, take about 100 MB.
 type histEntry struct {
 	off       int64
-	n         int
 	submitted int64
-	workgroup string
+	n         uint32 // a line's length: an execution is far under 4 GiB (a query's text is at most 256 KB)
+	workgroup uint32 // its name is Server.wgNames[workgroup]
 }
 
 // exec returns the execution id names: one this stand-in ran, held in memory, or a history
@@ -196,7 +197,7 @@ func (s *Server) exec(id string) (*execution, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	r, err := s.persist.read(h.off, h.n)
+	r, err := s.persist.read(h.off, int(h.n))
 	if err != nil {
 		return nil, false, err
 	}
@@ -206,14 +207,15 @@ func (s *Server) exec(id string) (*execution, bool, error) {
 // index serves q, a history execution, from its line in the state file; the caller holds s.mu.
 func (s *Server) index(q types.QueryExecution, off int64, n int) {
 	id := aws.ToString(q.QueryExecutionId)
-	wg := aws.ToString(q.WorkGroup)
-	if i, ok := s.names[wg]; ok {
-		wg = i // one string per workgroup, not one per execution
-	} else {
-		s.names[wg] = wg
+	name := aws.ToString(q.WorkGroup)
+	wg, ok := s.wgs[name]
+	if !ok {
+		wg = uint32(len(s.wgNames))
+		s.wgs[name] = wg
+		s.wgNames = append(s.wgNames, name)
 	}
 	delete(s.execs, id)
-	s.hist[id] = histEntry{off: off, n: n, submitted: submitted(q), workgroup: wg}
+	s.hist[id] = histEntry{off: off, n: uint32(n), submitted: submitted(q), workgroup: wg}
 	s.addWorkgroup(q)
 }
 
