@@ -138,9 +138,11 @@ type Engine struct {
 	conn *sql.Conn
 	dir  string
 	tmp  string // this engine's temporary folder, removed by Close
-	s3   S3
-	now  func() time.Time
-	cat  *catalog
+	// memoryLimit is DuckDB's memory limit, which a statement may raise while it runs.
+	memoryLimit int64
+	s3          S3
+	now         func() time.Time
+	cat         *catalog
 }
 
 // Open opens the engine whose state lives in opts.Dir.
@@ -177,7 +179,7 @@ func Open(opts Options) (*Engine, error) {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e := &Engine{db: db, conn: conn, dir: opts.Dir, tmp: tmp, s3: opts.S3, now: opts.Now, cat: cat}
+	e := &Engine{db: db, conn: conn, dir: opts.Dir, tmp: tmp, memoryLimit: opts.MemoryLimit, s3: opts.S3, now: opts.Now, cat: cat}
 	if e.now == nil {
 		e.now = time.Now
 	}

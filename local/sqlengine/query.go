@@ -182,7 +182,7 @@ func (e *Engine) run(ctx context.Context, stmt, statementType string, toks []tok
 	if err != nil {
 		return nil, duckError("", err)
 	}
-	n, cts, sel, jsonText, err := e.spool(ctx, stmt)
+	n, cts, sel, jsonText, err := e.spoolWithin(ctx, stmt)
 	if err != nil {
 		return nil, err
 	}

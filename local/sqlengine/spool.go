@@ -30,14 +30,52 @@ const (
 
 // DefaultMemoryLimit is DuckDB's memory limit when Options.MemoryLimit is 0. Above it DuckDB
 // spills joins, sorts, windows and aggregates to the engine's temporary folder. A day of a
-// million queries (about 1.5 million CloudTrail records) extracts within it.
-const DefaultMemoryLimit = 640 << 20
+// million synthetic queries (about 1.5 million CloudTrail records) extracts within it (512 MiB
+// was not enough).
+const DefaultMemoryLimit = 576 << 20
+
+// maxMemoryGrowth bounds how far a statement that runs out of memory raises the limit: DuckDB
+// cannot spill every operator's state (an aggregate's strings), and a day larger or wider
+// than the synthetic one is better extracted with more memory than not at all.
+const maxMemoryGrowth = 4
+
+// isOutOfMemory reports whether err is DuckDB's "Out of Memory Error".
+func isOutOfMemory(err error) bool {
+	var qe *Error
+	return errors.As(err, &qe) && strings.Contains(qe.Msg, "Out of Memory Error")
+}
+
+// spoolWithin runs spool at the engine's memory limit and, when DuckDB runs out of memory,
+// again at twice the limit, up to maxMemoryGrowth times it; the limit is restored after.
+func (e *Engine) spoolWithin(ctx context.Context, stmt string) (rows int64, cts []string, sel string, jsonText []bool, err error) {
+	limit := e.memoryLimit
+	defer func() {
+		if limit != e.memoryLimit {
+			e.exec(context.WithoutCancel(ctx), memoryLimitSQL(e.memoryLimit))
+		}
+	}()
+	for {
+		rows, cts, sel, jsonText, err = e.spool(ctx, stmt)
+		if !isOutOfMemory(err) || limit >= maxMemoryGrowth*e.memoryLimit {
+			return rows, cts, sel, jsonText, err
+		}
+		limit *= 2
+		if _, serr := e.conn.ExecContext(ctx, memoryLimitSQL(limit)); serr != nil {
+			return rows, cts, sel, jsonText, err
+		}
+		e.exec(ctx, "DROP TABLE IF EXISTS "+resultTable)
+	}
+}
+
+func memoryLimitSQL(limit int64) string {
+	return fmt.Sprintf("SET memory_limit = '%dMiB'", max(limit>>20, 1))
+}
 
 // duckSettings are the statements that bound DuckDB's memory and give it a folder to spill
 // to and the results file, all in dir.
 func duckSettings(dir string, memoryLimit int64) []string {
 	return []string{
-		fmt.Sprintf("SET memory_limit = '%dMiB'", max(memoryLimit>>20, 1)),
+		memoryLimitSQL(memoryLimit),
 		"SET temp_directory = " + quoteString(filepath.Join(dir, "spill")),
 		"ATTACH " + quoteString(filepath.Join(dir, "results.duckdb")) + " AS " + resultsCatalog,
 	}

@@ -43,8 +43,8 @@ func TestEngineTmp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := *res.Rows[0][0]; got != "640.0 MiB" {
-		t.Errorf("memory_limit = %s, want 640.0 MiB", got)
+	if got := *res.Rows[0][0]; got != "576.0 MiB" {
+		t.Errorf("memory_limit = %s, want 576.0 MiB", got)
 	}
 	spill := *res.Rows[0][1]
 	if rel, err := filepath.Rel(filepath.Join(dir, tmpDir), spill); err != nil || !filepath.IsLocal(rel) {
@@ -56,5 +56,33 @@ func TestEngineTmp(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(dir, tmpDir))
 	if err != nil || len(entries) != 0 {
 		t.Errorf("after Close, %s holds %v (%v), want nothing", filepath.Join(dir, tmpDir), entries, err)
+	}
+}
+
+// TestOutOfMemoryRetried checks that a statement DuckDB cannot fit in the memory limit runs
+// again with up to maxMemoryGrowth times the limit, which is restored after, and that one
+// beyond that fails with DuckDB's error.
+func TestOutOfMemoryRetried(t *testing.T) {
+	e, err := Open(Options{Dir: t.TempDir(), S3: newFakeS3(), MemoryLimit: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	// Groups whose aggregate state holds strings, which DuckDB cannot spill: rows × 10 KB.
+	query := func(rows int) string {
+		return fmt.Sprintf(`WITH d AS (SELECT * FROM (VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) AS t(d)),
+			n AS (SELECT a.d * 1000 + b.d * 100 + c.d * 10 + u.d AS x FROM d a, d b, d c, d u)
+			SELECT count(*) AS groups, sum(length(s)) AS chars FROM (SELECT x, max(lpad(CAST(x AS varchar), 10000, 'x')) AS s FROM n WHERE x < %d GROUP BY x)`, rows)
+	}
+	ctx := context.Background()
+	if _, err := e.Execute(ctx, "", query(3000)); err != nil {
+		t.Errorf("30 MB of state at a 16 MiB limit (64 MiB at most) = %v, want it run", err)
+	}
+	res, err := e.Execute(ctx, "", "SELECT current_setting('memory_limit') AS m")
+	if err != nil || *res.Rows[0][0] != "16.0 MiB" {
+		t.Errorf("memory_limit after the retry = %v (%v), want 16.0 MiB again", res, err)
+	}
+	if _, err := e.Execute(ctx, "", query(10000)); !isOutOfMemory(err) {
+		t.Errorf("100 MB of state at a 16 MiB limit = %v, want DuckDB's Out of Memory Error", err)
 	}
 }
