@@ -466,7 +466,8 @@ func (e *Engine) drop(ctx context.Context, p *ddlParser, database, what string) 
 	if err := e.cat.save(e.dir); err != nil {
 		return nil, err
 	}
-	e.exec(ctx, fmt.Sprintf("DROP %s IF EXISTS %s.%s", what, quoteIdent(db), quoteIdent(name)))
+	// Tables and views alike are DuckDB views (createDuckView).
+	e.exec(ctx, fmt.Sprintf("DROP VIEW IF EXISTS %s.%s", quoteIdent(db), quoteIdent(name)))
 	return ddlResult(sub), nil
 }
 
