@@ -372,7 +372,7 @@ func (l *lookup) attempt(ctx context.Context, j job) error {
 type lookup struct {
 	engine *Engine
 	// seq numbers the Lookup call: its calls, retries included, take the slots before those of
-	// the calls made after it, so that concurrent Lookup calls (pkg/lookup looks up two parts
+	// the calls made after it, so that concurrent Lookup calls (pkg/lookup looks up three parts
 	// at once) do not run in step, each ending with the slow tail of its last retries at the
 	// same time, but the later one fills the rate the earlier one's tail leaves.
 	seq  uint64

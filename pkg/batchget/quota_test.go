@@ -20,8 +20,8 @@ type quotaCase struct {
 	serverError float64 // share of calls answered with HTTP 500
 	unprocessed float64 // share of IDs returned unprocessed
 	cotenant    float64 // another client calling at this share of the quota throughout
-	// part, if not zero, is how many IDs each Lookup call gets, two at a time, as pkg/lookup
-	// calls the engine (its DefaultPartSize and DefaultPartsInFlight).
+	// part, if not zero, is how many IDs each Lookup call gets, partsInFlight at a time, as
+	// pkg/lookup calls the engine (its DefaultPartSize and DefaultPartsInFlight).
 	part int
 }
 
@@ -31,7 +31,7 @@ var quotaCases = []quotaCase{
 	{name: "quota20-faults", quota: 20, ids: 30_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05},
 	{name: "quota200-faults", quota: 200, ids: 200_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05},
 	{name: "cotenant", quota: 20, ids: 30_000, cotenant: 0.5},
-	// As test/bench runs it: the handler looks up parts of 10,000 IDs, two at a time.
+	// As test/bench runs it: the handler looks up parts of 10,000 IDs, three at a time.
 	{name: "quota200-faults-parts", quota: 200, ids: 200_000, throttle: 0.1, serverError: 0.01, unprocessed: 0.05, part: 10_000},
 }
 
@@ -99,9 +99,11 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 	return run
 }
 
-// lookupParts looks ids up with e: in one Lookup call, or in calls of part IDs, two at a time.
-var partsInFlight = 2
+// partsInFlight is pkg/lookup's DefaultPartsInFlight (lookup imports this package).
+var partsInFlight = 3
 
+// lookupParts looks ids up with e: in one Lookup call, or in calls of part IDs, partsInFlight at
+// a time.
 func lookupParts(e *Engine, ids []string, part int) ([]apioutput.Row, error) {
 	if part == 0 {
 		rows, _, err := e.Lookup(context.Background(), ids)

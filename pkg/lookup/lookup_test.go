@@ -254,9 +254,10 @@ func testHandleContinuation(t *testing.T) {
 	want := oneShot.parts()
 
 	// Each upload takes a minute, and an invocation has five and a half with the default
-	// margin of three: it starts two parts at once and two more a minute later, and then,
-	// with 3.5 minutes left and parts taking a minute, hands the rest on.
-	e := newEnv(t, rows, partSize)
+	// margin of three: with two parts in flight, it starts two parts at once and two more a
+	// minute later, and then, with 3.5 minutes left and parts taking a minute, hands the rest on.
+	two := func(o *Options) { o.PartsInFlight = 2 }
+	e := newEnv(t, rows, partSize, two)
 	e.s3.onUpload = func(string) { time.Sleep(time.Minute) }
 	// An earlier run had more IDs: its higher parts must go, but only once the day is done.
 	for n := range 14 {

@@ -125,7 +125,8 @@ func TestHandleMetricsContinued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rows := dayRows(47, "us-east-1", "eu-west-1")
 		out := &bytes.Buffer{}
-		e := newEnv(t, rows, 5, withMetrics(out))
+		// Two parts in flight, as the invocations counted below assume.
+		e := newEnv(t, rows, 5, withMetrics(out), func(o *Options) { o.PartsInFlight = 2 })
 		e.s3.onUpload = func(string) { time.Sleep(time.Minute) }
 		results := runAll(t, e, e.event(), func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 5*time.Minute+30*time.Second)
