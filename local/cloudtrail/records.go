@@ -148,19 +148,26 @@ func (l *lineCounter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// line gives the line of offset, after whitespace.
-func (l *lineCounter) line(offset int64) string {
-	return fmt.Sprintf("line %d", sort.Search(len(l.lines), func(i int) bool { return l.lines[i] > offset })+1)
-}
-
-// at gives the line and column of offset.
-func (l *lineCounter) at(offset int64) string {
+// position gives the line and column of offset.
+func (l *lineCounter) position(offset int64) (line int, col int64) {
 	i := sort.Search(len(l.lines), func(i int) bool { return l.lines[i] > offset })
 	lineStart := int64(0)
 	if i > 0 {
 		lineStart = l.lines[i-1]
 	}
-	return fmt.Sprintf("line %d, column %d", i+1, offset-lineStart+1)
+	return i + 1, offset - lineStart + 1
+}
+
+// line gives the line of offset.
+func (l *lineCounter) line(offset int64) string {
+	line, _ := l.position(offset)
+	return fmt.Sprintf("line %d", line)
+}
+
+// at gives the line and column of offset.
+func (l *lineCounter) at(offset int64) string {
+	line, col := l.position(offset)
+	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
 // describe adds the line and column of a syntax error; other errors (the input's own, such

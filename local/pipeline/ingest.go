@@ -78,14 +78,21 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 			in.Skipped = append(in.Skipped, fmt.Errorf("%s: the name starts with %q, and Athena reads no such file", path, d.Name()[:1]))
 			return nil
 		}
-		n, size, err := s.ingestFile(ctx, path, k.RelativeKey())
+		f, n, size, err := checkLog(path)
 		if err != nil {
-			var up *uploadError
-			if errors.As(err, &up) {
-				return err
-			}
 			in.Skipped = append(in.Skipped, err)
 			return nil
+		}
+		// What was counted is what is uploaded: the same open file, read again from the start.
+		_, err = s.S3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(TrailBucket),
+			Key:           aws.String(k.RelativeKey()),
+			Body:          io.NewSectionReader(f, 0, size),
+			ContentLength: aws.Int64(size),
+		})
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", path, err)
 		}
 		in.Files++
 		in.Bytes += size
@@ -115,47 +122,28 @@ func (s *Stack) IngestCloudTrail(ctx context.Context, root string) (Ingested, er
 	return in, nil
 }
 
-// uploadError is a failed upload to the local trail bucket, which fails the ingest (a bad
-// file is only skipped).
-type uploadError struct{ err error }
-
-func (e *uploadError) Error() string { return e.err.Error() }
-func (e *uploadError) Unwrap() error { return e.err }
-
-// ingestFile checks the log file at path, a record at a time, and uploads it to key: its
-// records and size. A file over cloudtrail.MaxFileBytes, or that cloudtrail.CountLog refuses,
-// is an error naming it.
-func (s *Stack) ingestFile(ctx context.Context, path, key string) (int, int64, error) {
+// checkLog opens the log file at path and checks it a record at a time: the open file, its
+// records and its size. A file over cloudtrail.MaxFileBytes, or that cloudtrail.CountLog
+// refuses, is an error naming it.
+func checkLog(path string) (*os.File, int, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, 0, err
 	}
-	defer f.Close()
 	info, err := f.Stat()
-	if err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", path, err)
+	if err == nil && info.Size() > cloudtrail.MaxFileBytes {
+		err = fmt.Errorf("over the %d-byte limit on a log file", cloudtrail.MaxFileBytes)
 	}
-	if info.Size() > cloudtrail.MaxFileBytes {
-		return 0, 0, fmt.Errorf("%s: over the %d-byte limit on a log file", path, cloudtrail.MaxFileBytes)
+	if err != nil {
+		f.Close()
+		return nil, 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	n, err := cloudtrail.CountLog(io.LimitReader(f, cloudtrail.MaxFileBytes), path)
 	if err != nil {
-		return 0, 0, err
+		f.Close()
+		return nil, 0, 0, err
 	}
-	// What was counted is what is uploaded: the same bytes, read again from the start.
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	_, err = s.S3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(TrailBucket),
-		Key:           aws.String(key),
-		Body:          io.NewSectionReader(f, 0, info.Size()),
-		ContentLength: aws.Int64(info.Size()),
-	})
-	if err != nil {
-		return 0, 0, &uploadError{fmt.Errorf("upload %s: %w", path, err)}
-	}
-	return n, info.Size(), nil
+	return f, n, info.Size(), nil
 }
 
 func isLogName(path string) bool {

@@ -182,11 +182,14 @@ func (e *Engine) run(ctx context.Context, stmt, statementType string, toks []tok
 	if err != nil {
 		return nil, duckError("", err)
 	}
-	n, cts, sel, jsonText, err := e.spoolWithin(ctx, stmt)
-	if err != nil {
+	if err := e.spoolWithin(ctx, stmt); err != nil {
 		return nil, err
 	}
 	defer e.exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+resultTable)
+	cts, sel, jsonText, err := e.spooledColumns(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if len(cts) != len(names) {
 		return nil, fmt.Errorf("spooled result has %d columns, the statement %d", len(cts), len(names))
 	}
@@ -202,20 +205,22 @@ func (e *Engine) run(ctx context.Context, stmt, statementType string, toks []tok
 	if err := w.Header(statementType, cols); err != nil {
 		return nil, err
 	}
-	for lo := int64(0); lo < n; lo += resultSlice {
+	// The table's rowids run from 0 in the result's order: a short slice is the last.
+	for lo, n := 0, resultSlice; n == resultSlice; lo += resultSlice {
 		q := fmt.Sprintf("SELECT %s FROM %s WHERE rowid >= %d AND rowid < %d", sel, resultTable, lo, lo+resultSlice)
-		if err := e.readSlice(ctx, q, types, jsonText, w); err != nil {
+		if n, err = e.readSlice(ctx, q, types, jsonText, w); err != nil {
 			return nil, err
 		}
 	}
 	return cols, nil
 }
 
-// readSlice hands the rows of q, a slice of the spooled result, to w.
-func (e *Engine) readSlice(ctx context.Context, q string, types []*duckType, jsonText []bool, w RowWriter) error {
+// readSlice hands the rows of q, a slice of the spooled result, to w, and returns how many
+// there were.
+func (e *Engine) readSlice(ctx context.Context, q string, types []*duckType, jsonText []bool, w RowWriter) (int, error) {
 	rows, err := e.conn.QueryContext(ctx, q)
 	if err != nil {
-		return duckError("", err)
+		return 0, duckError("", err)
 	}
 	defer rows.Close()
 	vals := make([]any, len(types))
@@ -223,9 +228,10 @@ func (e *Engine) readSlice(ctx context.Context, q string, types []*duckType, jso
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	for rows.Next() {
+	n := 0
+	for ; rows.Next(); n++ {
 		if err := rows.Scan(ptrs...); err != nil {
-			return duckError("", err)
+			return n, duckError("", err)
 		}
 		row := make([]*string, len(vals))
 		for i, v := range vals {
@@ -238,13 +244,13 @@ func (e *Engine) readSlice(ctx context.Context, q string, types []*duckType, jso
 			}
 		}
 		if err := w.Row(row); err != nil {
-			return err
+			return n, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return duckError("", err)
+		return n, duckError("", err)
 	}
-	return nil
+	return n, nil
 }
 
 // duckError classifies a DuckDB error as Athena would: mistakes in the query or bad values

@@ -47,7 +47,7 @@ func isOutOfMemory(err error) bool {
 
 // spoolWithin runs spool at the engine's memory limit and, when DuckDB runs out of memory,
 // again at twice the limit, up to maxMemoryGrowth times it; the limit is restored after.
-func (e *Engine) spoolWithin(ctx context.Context, stmt string) (rows int64, cts []string, sel string, jsonText []bool, err error) {
+func (e *Engine) spoolWithin(ctx context.Context, stmt string) error {
 	limit := e.memoryLimit
 	defer func() {
 		if limit != e.memoryLimit {
@@ -55,15 +55,14 @@ func (e *Engine) spoolWithin(ctx context.Context, stmt string) (rows int64, cts 
 		}
 	}()
 	for {
-		rows, cts, sel, jsonText, err = e.spool(ctx, stmt)
+		err := e.spool(ctx, stmt)
 		if !isOutOfMemory(err) || limit >= maxMemoryGrowth*e.memoryLimit {
-			return rows, cts, sel, jsonText, err
+			return err
 		}
 		limit *= 2
 		if _, serr := e.conn.ExecContext(ctx, memoryLimitSQL(limit)); serr != nil {
-			return rows, cts, sel, jsonText, err
+			return err
 		}
-		e.exec(ctx, "DROP TABLE IF EXISTS "+resultTable)
 	}
 }
 
@@ -123,21 +122,26 @@ func (e *Engine) columnNames(ctx context.Context, stmt string) ([]string, error)
 	return names, err
 }
 
-// spool runs stmt into the result table and returns the number of rows, its column types,
-// and the select list that reads them back: a JSON column as its JSON text (jsonText), since
-// duckdb-go decodes JSON into Go values, which lose the text (members' order, 1.0).
-func (e *Engine) spool(ctx context.Context, stmt string) (rows int64, cts []string, sel string, jsonText []bool, err error) {
+// spool runs stmt into the result table.
+func (e *Engine) spool(ctx context.Context, stmt string) error {
 	if _, err := e.conn.ExecContext(ctx, "CREATE OR REPLACE TABLE "+resultTable+" AS "+stmt); err != nil {
-		return 0, nil, "", nil, duckError("", err)
+		return duckError("", err)
 	}
+	return nil
+}
+
+// spooledColumns returns the result table's column types and the select list that reads them
+// back: a JSON column as its JSON text (jsonText), since duckdb-go decodes JSON into Go values,
+// which lose the text (members' order, 1.0).
+func (e *Engine) spooledColumns(ctx context.Context) (cts []string, sel string, jsonText []bool, err error) {
 	r, err := e.conn.QueryContext(ctx, "SELECT * FROM "+resultTable+" LIMIT 0")
 	if err != nil {
-		return 0, nil, "", nil, err
+		return nil, "", nil, err
 	}
 	types, err := r.ColumnTypes()
 	r.Close()
 	if err != nil {
-		return 0, nil, "", nil, fmt.Errorf("column types: %w", err)
+		return nil, "", nil, fmt.Errorf("column types: %w", err)
 	}
 	list := make([]string, len(types))
 	cts, jsonText = make([]string, len(types)), make([]bool, len(types))
@@ -148,8 +152,5 @@ func (e *Engine) spool(ctx context.Context, stmt string) (rows int64, cts []stri
 			list[i] = "CAST(" + list[i] + " AS VARCHAR)"
 		}
 	}
-	if err := e.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+resultTable).Scan(&rows); err != nil {
-		return 0, nil, "", nil, err
-	}
-	return rows, cts, strings.Join(list, ", "), jsonText, nil
+	return cts, strings.Join(list, ", "), jsonText, nil
 }
