@@ -7,6 +7,7 @@ package batchget
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -87,6 +88,9 @@ type Options struct {
 	MaxAttempts int
 	// BackoffBase and BackoffMax bound the exponential backoff between attempts.
 	BackoffBase, BackoffMax time.Duration
+	// Logger, if set, receives the rate limiter's decisions (each quota it measures, each
+	// decrease, probe and undo) at debug level: why the lookup runs at the rate it does.
+	Logger *slog.Logger
 }
 
 // Stats count what Lookup calls did: Lookup returns its own call's, Engine.Totals the sum of
@@ -202,10 +206,16 @@ func New(client BatchGetter, optFns ...func(*Options)) *Engine {
 	if o.BackoffMax < o.BackoffBase {
 		o.BackoffMax = max(o.BackoffBase, DefaultBackoffMax)
 	}
+	limiter := newAdaptiveLimiter(o)
+	if o.Logger != nil && o.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		limiter.trace = func(format string, args ...any) {
+			o.Logger.Debug("rate limiter: " + fmt.Sprintf(format, args...))
+		}
+	}
 	return &Engine{
 		client:  client,
 		opts:    o,
-		limiter: newAdaptiveLimiter(o),
+		limiter: limiter,
 		slots:   newSemaphore(o.Concurrency),
 	}
 }

@@ -194,6 +194,11 @@ const (
 	// learned, are not taken for the quota.
 	bgPriorCalls = 40
 	bgPriorShare = 0.1
+	// relearnPriorCalls is the prior's weight when the background is relearned from the calls
+	// of a ramp: at the default quota they are about 60, and at 40 the prior kept a background
+	// of 4 % where none was, which hid a co-tenant's throttling; at 10, a ramp's few calls
+	// learned 10 % of random throttles too low too often.
+	relearnPriorCalls = 20
 	// bgMemory is how many calls the background share remembers.
 	bgMemory = 2000
 	// sendMemory is how far back send times are kept: longer than a window.
@@ -445,15 +450,16 @@ func (l *adaptiveLimiter) jump(now time.Time, r float64) {
 	l.moved = make(chan struct{})
 }
 
-// drainEstimate is the quota as the overshoot that ends a ramp (the run's start, a probe)
-// measures it, or 0 if there is no ramp to measure. The quota's bucket is full when the ramp
-// starts and empty when the calls begin to be throttled beyond chance (changePoint): the calls
-// sent until then took its burst and what it refilled meanwhile. Athena's burst is twice its rate
-// (40 for 20 calls/s), so the quota is the least rate whose bucket, replayed over those calls'
-// send times, would not have run out before then. Over the whole ramp that is a far larger
-// sample than an overshoot's few calls; the overshoot still checks it, for a bucket that was not
-// full or a burst of another size. calm is whether the run's first ramp shows no change at all
-// (the decision was chance): the ramp is then kept for the next decision.
+// drainEstimate is the quota as the overshoot that ends a ramp (the run's start, a probe) measures
+// it, or 0 if there is no ramp to measure. The quota's bucket is full when the ramp starts and
+// empty when the calls begin to be throttled beyond chance (changePoint): the calls sent until
+// then took its burst and what it refilled meanwhile. Athena's burst is twice its rate (40 for 20
+// calls/s), so the quota is the least rate whose bucket, replayed over those calls' send times,
+// would not have run out before then; a bucket never smaller than the default quota's, so that
+// under it the rate is what another client of the account leaves us. Over the whole ramp that is a
+// far larger sample than an overshoot's few calls; the overshoot still checks it, for a bucket
+// that was not full or a burst of another size. calm is whether the run's first ramp shows no
+// change at all (the decision was chance): the ramp is then kept for the next decision.
 func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) {
 	if l.drained {
 		return 0, false
@@ -471,19 +477,23 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 		// The calls before the bucket ran out were throttled at the background share only:
 		// all of them, not only the windows that did not decide (those that did were the
 		// unlucky ones, and leaving them out learned too low a share).
-		l.bgCalls = bgPriorCalls + float64(calls)
-		l.bgThrottled = bgPriorCalls*bgPriorShare + float64(throttled)
+		l.bgCalls = relearnPriorCalls + float64(calls)
+		l.bgThrottled = relearnPriorCalls*bgPriorShare + float64(throttled)
 	}
 	if first.IsZero() || len(history) < windowCalls {
 		return 0, false
 	}
 	lasts := func(q float64) bool {
-		tokens, last := burstSeconds*q, history[0]
+		// Athena's quota is never under its default, nor its burst under the default's: a
+		// quota found under it is what another client of the account leaves us of a bucket
+		// that holds at least the default's burst.
+		burst := burstSeconds * max(q, defaultQuota)
+		tokens, last := burst, history[0]
 		for _, t := range history {
 			if !t.Before(first) {
 				return true
 			}
-			tokens = min(burstSeconds*q, tokens+q*t.Sub(last).Seconds())
+			tokens = min(burst, tokens+q*t.Sub(last).Seconds())
 			last = t
 			if tokens < 1 {
 				return false
@@ -493,7 +503,9 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 		return true
 	}
 	lo, hi := l.min, l.max
-	if !lasts(hi) {
+	if !lasts(hi) || lasts(lo) {
+		// It ran out sooner than any bucket, or later than the least: it was not full when
+		// the ramp started (a probe after a hold at the quota), and the ramp cannot measure it.
 		return 0, false
 	}
 	for hi-lo > 0.001*hi {
@@ -579,6 +591,8 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	l.ep = nil
 	ceiling := ep.estimate
 	measuredEp := false
+	// least is the least the overshoot's calls let through, at two standard deviations.
+	var least float64
 	if rate := l.sendRate(ep.from, ep.to); ep.calls >= minEpisode && rate > 0 {
 		n := float64(ep.calls)
 		share := float64(ep.throttled) / n
@@ -594,8 +608,9 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// account until the next overshoot.
 		if !ep.held {
 			measuredEp = true
-			share = min(1, share+math.Sqrt(share*(1-share)/n))
-			ceiling = max(rate*(1-share)/(1-l.background()), ceiling*(1-maxDecrease))
+			sd := math.Sqrt(share * (1 - share) / n)
+			least = rate * (1 - min(1, share+2*sd)) / (1 - l.background())
+			ceiling = max(rate*(1-min(1, share+sd))/(1-l.background()), ceiling*(1-maxDecrease))
 		}
 	}
 	drain, calm := l.drainEstimate(ep.to)
@@ -606,17 +621,27 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		l.jump(now, ep.rate)
 		return
 	}
-	if measuredEp && drain < drainFloor*ceiling {
-		// Far under what the overshoot itself let through: the bucket was not full when the
-		// run started, or the first throttles were background; the overshoot's measure stands.
+	if measuredEp && drain < drainFloor*least {
+		// Far under what the overshoot itself let through, even at the low end of what its
+		// few calls tell (at one deviation, 6 calls at 20/s overruled a right drain estimate
+		// with one 2.5 times higher): the bucket was not full when the run started, or the
+		// first throttles were background; the overshoot's measure stands.
 		drain = 0
 	}
+	if l.ceiling != 0 && drain > 0 && drain < l.ceiling {
+		// A probe's ramp starts from a bucket that the hold at the quota found refilled only
+		// in part when another client takes the rest; replayed as full, it reads the quota
+		// too low (7.3 calls/s where a co-tenant left 10). A probe looks for a raised quota;
+		// a lower one shows in the hold's own throttling.
+		drain = l.ceiling
+	}
 	l.lastMeasure = ep.decided
-	switch {
-	case drain > 0:
+	if drain > 0 {
 		// The drain's sample is far larger than the overshoot's.
 		ceiling = drain
 		l.lastMeasure = measured{}
+	}
+	switch {
 	case l.ceiling != 0 && math.Abs(ceiling-l.ceiling) <= agree*l.ceiling:
 		// A probe found the quota about where it was: probe less often.
 		l.hold = min(2*l.hold, maxHold)

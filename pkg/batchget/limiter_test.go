@@ -1,8 +1,12 @@
 package batchget
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"math"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -141,4 +145,76 @@ func TestAdaptiveLimiterCanceled(t *testing.T) {
 			t.Errorf("wait after a canceled one took %v, want %v", got, want)
 		}
 	})
+}
+
+// TestAdaptiveLimiterDrainEstimate checks the quota that a ramp's overshoot measures: the least
+// rate whose bucket would have lasted until the calls began to be throttled. Athena's default
+// quota and a raised one are found; so is what another client of the account, taking half of
+// the default quota, leaves us: half of it, though the bucket still holds the default's burst.
+func TestAdaptiveLimiterDrainEstimate(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		quota, cotenant, want float64
+	}{
+		{name: "default quota", quota: 20, want: 20},
+		{name: "raised quota", quota: 200, want: 200},
+		{name: "default quota, half of it taken", quota: 20, cotenant: 10, want: 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newAdaptiveLimiter(testLimiterOptions())
+			// Athena's bucket: full, twice the quota, at the start.
+			at := time.Now()
+			tokens, filled := 2*tc.quota, at
+			admit := func(t time.Time) bool {
+				tokens = min(2*tc.quota, tokens+tc.quota*t.Sub(filled).Seconds())
+				filled = t
+				if tokens < 1 {
+					return false
+				}
+				tokens--
+				return true
+			}
+			co := at
+			// Our ramp: from half the quota, growing by the quota every second, until 20 calls
+			// have been throttled.
+			for throttled, rate := 0, tc.quota/2; throttled < 20; at = at.Add(time.Duration(float64(time.Second) / rate)) {
+				for ; tc.cotenant > 0 && !co.After(at); co = co.Add(time.Duration(float64(time.Second) / tc.cotenant)) {
+					admit(co)
+				}
+				ok := admit(at)
+				l.sends = append(l.sends, at)
+				l.outcomes = append(l.outcomes, outcome{sent: at, throttled: !ok})
+				if !ok {
+					throttled++
+				}
+				rate += tc.quota / rate
+			}
+			got, calm := l.drainEstimate(at)
+			if calm || math.Abs(got-tc.want) > 0.1*tc.want {
+				t.Errorf("drainEstimate() = %.1f (calm %v), want %.1f ± 10 %%", got, calm, tc.want)
+			}
+		})
+	}
+}
+
+// TestEngineLogsLimiter checks that the limiter's decisions reach Options.Logger at debug level
+// (the quota it measured, for one), and that a logger above debug level costs no formatting.
+func TestEngineLogsLimiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		e := New(newQuotaServer(20), func(o *Options) {
+			o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		})
+		// 400 calls: the ramp outruns the quota's bucket of 40 within them.
+		if _, _, err := e.Lookup(context.Background(), makeIDs(20_000)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs.String(), "level=DEBUG msg=\"rate limiter: measure ") {
+			t.Errorf("debug log has no measure of the quota:\n%s", logs.String())
+		}
+	})
+	quiet := New(newQuotaServer(20), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
+	if quiet.limiter.trace != nil {
+		t.Error("an info-level logger gets the limiter's trace, want none")
+	}
 }

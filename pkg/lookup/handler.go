@@ -253,6 +253,7 @@ func (h *Handler) engine(pl place) (*batchget.Engine, error) {
 		o.Headroom = h.cfg.Headroom
 		o.Concurrency = h.cfg.Concurrency
 		o.MaxAttempts = h.cfg.MaxAttempts
+		o.Logger = h.log.With("account", pl.account, "region", pl.region)
 	}}, h.opts.Engine...)
 	e := batchget.New(client, opts...)
 	h.engines[pl] = e

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -108,7 +109,7 @@ func runCase(b *testing.B, bc benchCase) {
 	}, lookup.Clients{
 		S3: generatedS3{ids: bc.ids}, Uploader: up, Lambda: &noLambda{},
 		Athena: func(_, _ string) batchget.BatchGetter { return client(batchget.WithoutSDKRetries) },
-	}, func(o *lookup.Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
+	}, func(o *lookup.Options) { o.Logger = benchLogger(b) })
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -194,4 +195,19 @@ func watchHeap(ctx context.Context, peak *atomic.Uint64) {
 		case <-tick.C:
 		}
 	}
+}
+
+// benchLogger is the handler's logger: discarded, or with BENCH_LOG=file appended to that file
+// at debug level, the rate limiter's decisions included.
+func benchLogger(b *testing.B) *slog.Logger {
+	path := os.Getenv("BENCH_LOG")
+	if path == "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		b.Fatalf("BENCH_LOG: %v", err)
+	}
+	b.Cleanup(func() { _ = f.Close() })
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
