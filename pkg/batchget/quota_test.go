@@ -145,8 +145,9 @@ func traceLimiter(ctx context.Context, t *testing.T, e *Engine, server *quotaSer
 // twenty): without faults, at least 0.89 of the quota-bound rate and at most 4 % more calls than
 // batches; under faults, at least 0.60 of the no-fault throughput (where the limiter before
 // this one gave 0.19), 0.50 when looked up in parts as pkg/lookup does; beside a co-tenant
-// using half the quota, at most three quarters of the quota for us and at most 40 % of the
-// co-tenant's calls throttled (the median run throttles 5 %, the worst 35 %). The issue's own targets are logged when missed; docs/design.md
+// using half the quota, at most 14 calls/s for us and at most 30 % of the co-tenant's calls
+// throttled (in 1,000 runs: ours 9.5 to 13.0, median 10.6; the co-tenant's median 7.5 of about
+// 550 calls, the worst 21 %). The issue's own targets are logged when missed; docs/design.md
 // ("Throughput") records how often each is met, and test/bench measures the same over HTTP.
 func TestLimiterFindsQuota(t *testing.T) {
 	runs := map[string]quotaRun{}
@@ -171,8 +172,8 @@ func TestLimiterFindsQuota(t *testing.T) {
 		t.Errorf("quota200-faults-parts: fraction %.3f, want >= 0.50 × %.3f (no faults)", p.fraction, r.fraction)
 	}
 	c := runs["cotenant"]
-	if c.ours > 0.75*20 || c.coThrottle*10 > 4*c.coCalls {
-		t.Errorf("cotenant: ours %.1f calls/s, co-tenant throttled %d of %d; want <= 15/s and <= 40 %%", c.ours, c.coThrottle, c.coCalls)
+	if c.ours > 14 || c.coThrottle*10 > 3*c.coCalls {
+		t.Errorf("cotenant: ours %.1f calls/s, co-tenant throttled %d of %d; want <= 14/s and <= 30 %%", c.ours, c.coThrottle, c.coCalls)
 	}
 	if half := 10*(1+DefaultHeadroom) + c.burst; c.ours > half || c.coThrottle > 0 {
 		t.Logf("cotenant: short of issue 10's targets (ours <= %.1f/s with the burst, the co-tenant never throttled)", half)
