@@ -187,6 +187,11 @@ const (
 	// minChangeGain is how much likelier (in natural log) a change in the throttled share must
 	// make the ramp's calls than the background share alone, for the bucket to have run out.
 	minChangeGain = 10
+	// probeChangeGain is the same for a probe's ramp, which starts under a quota found and is
+	// expected to meet it: a change it reads too early measures under that quota, which a probe
+	// never lowers. At 10, a probe's 5 throttles (the decision's) measured nothing, and the
+	// deciding window's own estimate held a co-tenant's share 90 % too high.
+	probeChangeGain = 5
 	// minEpisode is the fewest calls an overshoot's measure needs.
 	minEpisode = 6
 	// bgPriorCalls and bgPriorShare are the prior of the background share: as if 40 calls had
@@ -343,7 +348,17 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 // either the quota moving (a co-tenant came) or chance, and a window decides only once it is
 // whole. A false decision there costs the hold's throughput; a late one a few throttles.
 func (l *adaptiveLimiter) holding() bool {
-	return l.ceiling != 0 && l.current <= l.ceiling*(1-l.headroom)*1.001
+	return l.ceiling != 0 && l.current <= l.settled(l.ceiling)*1.001
+}
+
+// settled is the rate the limiter holds under a quota found: Headroom under it, as a share of
+// the account's quota, which is never under Athena's default. A quota found under the default is
+// what another client of the account leaves us, and the headroom, taken from the whole quota
+// (one call/s of twenty at 5 %), leaves the bucket they share room to refill: the measure of a
+// shared quota is from a few calls (8.5 to 11.0 where 10 were left), and a hold 5 % under one
+// measured 10 % too high kept the co-tenant throttled.
+func (l *adaptiveLimiter) settled(ceiling float64) float64 {
+	return max(0, ceiling-l.headroom*max(ceiling, defaultQuota))
 }
 
 // background is the share of calls throttled whatever the rate.
@@ -391,7 +406,7 @@ func (l *adaptiveLimiter) decide(now time.Time, share, n, k float64) {
 	l.bgThrottled += last.throttled + k
 	l.lastMeasure = measured{}
 	l.ceiling = last.ceiling
-	l.jump(now, l.ceiling*(1-l.headroom))
+	l.jump(now, l.settled(l.ceiling))
 	l.win = window{start: now}
 	l.pooled, l.long = [2]float64{}, [2]float64{}
 }
@@ -465,7 +480,11 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 		return 0, false
 	}
 	history := l.sends
-	first, calls, throttled := l.changePoint(first)
+	gain := float64(minChangeGain)
+	if l.ceiling != 0 {
+		gain = probeChangeGain
+	}
+	first, calls, throttled := l.changePoint(first, gain)
 	if first.IsZero() && calls >= windowCalls && l.ceiling == 0 {
 		// A calm ramp: the decision is undone, and the ramp goes on, to be measured when its
 		// bucket does run out.
@@ -518,12 +537,13 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 	return hi, false
 }
 
-// changePoint is when the quota's bucket ran out: the throttled call, sent at or before to,
-// from which on the calls were throttled at a higher share than before it, at the most likely
-// such change (the calls before it throttled at the background share, those after at their
-// own). The first throttled call of the deciding window is often background, or, when the
-// window began after the bucket ran out, late; the whole ramp's calls tell better.
-func (l *adaptiveLimiter) changePoint(to time.Time) (first time.Time, calls, throttled int) {
+// changePoint is when the quota's bucket ran out: the throttled call, sent at or before to, from
+// which on the calls were throttled at a higher share than before it, at the most likely such
+// change (the calls before it throttled at the background share, those after at their own). The
+// first throttled call of the deciding window is often background, or, when the window began after
+// the bucket ran out, late; the whole ramp's calls tell better. The change must make the calls
+// likelier by gain (in natural log) than the background share alone.
+func (l *adaptiveLimiter) changePoint(to time.Time, gain float64) (first time.Time, calls, throttled int) {
 	o := slices.DeleteFunc(l.outcomes, func(c outcome) bool { return c.sent.After(to) })
 	slices.SortStableFunc(o, func(a, b outcome) int { return a.sent.Compare(b.sent) })
 	total := 0
@@ -554,7 +574,7 @@ func (l *adaptiveLimiter) changePoint(to time.Time) (first time.Time, calls, thr
 	}
 	null := xlogy(float64(total), b) + xlogy(float64(len(o)-total), 1-b)
 	l.logf("changepoint calls=%d throttled=%d best=%d gain=%.1f", len(o), total, best, bestLL-null)
-	if best < 0 || bestLL-null < minChangeGain {
+	if best < 0 || bestLL-null < gain {
 		// Throttled no more than the background, all along: the bucket did not run out.
 		return time.Time{}, len(o), total
 	}
@@ -662,7 +682,7 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	// at the decision are back (they took what it refilled meanwhile) and it has refilled what
 	// the calls' jitter bunches up: three deviations of the calls that arrive within a
 	// latency's spread.
-	r := ceiling * (1 - l.headroom) * (1 - recoverCut)
+	r := l.settled(ceiling) * (1 - recoverCut)
 	refill := 3 * math.Sqrt(r*(l.latency+2*l.latencyDev).Seconds())
 	l.resumeAt(now.Add(time.Duration(refill/ceiling*float64(time.Second))), r)
 }
@@ -716,7 +736,7 @@ func (l *adaptiveLimiter) grow(now time.Time) {
 		return
 	}
 	r := l.current
-	switch target := l.ceiling * (1 - l.headroom); {
+	switch target := l.settled(l.ceiling); {
 	case l.ceiling == 0:
 		// Gently near Athena's default quota, where most accounts are, so that its burst
 		// hides less of an overshoot; fully from twice that.

@@ -2,7 +2,10 @@ package batchget
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -56,23 +59,32 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 	defer stop()
 	var run quotaRun
 	coDone := make(chan struct{})
+	var coCalls, coThrottled atomic.Int64
 	go func() {
 		defer close(coDone)
 		if tc.cotenant == 0 {
 			return
 		}
+		// On a ticker, as test/bench's co-tenant calls, and, as its calls do, with the
+		// stand-in's latency before the quota: a co-tenant that reached the bucket at the very
+		// ticks of its refill lost every token to our jittered calls while it was empty.
 		tick := time.NewTicker(time.Duration(float64(time.Second) / (tc.cotenant * float64(tc.quota))))
 		defer tick.Stop()
+		var wg sync.WaitGroup
+		defer wg.Wait()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
-			run.coCalls++
-			if !server.admit() {
-				run.coThrottle++
-			}
+			wg.Go(func() {
+				time.Sleep(50*time.Millisecond + rand.N(100*time.Millisecond))
+				coCalls.Add(1)
+				if !server.admit() {
+					coThrottled.Add(1)
+				}
+			})
 		}
 	}()
 	if os.Getenv("LIMITER_TRACE") != "" {
@@ -85,6 +97,7 @@ func runQuotaCase(t *testing.T, tc quotaCase) quotaRun {
 	elapsed := time.Since(start)
 	stop()
 	<-coDone
+	run.coCalls, run.coThrottle = coCalls.Load(), coThrottled.Load()
 	if err != nil {
 		t.Fatalf("Lookup: %v", err)
 	}
