@@ -200,7 +200,9 @@ func testThrottling(t *testing.T, code string) {
 			t.Errorf("rate at throttled call %d = %v, want the start rate %v (rates %v)", n, r, start, rates)
 		}
 	}
-	want := start * (1 - maxDecrease) * (1 - DefaultHeadroom) * (1 - recoverCut)
+	// The headroom is a share of the account's quota, which is never under the default.
+	quota := start * (1 - maxDecrease)
+	want := (quota - DefaultHeadroom*defaultQuota) * (1 - recoverCut)
 	for n := earlyThrottles; n <= throttledCalls; n++ {
 		if got := rates[n]; math.Abs(got-want) > 1e-9 {
 			t.Errorf("rate at call %d, after the brake = %v, want %v (rates %v)", n, got, want, rates)

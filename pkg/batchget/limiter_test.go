@@ -46,7 +46,8 @@ func TestAdaptiveLimiterDecreasesOncePerWindow(t *testing.T) {
 		time.Sleep(time.Second)
 		l.done(time.Now(), false)
 		estimate := 10 * (1 - 5.0/8) / (1 - bgPriorShare)
-		want := estimate * (1 - o.Headroom) * (1 - recoverCut)
+		// Headroom under it, as a share of the account's quota, never under the default.
+		want := (estimate - o.Headroom*defaultQuota) * (1 - recoverCut)
 		if got := l.rate(); math.Abs(got-want) > 1e-9 {
 			t.Errorf("rate once the overshoot is back = %v, want %v", got, want)
 		}
@@ -216,5 +217,21 @@ func TestEngineLogsLimiter(t *testing.T) {
 	quiet := New(newQuotaServer(20), func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
 	if quiet.limiter.trace != nil {
 		t.Error("an info-level logger gets the limiter's trace, want none")
+	}
+}
+
+// TestAdaptiveLimiterHeadroom checks the rate held under a quota found: Headroom under it, as a
+// share of the account's quota, which is never under Athena's default of 20 calls/s.
+func TestAdaptiveLimiterHeadroom(t *testing.T) {
+	l := newAdaptiveLimiter(testLimiterOptions()) // Headroom 5 %
+	for _, tc := range []struct{ quota, want float64 }{
+		{quota: 200, want: 190},
+		{quota: 20, want: 19},
+		// What a co-tenant leaves of the default quota: one call/s of the twenty stays free.
+		{quota: 10, want: 9},
+	} {
+		if got := l.settled(tc.quota); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("settled(%v) = %v, want %v", tc.quota, got, tc.want)
+		}
 	}
 }
