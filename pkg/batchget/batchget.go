@@ -40,7 +40,8 @@ const (
 	// quota of 20 calls/s, so that an account at the default is not throttled while probing.
 	DefaultStartRate = 19.0
 	// DefaultHeadroom is the share of the quota the limiter leaves free for other clients of the
-	// account (the console, other tools): it settles at (1-Headroom) × the quota it finds.
+	// account (the console, other tools): it settles Headroom × the account's quota (never
+	// taken as under the default 20 calls/s) under the quota it finds.
 	DefaultHeadroom = 0.05
 	// DefaultProbe is how fast, per second, the rate probes above the quota it found, to find a
 	// raised quota or one a co-tenant gave back: at 5 %/s each probe costs a few throttled calls
@@ -73,7 +74,7 @@ type Options struct {
 	Rate float64
 	// StartRate is the rate before the limiter knows the quota.
 	StartRate float64
-	// Headroom is the share of the quota left free for other clients, from 0 to 0.5.
+	// Headroom is the share of the account's quota left free for other clients, from 0 to 0.5.
 	Headroom float64
 	// Probe is the rate's growth per second above the quota found, from 0 to 1.
 	Probe float64

@@ -131,9 +131,9 @@ const (
 	// slowStartGrowth is the rate's growth per second while no quota is known (as TCP's slow
 	// start), gentler under twice Athena's default quota: from 19/s to 200/s in about 2.7 s.
 	slowStartGrowth = 1.0
-	// catchUpGrowth is the growth per second back up to (1-Headroom) × the quota found.
+	// catchUpGrowth is the growth per second back up to the settled rate (settled).
 	catchUpGrowth = 0.5
-	// recoverCut is how far under (1-Headroom) × the quota found a decrease goes, so that the
+	// recoverCut is how far under the settled rate a decrease goes, so that the
 	// quota's bucket, which the overshoot emptied, refills before the rate is back.
 	recoverCut = 0.1
 	// windowCalls is the fewest calls a window counts before it ends, so that one throttle
@@ -163,7 +163,7 @@ const (
 	heldCutFactor = 2
 	// maxDecrease is the largest cut one measure makes to the rate it was taken at.
 	maxDecrease = 0.8
-	// firstHold is how long the rate holds at (1-Headroom) × a quota found before probing
+	// firstHold is how long the rate holds at the settled rate before probing
 	// above it; each probe that finds the same quota doubles it, up to maxHold.
 	firstHold = 30 * time.Second
 	maxHold   = 5 * time.Minute
@@ -344,8 +344,8 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	}
 }
 
-// holding is whether the rate is at most (1-Headroom) × a quota found: throttling there is
-// either the quota moving (a co-tenant came) or chance, and a window decides only once it is
+// holding is whether the rate is at most the settled rate under a quota found: throttling there
+// is either the quota moving (a co-tenant came) or chance, and a window decides only once it is
 // whole. A false decision there costs the hold's throughput; a late one a few throttles.
 func (l *adaptiveLimiter) holding() bool {
 	return l.ceiling != 0 && l.current <= l.settled(l.ceiling)*1.001
@@ -677,7 +677,7 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// look the same. Probe again at once, from a bucket the pause refilled.
 		l.holdUntil = now
 	}
-	// Under (1-Headroom) × the ceiling by recoverCut, so that the quota's bucket, which the
+	// Under the settled rate by recoverCut, so that the quota's bucket, which the
 	// overshoot emptied, refills while the rate climbs back; and only once the calls in flight
 	// at the decision are back (they took what it refilled meanwhile) and it has refilled what
 	// the calls' jitter bunches up: three deviations of the calls that arrive within a
@@ -725,8 +725,8 @@ func (l *adaptiveLimiter) learn() {
 }
 
 // grow raises the rate for the time since it last grew: fast while no quota is known, back up to
-// (1-Headroom) × the quota it found, then, after a hold, slowly, by Probe per second, to find a
-// raised one.
+// the settled rate under the quota it found, then, after a hold, slowly, by Probe per second, to
+// find a raised one.
 func (l *adaptiveLimiter) grow(now time.Time) {
 	// Growth after a pause is bounded to a round trip's worth: the rate was not tested meanwhile.
 	dt := min(now.Sub(l.lastGrow), l.roundTrip()).Seconds()
