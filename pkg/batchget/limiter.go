@@ -672,9 +672,10 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f)", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling)
 	l.ceiling = ceiling
 	l.holdUntil = now.Add(l.hold)
-	if drain == 0 && !measuredEp && !ep.held {
-		// The deciding window's few calls alone: a run's first calls throttled at random
-		// look the same. Probe again at once, from a bucket the pause refilled.
+	if drain == 0 && (!measuredEp || ep.calls < windowCalls) && !ep.held {
+		// The deciding window's or the overshoot's few calls alone: a run's first calls
+		// throttled at random look the same (3 of 4, then 2 of 6, held a quota of 200 at 38
+		// for 30 s). Probe again at once, from a bucket the pause refilled.
 		l.holdUntil = now
 	}
 	// Under the settled rate by recoverCut, so that the quota's bucket, which the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -156,21 +157,26 @@ func traceLimiter(ctx context.Context, t *testing.T, e *Engine, server *quotaSer
 	}
 }
 
-// TestLimiterFindsQuota runs issue 10's cases on the simulation, with the shipped defaults, and
-// asserts what held in every one of hundreds of runs (each run differs; go test -count=20 runs
-// twenty): without faults, at least 0.89 of the quota-bound rate and at most 4 % more calls than
-// batches; under faults, at least 0.60 of the no-fault throughput (where the limiter before
-// this one gave 0.19), 0.50 when looked up in parts as pkg/lookup does; beside a co-tenant
-// using half the quota, at most 14 calls/s for us and at most 30 % of the co-tenant's calls
-// throttled (in 1,000 runs: ours 9.5 to 13.0, median 10.6; the co-tenant's median 7.5 of about
-// 550 calls, the worst 21 %); capped by an explicit rate under what the co-tenant leaves, none
-// of the co-tenant's calls throttled. The issue's own targets are logged when missed; docs/design.md
-// ("Throughput") records how often each is met, and test/bench measures the same over HTTP.
+// TestLimiterFindsQuota runs issue 10's cases on the simulation, with the shipped defaults, three
+// times each (each run differs; go test -count=20 runs sixty), and asserts on the median run what
+// held in every one of hundreds of runs: without faults, at least 0.89 of the quota-bound rate
+// and at most 4 % more calls than batches; under faults, at least 0.60 of the no-fault
+// throughput (where the limiter before this one gave 0.19), 0.50 when looked up in parts as
+// pkg/lookup does; beside a co-tenant using half the quota, at most 14 calls/s for us and at
+// most 30 % of the co-tenant's calls throttled (in 1,000 single runs: ours 9.5 to 13.0, median
+// 10.6; the co-tenant's median 7.5 of about 550 calls, the worst 21 %); capped by an explicit
+// rate under what the co-tenant leaves, none of the co-tenant's calls throttled. The issue's own
+// targets are logged when missed; docs/design.md ("Throughput") records how often each is met,
+// and test/bench measures the same over HTTP.
 func TestLimiterFindsQuota(t *testing.T) {
 	runs := map[string]quotaRun{}
 	for _, tc := range quotaCases {
 		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { runs[tc.name] = runQuotaCase(t, tc) })
+			var got []quotaRun
+			for range quotaRuns {
+				synctest.Test(t, func(t *testing.T) { got = append(got, runQuotaCase(t, tc)) })
+			}
+			runs[tc.name] = medianRun(got)
 		})
 	}
 	for _, name := range []string{"quota20", "quota200"} {
@@ -198,5 +204,30 @@ func TestLimiterFindsQuota(t *testing.T) {
 	}
 	if half := 10*(1+DefaultHeadroom) + c.burst; c.ours > half || c.coThrottle > 0 {
 		t.Logf("cotenant: short of issue 10's targets (ours <= %.1f/s with the burst, the co-tenant never throttled)", half)
+	}
+}
+
+// quotaRuns is how often TestLimiterFindsQuota runs each case: it asserts on the median run. About
+// one run in 300 under faults ends on batches that wait out long backoffs, or holds a quota that
+// an unlucky window cut, at 0.45-0.50 of the quota, and one run alone would make the test flaky.
+const quotaRuns = 3
+
+// medianRun is the median of each figure of runs.
+func medianRun(runs []quotaRun) quotaRun {
+	median := func(f func(quotaRun) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return quotaRun{
+		fraction:   median(func(r quotaRun) float64 { return r.fraction }),
+		callsRatio: median(func(r quotaRun) float64 { return r.callsRatio }),
+		ours:       median(func(r quotaRun) float64 { return r.ours }),
+		coCalls:    int64(median(func(r quotaRun) float64 { return float64(r.coCalls) })),
+		coThrottle: int64(median(func(r quotaRun) float64 { return float64(r.coThrottle) })),
+		burst:      median(func(r quotaRun) float64 { return r.burst }),
 	}
 }
