@@ -523,8 +523,9 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 	}
 	lo, hi := l.min, l.max
 	if !lasts(hi) || lasts(lo) {
-		// It ran out sooner than any bucket, or later than the least: it was not full when
-		// the ramp started (a probe after a hold at the quota), and the ramp cannot measure it.
+		// Even the largest bucket would have run out before the change, or even the least
+		// would have lasted past it: that one was not full when the ramp started (a probe
+		// after a hold at the quota). Either way the ramp cannot measure it.
 		return 0, false
 	}
 	for hi-lo > 0.001*hi {
