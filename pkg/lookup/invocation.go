@@ -280,10 +280,10 @@ func (inv *invocation) lookUp(ctx context.Context, p part) ([]apioutput.Row, map
 	}
 	if len(byPlace) == 1 && p.reused == nil {
 		for pl, pos := range byPlace {
-			if engine := engines[pl]; engine != nil && invalid[pl] == "" && len(pos) == len(p.ids) {
-				// Every ID ran in one place, the usual part: the engine's rows, in the part's
-				// order, are the part's. A copy held a second set of rows (about 3 MB a part)
-				// while the part was looked up and uploaded.
+			// Every ID ran in one place with an engine, the usual part: the engine's rows, in
+			// the part's order, are the part's. A copy held a second set of rows (about 3 MB a
+			// part) while the part was looked up and uploaded.
+			if engine := engines[pl]; engine != nil {
 				rows, err := inv.lookUpIn(ctx, pl, engine, p, pos)
 				return rows, nil, err
 			}
