@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -340,7 +341,10 @@ func TestResultPagesFromObject(t *testing.T) {
 			lines := strings.SplitAfter(string(csv), "\n")
 			second := len(strings.Join(lines[:1000], "")) // header and 999 rows on page 1
 			third := second + len(strings.Join(lines[1000:2000], ""))
-			if g, w := fmt.Sprint(fs3.ranges), fmt.Sprintf("[ bytes=%d- bytes=%d-]", second, third); g != w {
+			// The SDK retries a call whose connection its transport closed after the response came
+			// (aws-sdk-go-v2 #2737, more often against a local endpoint): a retried page reads its
+			// range again, so runs of one range count once.
+			if g, w := fmt.Sprint(slices.Compact(fs3.ranges)), fmt.Sprintf("[ bytes=%d- bytes=%d-]", second, third); g != w {
 				t.Errorf("GetObject ranges = %s, want %s", g, w)
 			}
 		})
