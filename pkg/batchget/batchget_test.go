@@ -166,7 +166,7 @@ func TestLookupThrottling(t *testing.T) {
 // testThrottling throttles the first calls with code and checks the limiter's rate and the
 // backoff between the attempts, on synctest's clock.
 func testThrottling(t *testing.T, code string) {
-	const throttledCalls = 4
+	const throttledCalls = 2*earlyThrottles + 1
 	var e *Engine
 	var rates []float64
 	var sent []time.Time
@@ -189,21 +189,23 @@ func testThrottling(t *testing.T, code string) {
 	if s.Throttled != throttledCalls || s.Retries != throttledCalls || s.Calls != throttledCalls+1 {
 		t.Errorf("Lookup() stats = %+v, want %d throttled, %d retries, %d calls", s, throttledCalls, throttledCalls, throttledCalls+1)
 	}
-	// The throttled calls are one window's evidence: at the earlyThrottles-th the rate brakes to
-	// MinRate for the round trip the overshoot's calls take to come back (pause, shorter than the
-	// next backoff; TestAdaptiveLimiterDecreasesOncePerWindow sees the brake itself), then
-	// settles under the quota the window measured (at most maxDecrease under the start), and is
-	// not cut again.
+	// Each earlyThrottles throttled calls are a window's evidence: the rate brakes to MinRate for
+	// the round trip the overshoot's calls take to come back (pause, shorter than the next
+	// backoff; TestAdaptiveLimiterDecreasesOncePerWindow sees the brake itself). The first
+	// window's few calls measure nothing, and the run's start rate comes back; the second's are
+	// believed: the rate settles under the quota that window measured (at most maxDecrease under
+	// the start), and is not cut again.
 	start := min(DefaultStartRate, 100.0)
-	for n, r := range rates[:earlyThrottles] {
+	for n, r := range rates[:2*earlyThrottles] {
 		if r != start {
 			t.Errorf("rate at throttled call %d = %v, want the start rate %v (rates %v)", n, r, start, rates)
 		}
 	}
-	// The headroom is a share of the account's quota, which is never under the default.
+	// The headroom is a share of the account's quota, which is never under the default, and
+	// twice that under a quota shared with another client (one under the default).
 	quota := start * (1 - maxDecrease)
-	want := (quota - DefaultHeadroom*defaultQuota) * (1 - recoverCut)
-	for n := earlyThrottles; n <= throttledCalls; n++ {
+	want := (quota - 2*DefaultHeadroom*defaultQuota) * (1 - recoverCut)
+	for n := 2 * earlyThrottles; n <= throttledCalls; n++ {
 		if got := rates[n]; math.Abs(got-want) > 1e-9 {
 			t.Errorf("rate at call %d, after the brake = %v, want %v (rates %v)", n, got, want, rates)
 		}
@@ -211,11 +213,12 @@ func testThrottling(t *testing.T, code string) {
 	if r := e.Totals().Rate; r < rates[throttledCalls] {
 		t.Errorf("rate after one success = %v, want no further cut from %v", r, rates[throttledCalls])
 	}
-	// The backoff doubles: the n-th wait is at least half of base×2^(n-1). The limiter has
-	// tokens to spare, so the time between two attempts is the backoff alone.
+	// The backoff doubles, up to its cap: the n-th wait is at least half of base×2^(n-1). The
+	// limiter has tokens to spare, so the time between two attempts is the backoff alone.
 	for n := range throttledCalls {
 		d := sent[n+1].Sub(sent[n])
-		if lo, hi := DefaultBackoffBase<<n/2, DefaultBackoffBase<<n; d < lo || d > hi {
+		hi := min(DefaultBackoffBase<<n, DefaultBackoffMax)
+		if lo := hi / 2; d < lo || d > hi {
 			t.Errorf("backoff %d = %v, want %v to %v", n+1, d, lo, hi)
 		}
 	}

@@ -55,12 +55,19 @@ type adaptiveLimiter struct {
 	// holdUntil: no probing above the quota found before it; hold is the next hold's length.
 	holdUntil time.Time
 	hold      time.Duration
-	lastGrow  time.Time
+	// heldAt is when the hold began; heldCalls and heldThrottled count its calls, and extended
+	// is whether a quiet shared hold was extended (see quietShare).
+	heldAt                   time.Time
+	heldCalls, heldThrottled int
+	extended                 bool
+	lastGrow                 time.Time
 	// sends are the send times of the calls, oldest first: all those of a ramp (the run's start,
 	// a probe) until its overshoot has been measured (drained, see drainEstimate), otherwise
 	// those of the last sendMemory.
 	sends   []time.Time
 	drained bool
+	// unmeasured is whether a decision that measured nothing was undone (measure).
+	unmeasured bool
 	// outcomes are the ramp's calls back, for changePoint.
 	outcomes []outcome
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
@@ -204,6 +211,10 @@ const (
 	// of 4 % where none was, which hid a co-tenant's throttling; at 10, a ramp's few calls
 	// learned 10 % of random throttles too low too often.
 	relearnPriorCalls = 20
+	// quietCalls and quietShare: a hold of at least quietCalls calls with at most quietShare of
+	// them throttled is quiet (quietShare).
+	quietCalls = 100
+	quietShare = 0.01
 	// bgMemory is how many calls the background share remembers.
 	bgMemory = 2000
 	// sendMemory is how far back send times are kept: longer than a window.
@@ -297,6 +308,12 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	if sent.Before(l.settle) || sent.Before(l.win.start) {
 		return
 	}
+	if l.holding() {
+		l.heldCalls++
+		if throttled {
+			l.heldThrottled++
+		}
+	}
 	w := &l.win
 	w.calls++
 	if w.first.IsZero() || sent.Before(w.first) {
@@ -358,7 +375,20 @@ func (l *adaptiveLimiter) holding() bool {
 // shared quota is from a few calls (8.5 to 11.0 where 10 were left), and a hold 5 % under one
 // measured 10 % too high kept the co-tenant throttled.
 func (l *adaptiveLimiter) settled(ceiling float64) float64 {
-	return max(0, ceiling-l.headroom*max(ceiling, defaultQuota))
+	h := l.headroom * max(ceiling, defaultQuota)
+	if ceiling < (1-agree)*defaultQuota {
+		h *= 2
+	}
+	return max(0, ceiling-h)
+}
+
+// quietShare is whether the hold that ends is at a quota shared with another client of the
+// account, whose calls a probe would throttle as much as ours: a quota found under Athena's
+// default, held with (almost) no throttling. Random throttling makes a measure noisy, and a low
+// one is probed again soon; none means the measure is what the other client leaves.
+func (l *adaptiveLimiter) quietShare() bool {
+	return !l.extended && l.ceiling < (1-agree)*defaultQuota && l.heldCalls >= quietCalls &&
+		float64(l.heldThrottled) <= quietShare*float64(l.heldCalls)
 }
 
 // background is the share of calls throttled whatever the rate.
@@ -656,6 +686,18 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// a lower one shows in the hold's own throttling.
 		drain = l.ceiling
 	}
+	if drain == 0 && !measuredEp && l.ceiling == 0 && !l.unmeasured {
+		// Nothing measured a quota: the deciding window's few calls alone, which a run's first
+		// calls throttled at random look like (3 of its first 3 held a quota of 200 at 3.8, and
+		// the probe took 22 s to climb back). The ramp goes on once, to be measured when it
+		// does meet the quota; a second such decision is believed (a quota another client of
+		// the account nearly uses up).
+		l.logf("undo: nothing measured")
+		l.unmeasured = true
+		l.drained = false
+		l.jump(now, ep.rate)
+		return
+	}
 	l.lastMeasure = ep.decided
 	if drain > 0 {
 		// The drain's sample is far larger than the overshoot's.
@@ -670,9 +712,10 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// A quota that moved: a co-tenant came or went, or the quota was changed.
 		l.hold = firstHold
 	}
-	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f)", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling)
+	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f) bg=%.3f", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling, l.background())
 	l.ceiling = ceiling
 	l.holdUntil = now.Add(l.hold)
+	l.heldAt, l.heldCalls, l.heldThrottled, l.extended = now, 0, 0, false
 	if drain == 0 && (!measuredEp || ep.calls < windowCalls) && !ep.held {
 		// The deciding window's or the overshoot's few calls alone: a run's first calls
 		// throttled at random look the same (3 of 4, then 2 of 6, held a quota of 200 at 38
@@ -746,6 +789,11 @@ func (l *adaptiveLimiter) grow(now time.Time) {
 	case r < target:
 		r = min(target, r*math.Exp(catchUpGrowth*dt))
 	case now.Before(l.holdUntil):
+		return
+	case l.quietShare():
+		l.extended = true
+		l.holdUntil = l.heldAt.Add(maxHold)
+		l.logf("hold extended calls=%d throttled=%d until=%v", l.heldCalls, l.heldThrottled, l.holdUntil.Sub(now))
 		return
 	default:
 		if l.drained {

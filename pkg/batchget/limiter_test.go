@@ -23,6 +23,9 @@ func TestAdaptiveLimiterDecreasesOncePerWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		o := testLimiterOptions()
 		l := newAdaptiveLimiter(o)
+		// The run's first decision that measured nothing was undone already
+		// (TestAdaptiveLimiterUndoesUnmeasured): this one is believed.
+		l.unmeasured = true
 		sent := time.Now()
 		time.Sleep(100 * time.Millisecond)
 		// Every other call throttled, and the last: with the prior background of 10 % (from 40
@@ -46,12 +49,95 @@ func TestAdaptiveLimiterDecreasesOncePerWindow(t *testing.T) {
 		time.Sleep(time.Second)
 		l.done(time.Now(), false)
 		estimate := 10 * (1 - 5.0/8) / (1 - bgPriorShare)
-		// Headroom under it, as a share of the account's quota, never under the default.
-		want := (estimate - o.Headroom*defaultQuota) * (1 - recoverCut)
+		// Headroom under it, as a share of the account's quota, never under the default, and
+		// twice that under a quota shared with another client of the account.
+		want := (estimate - 2*o.Headroom*defaultQuota) * (1 - recoverCut)
 		if got := l.rate(); math.Abs(got-want) > 1e-9 {
 			t.Errorf("rate once the overshoot is back = %v, want %v", got, want)
 		}
 	})
+}
+
+// TestAdaptiveLimiterUndoesUnmeasured checks that the run's first decision, from a window's few
+// calls and no ramp to measure (its first calls throttled at random), is undone once: the rate
+// comes back and no quota is taken from it. A second such decision is believed.
+func TestAdaptiveLimiterUndoesUnmeasured(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := testLimiterOptions()
+		l := newAdaptiveLimiter(o)
+		throttle := func() {
+			sent := time.Now()
+			time.Sleep(100 * time.Millisecond)
+			for range earlyThrottles {
+				l.done(sent, true)
+			}
+			if got := l.rate(); got != o.MinRate {
+				t.Fatalf("rate after %d throttled calls = %v, want the brake, MinRate %v", earlyThrottles, got, o.MinRate)
+			}
+			time.Sleep(time.Second)
+		}
+		throttle()
+		l.mu.Lock()
+		ceiling, r := l.ceiling, l.current
+		l.mu.Unlock()
+		if ceiling != 0 || r != o.StartRate {
+			t.Errorf("after the first decision that measured nothing: ceiling %v, rate %v; want none and the start rate %v", ceiling, r, o.StartRate)
+		}
+		throttle()
+		l.mu.Lock()
+		ceiling = l.ceiling
+		l.mu.Unlock()
+		if want := o.StartRate * (1 - maxDecrease); math.Abs(ceiling-want) > 1e-9 {
+			t.Errorf("after the second: ceiling %v, want the window's estimate %v", ceiling, want)
+		}
+	})
+}
+
+// TestAdaptiveLimiterQuietShare checks that a hold at a quota shared with another client (one
+// under Athena's default) that meets no throttling is not probed above until maxHold, where a
+// probe would throttle the other client's calls too, and that one with throttling at random is
+// probed after the first hold as usual: a measure made among random throttles may be low.
+func TestAdaptiveLimiterQuietShare(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		every     int // one call in every throttled, 0 for none
+		wantProbe bool
+	}{
+		{name: "quiet", wantProbe: false},
+		{name: "random throttles", every: 20, wantProbe: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				o := testLimiterOptions()
+				o.StartRate = 8
+				l := newAdaptiveLimiter(o)
+				// As measure leaves it: a quota of 10 found, held at the settled rate.
+				now := time.Now()
+				l.ceiling, l.drained = 10, true
+				l.holdUntil, l.heldAt = now.Add(firstHold), now
+				l.jump(now, l.settled(l.ceiling))
+				held := l.rate()
+				probedAt := time.Duration(0)
+				for i := 0; time.Since(now) < 2*firstHold; i++ {
+					if err := l.wait(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					sent := time.Now()
+					time.Sleep(100 * time.Millisecond)
+					l.done(sent, tc.every > 0 && i%tc.every == 0)
+					if probedAt == 0 && l.rate() > held {
+						probedAt = time.Since(now)
+					}
+				}
+				if got := probedAt != 0; got != tc.wantProbe {
+					t.Errorf("probed above the held %v within %v: %v (at %v), want %v", held, 2*firstHold, got, probedAt, tc.wantProbe)
+				}
+				if tc.wantProbe && probedAt != 0 && probedAt < firstHold {
+					t.Errorf("probed at %v, want not before the hold's end %v", probedAt, firstHold)
+				}
+			})
+		})
+	}
 }
 
 // TestAdaptiveLimiterBackground checks that throttling which a lower rate does not cure is
@@ -227,8 +313,11 @@ func TestAdaptiveLimiterHeadroom(t *testing.T) {
 	for _, tc := range []struct{ quota, want float64 }{
 		{quota: 200, want: 190},
 		{quota: 20, want: 19},
-		// What a co-tenant leaves of the default quota: one call/s of the twenty stays free.
-		{quota: 10, want: 9},
+		{quota: 17, want: 16},
+		// What a co-tenant leaves of the default quota: two calls/s of the twenty stay free,
+		// for the measure's error in a bucket another client shares.
+		{quota: 10, want: 8},
+		{quota: 16.9, want: 14.9},
 	} {
 		if got := l.settled(tc.quota); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("settled(%v) = %v, want %v", tc.quota, got, tc.want)
