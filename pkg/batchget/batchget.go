@@ -41,11 +41,13 @@ const (
 	DefaultStartRate = 19.0
 	// DefaultHeadroom is the share of the quota the limiter leaves free for other clients of the
 	// account (the console, other tools): it settles Headroom × the account's quota (never
-	// taken as under the default 20 calls/s) under the quota it finds.
+	// taken as under the default 20 calls/s) under the quota it finds, and twice that under a
+	// quota found below 17 calls/s, which another client shares.
 	DefaultHeadroom = 0.05
 	// DefaultProbe is how fast, per second, the rate probes above the quota it found, to find a
-	// raised quota or one a co-tenant gave back: at 5 %/s each probe costs a few throttled calls
-	// (the quota's burst hides it for a while), about one probe every 10 s.
+	// raised quota or one a co-tenant gave back: at 5 %/s, doubling every 5 s, each probe costs
+	// a few throttled calls (the quota's burst hides it for a while); a probe follows a hold of
+	// 30 s to 5 min.
 	DefaultProbe = 0.05
 	// DefaultBurst lets a few calls start at once without eating into the quota's own burst.
 	DefaultBurst = 5

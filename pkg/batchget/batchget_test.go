@@ -201,10 +201,9 @@ func testThrottling(t *testing.T, code string) {
 			t.Errorf("rate at throttled call %d = %v, want the start rate %v (rates %v)", n, r, start, rates)
 		}
 	}
-	// The headroom is a share of the account's quota, which is never under the default, and
-	// twice that under a quota shared with another client (one under the default).
+	// The headroom is a share of the account's quota, which is never under the default.
 	quota := start * (1 - maxDecrease)
-	want := (quota - 2*DefaultHeadroom*defaultQuota) * (1 - recoverCut)
+	want := (quota - DefaultHeadroom*defaultQuota) * (1 - recoverCut)
 	for n := 2 * earlyThrottles; n <= throttledCalls; n++ {
 		if got := rates[n]; math.Abs(got-want) > 1e-9 {
 			t.Errorf("rate at call %d, after the brake = %v, want %v (rates %v)", n, got, want, rates)

@@ -68,6 +68,8 @@ type adaptiveLimiter struct {
 	drained bool
 	// unmeasured is whether a decision that measured nothing was undone (measure).
 	unmeasured bool
+	// replayed is whether the ceiling was measured from a ramp's calls (drainEstimate).
+	replayed bool
 	// outcomes are the ramp's calls back, for changePoint.
 	outcomes []outcome
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
@@ -370,16 +372,23 @@ func (l *adaptiveLimiter) holding() bool {
 
 // settled is the rate the limiter holds under a quota found: Headroom under it, as a share of
 // the account's quota, which is never under Athena's default. A quota found under the default is
-// what another client of the account leaves us, and the headroom, taken from the whole quota
-// (one call/s of twenty at 5 %), leaves the bucket they share room to refill: the measure of a
-// shared quota is from a few calls (8.5 to 11.0 where 10 were left), and a hold 5 % under one
-// measured 10 % too high kept the co-tenant throttled.
+// what another client of the account leaves us (shared), and the headroom, taken from the whole
+// quota, leaves the bucket they share room to refill; twice that when a ramp measured it, as
+// that measure of a shared quota is from a few calls (8.6 to 12.1 where 10 were left): one
+// call/s under a measure of 11.1 or more held over what the co-tenant left, and throttled it all
+// along. A quota a hold's throttling cut is already measured low (heldCutFactor).
 func (l *adaptiveLimiter) settled(ceiling float64) float64 {
 	h := l.headroom * max(ceiling, defaultQuota)
-	if ceiling < (1-agree)*defaultQuota {
+	if l.replayed && shared(ceiling) {
 		h *= 2
 	}
 	return max(0, ceiling-h)
+}
+
+// shared is whether a quota found is what another client of the account leaves us: under
+// Athena's default, by more than a measure's error.
+func shared(ceiling float64) bool {
+	return ceiling < (1-agree)*defaultQuota
 }
 
 // quietShare is whether the hold that ends is at a quota shared with another client of the
@@ -387,7 +396,7 @@ func (l *adaptiveLimiter) settled(ceiling float64) float64 {
 // default, held with (almost) no throttling. Random throttling makes a measure noisy, and a low
 // one is probed again soon; none means the measure is what the other client leaves.
 func (l *adaptiveLimiter) quietShare() bool {
-	return !l.extended && l.ceiling < (1-agree)*defaultQuota && l.heldCalls >= quietCalls &&
+	return !l.extended && shared(l.ceiling) && l.heldCalls >= quietCalls &&
 		float64(l.heldThrottled) <= quietShare*float64(l.heldCalls)
 }
 
@@ -714,6 +723,7 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	}
 	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f) bg=%.3f", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling, l.background())
 	l.ceiling = ceiling
+	l.replayed = drain > 0
 	l.holdUntil = now.Add(l.hold)
 	l.heldAt, l.heldCalls, l.heldThrottled, l.extended = now, 0, 0, false
 	if drain == 0 && (!measuredEp || ep.calls < windowCalls) && !ep.held {

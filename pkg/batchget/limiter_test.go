@@ -49,9 +49,9 @@ func TestAdaptiveLimiterDecreasesOncePerWindow(t *testing.T) {
 		time.Sleep(time.Second)
 		l.done(time.Now(), false)
 		estimate := 10 * (1 - 5.0/8) / (1 - bgPriorShare)
-		// Headroom under it, as a share of the account's quota, never under the default, and
-		// twice that under a quota shared with another client of the account.
-		want := (estimate - 2*o.Headroom*defaultQuota) * (1 - recoverCut)
+		// Headroom under it, as a share of the account's quota, never under the default (once:
+		// not measured from a ramp).
+		want := (estimate - o.Headroom*defaultQuota) * (1 - recoverCut)
 		if got := l.rate(); math.Abs(got-want) > 1e-9 {
 			t.Errorf("rate once the overshoot is back = %v, want %v", got, want)
 		}
@@ -310,17 +310,25 @@ func TestEngineLogsLimiter(t *testing.T) {
 // share of the account's quota, which is never under Athena's default of 20 calls/s.
 func TestAdaptiveLimiterHeadroom(t *testing.T) {
 	l := newAdaptiveLimiter(testLimiterOptions()) // Headroom 5 %
-	for _, tc := range []struct{ quota, want float64 }{
-		{quota: 200, want: 190},
-		{quota: 20, want: 19},
-		{quota: 17, want: 16},
-		// What a co-tenant leaves of the default quota: two calls/s of the twenty stay free,
-		// for the measure's error in a bucket another client shares.
-		{quota: 10, want: 8},
-		{quota: 16.9, want: 14.9},
+	for _, tc := range []struct {
+		quota    float64
+		replayed bool // measured from a ramp's calls
+		want     float64
+	}{
+		{quota: 200, replayed: true, want: 190},
+		{quota: 20, replayed: true, want: 19},
+		{quota: 17, replayed: true, want: 16},
+		// What a co-tenant leaves of the default quota, measured from a ramp's calls: two
+		// calls/s of the twenty stay free, for the measure's error in a bucket another client
+		// shares.
+		{quota: 10, replayed: true, want: 8},
+		{quota: 16.9, replayed: true, want: 14.9},
+		// Cut by a hold's throttling, it is measured low already: one call/s.
+		{quota: 10, want: 9},
 	} {
+		l.replayed = tc.replayed
 		if got := l.settled(tc.quota); math.Abs(got-tc.want) > 1e-9 {
-			t.Errorf("settled(%v) = %v, want %v", tc.quota, got, tc.want)
+			t.Errorf("settled(%v), replayed %v = %v, want %v", tc.quota, tc.replayed, got, tc.want)
 		}
 	}
 }

@@ -162,9 +162,9 @@ func traceLimiter(ctx context.Context, t *testing.T, e *Engine, server *quotaSer
 // held in every one of hundreds of runs: without faults, at least 0.89 of the quota-bound rate
 // and at most 4 % more calls than batches; under faults, at least 0.60 of the no-fault
 // throughput (where the limiter before this one gave 0.19), 0.50 when looked up in parts as
-// pkg/lookup does; beside a co-tenant using half the quota, at most 14 calls/s for us and at
-// most 30 % of the co-tenant's calls throttled (in 1,000 single runs: ours 9.5 to 13.0, median
-// 10.6; the co-tenant's median 7.5 of about 550 calls, the worst 21 %); capped by an explicit
+// pkg/lookup does; beside a co-tenant using half the quota, at most 12 calls/s for us and at
+// most 2 % of the co-tenant's calls throttled (in 300 single runs: ours 7.2 to 10.9, median 8.9;
+// the co-tenant's median 2 of about 670 calls, the worst 12); capped by an explicit
 // rate under what the co-tenant leaves, none of the co-tenant's calls throttled. The issue's own
 // targets are logged when missed; docs/design.md ("Throughput") records how often each is met,
 // and test/bench measures the same over HTTP.
@@ -195,8 +195,8 @@ func TestLimiterFindsQuota(t *testing.T) {
 		t.Errorf("quota200-faults-parts: fraction %.3f, want >= 0.50 × %.3f (no faults)", p.fraction, r.fraction)
 	}
 	c := runs["cotenant"]
-	if c.ours > 14 || c.coThrottle*10 > 3*c.coCalls {
-		t.Errorf("cotenant: ours %.1f calls/s, co-tenant throttled %d of %d; want <= 14/s and <= 30 %%", c.ours, c.coThrottle, c.coCalls)
+	if c.ours > 12 || c.coThrottle*50 > c.coCalls {
+		t.Errorf("cotenant: ours %.1f calls/s, co-tenant throttled %d of %d; want <= 12/s and <= 2 %%", c.ours, c.coThrottle, c.coCalls)
 	}
 	// Calls counted over the run's elapsed time: within 2 % of the cap.
 	if c := runs["cotenant-capped"]; c.ours > 9*1.02 || c.coThrottle > 0 {
