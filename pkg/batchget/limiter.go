@@ -707,6 +707,13 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		l.jump(now, ep.rate)
 		return
 	}
+	if l.ceiling != 0 && drain == 0 && !measuredEp && ceiling > l.ceiling {
+		// A probe measured by its deciding window alone: that counts our throttles only, and in
+		// a bucket another client shares it misses the other client's (it read 17 where 10 were
+		// left, and the hold under it throttled the co-tenant 30 times). A raised quota shows in
+		// a probe's ramp.
+		ceiling = l.ceiling
+	}
 	l.lastMeasure = ep.decided
 	if drain > 0 {
 		// The drain's sample is far larger than the overshoot's.
