@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,10 +163,32 @@ func newClient(url string, optFns ...func(*athena.Options)) *athena.Client {
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "secret", ""),
+		HTTPClient:  &http.Client{Transport: ownBody{http.DefaultTransport}},
 	}
 	return athena.NewFromConfig(cfg, append([]func(*athena.Options){func(o *athena.Options) {
 		o.BaseEndpoint = aws.String(url)
 	}}, optFns...)...)
+}
+
+// ownBody hands the transport a copy of each request's body. The SDK closes its body once the
+// response is back, and a transport still checking that body for bytes past its length then
+// closes the connection under the response: a call the stand-in answered fails with "use of
+// closed network connection" and the SDK makes it again (aws-sdk-go-v2 #2737; against a local
+// endpoint about one call in 900), which a test that counts the stand-in's calls would see.
+type ownBody struct{ rt http.RoundTripper }
+
+func (o ownBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return o.rt.RoundTrip(r)
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r = r.Clone(r.Context())
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return o.rt.RoundTrip(r)
 }
 
 func noRetries(o *athena.Options) { o.RetryMaxAttempts = 1 }
@@ -341,10 +362,7 @@ func TestResultPagesFromObject(t *testing.T) {
 			lines := strings.SplitAfter(string(csv), "\n")
 			second := len(strings.Join(lines[:1000], "")) // header and 999 rows on page 1
 			third := second + len(strings.Join(lines[1000:2000], ""))
-			// The SDK retries a call whose connection its transport closed after the response came
-			// (aws-sdk-go-v2 #2737, more often against a local endpoint): a retried page reads its
-			// range again, so runs of one range count once.
-			if g, w := fmt.Sprint(slices.Compact(fs3.ranges)), fmt.Sprintf("[ bytes=%d- bytes=%d-]", second, third); g != w {
+			if g, w := fmt.Sprint(fs3.ranges), fmt.Sprintf("[ bytes=%d- bytes=%d-]", second, third); g != w {
 				t.Errorf("GetObject ranges = %s, want %s", g, w)
 			}
 		})
