@@ -650,13 +650,18 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	now := time.Now()
 	l.ep = nil
 	ceiling := ep.estimate
-	measuredEp := false
+	// measuredEp is whether the overshoot's calls measured the quota, sure whether they were
+	// throttled beyond the background by more than three deviations.
+	measuredEp, sure := false, false
 	// least is the least the overshoot's calls let through, at two standard deviations.
 	var least float64
 	if rate := l.sendRate(ep.from, ep.to); ep.calls >= minEpisode && rate > 0 {
 		n := float64(ep.calls)
 		share := float64(ep.throttled) / n
-		if b := l.background(); share-b <= 2*math.Sqrt(max(b, 0.5/n)*(1-b)/n) {
+		b := l.background()
+		sdb := math.Sqrt(max(b, 0.5/n) * (1 - b) / n)
+		sure = share-b > 3*sdb
+		if share-b <= 2*sdb {
 			// The overshoot's calls were throttled no more than the background: the window
 			// that decided was unlucky. Back to the rate before, and nothing learned.
 			l.logf("undo calls=%d throttled=%d", ep.calls, ep.throttled)
@@ -674,9 +679,12 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		}
 	}
 	drain, calm := l.drainEstimate(ep.to)
-	if calm && !measuredEp && l.ceiling == 0 {
+	if calm && (!measuredEp || !sure) && l.ceiling == 0 {
 		// The ramp's calls were throttled at the background share all along, and the
-		// overshoot's too few to say otherwise: the window that decided was unlucky.
+		// overshoot's too few, or too little beyond it, to say otherwise: the window that
+		// decided was unlucky. (Two deviations of an overshoot's 67 calls, under random
+		// throttling, overruled a calm ramp with a quota of 519 where the bucket of a quota of
+		// 200 had not yet run out, and the run held at 493 and met it for 20 s.)
 		l.logf("undo: calm ramp")
 		l.jump(now, ep.rate)
 		return

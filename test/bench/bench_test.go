@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/athenausage/athena-usage/local/athenaserver"
@@ -47,8 +48,23 @@ type benchCase struct {
 	cotenant float64
 }
 
-// BenchmarkLookup runs each case once; go test -bench . -benchtime 1x ./test/bench.
+// result is what a case measured: its bench line's figures, and beside a co-tenant, our rate
+// and the co-tenant's calls and throttles, with us and alone.
+type result struct {
+	name                   string
+	fraction               float64
+	lost, dup              int
+	callsRatio, heapMB     float64
+	ours                   float64 // our calls/s that the quota let in
+	coCalls, coThrottled   int64
+	aloneCalls, aloneThrot int64
+}
+
+// BenchmarkLookup runs each case once, then prints their figures as a table; go test -bench .
+// -benchtime 1x ./test/bench.
 func BenchmarkLookup(b *testing.B) {
+	var results []result
+	defer func() { printTable(os.Stdout, results) }()
 	for _, bc := range []benchCase{
 		{name: "quota20", quota: 20, ids: 30_000},    // 600 calls: 30 s at 20/s
 		{name: "quota200", quota: 200, ids: 200_000}, // 4,000 calls: 20 s at 200/s
@@ -59,7 +75,7 @@ func BenchmarkLookup(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				runCase(b, bc)
+				results = append(results, runCase(b, bc))
 			}
 		})
 	}
@@ -75,8 +91,9 @@ func (stubS3) GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options
 	return nil, errors.New("the bench runs no queries")
 }
 
-// runCase runs one case and prints its line.
-func runCase(b *testing.B, bc benchCase) {
+// serve starts the Athena stand-in with bc's quota, the latency and bc's faults, and
+// returns it with a function that makes clients of it; it stops when b's case ends.
+func serve(b *testing.B, bc benchCase) (*athenaserver.Server, func(...func(*athena.Options)) *athena.Client) {
 	srv, err := athenaserver.New(athenaserver.Options{
 		Engine: (*sqlengine.Engine)(nil), S3: stubS3{}, AccountID: account, Region: region,
 		Quotas:    map[string]athenaserver.Quota{athenaserver.OpBatchGetQueryExecution: {Rate: bc.quota, Burst: int(2 * bc.quota)}},
@@ -93,13 +110,21 @@ func runCase(b *testing.B, bc benchCase) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = shutdown(context.Background()) }()
-	client := func(optFns ...func(*athena.Options)) *athena.Client {
+	b.Cleanup(func() { _ = shutdown(context.Background()) })
+	return srv, func(optFns ...func(*athena.Options)) *athena.Client {
 		return athena.New(athena.Options{
 			Region: region, BaseEndpoint: aws.String(url),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "secret", ""),
 		}, optFns...)
 	}
+}
+
+// aloneFor is how long the co-tenant calls alone, for the throttles it sees without us.
+const aloneFor = 10 * time.Second
+
+// runCase runs one case and prints its line.
+func runCase(b *testing.B, bc benchCase) result {
+	srv, client := serve(b, bc)
 
 	up := newCheckingUploader(bc.ids)
 	// The shipped defaults: no rate, no concurrency, as template.yaml deploys them.
@@ -142,15 +167,46 @@ func runCase(b *testing.B, bc benchCase) {
 	calls := int64(counts.Calls) - coCalls.Load()
 	want := (bc.ids + batchget.MaxBatchSize - 1) / batchget.MaxBatchSize
 	fraction := float64(bc.ids) / elapsed.Seconds() / (bc.quota * batchget.MaxBatchSize)
+	r := result{name: bc.name, fraction: fraction, lost: up.lost(), dup: up.dup,
+		callsRatio: float64(calls) / float64(want), heapMB: float64(peak.Load()) / (1 << 20)}
 	fmt.Printf("bench: %s fraction=%.3f lost=%d dup=%d calls_ratio=%.3f heap_mb=%.1f\n",
-		bc.name, fraction, up.lost(), up.dup, float64(calls)/float64(want), float64(peak.Load())/(1<<20))
+		r.name, r.fraction, r.lost, r.dup, r.callsRatio, r.heapMB)
 	b.Logf("%s: %d IDs in %.1fs, %d parts, %d calls (%d throttled, %d server errors)",
 		bc.name, bc.ids, elapsed.Seconds(), res.Parts, calls, counts.Throttled-int(coThrottled.Load()), counts.ServerErrors)
 	if bc.cotenant > 0 {
-		ours := float64(calls-int64(counts.Throttled)+coThrottled.Load()) / elapsed.Seconds()
-		b.Logf("cotenant: it made %d calls at %.1f/s, %d throttled; ours got through at %.1f/s of the %.1f/s left to us",
-			coCalls.Load(), bc.quota*bc.cotenant, coThrottled.Load(), ours, bc.quota*(1-bc.cotenant))
+		r.ours = float64(calls-int64(counts.Throttled)+coThrottled.Load()) / elapsed.Seconds()
+		r.coCalls, r.coThrottled = coCalls.Load(), coThrottled.Load()
+		// The co-tenant alone, on a stand-in of its own, for the throttles it sees without us.
+		_, alone := serve(b, benchCase{quota: bc.quota})
+		var aloneCalls, aloneThrottled atomic.Int64
+		ctx, cancel := context.WithTimeout(context.Background(), aloneFor)
+		cotenant(ctx, alone(batchget.WithoutSDKRetries), bc.quota*bc.cotenant, &aloneCalls, &aloneThrottled)
+		cancel()
+		r.aloneCalls, r.aloneThrot = aloneCalls.Load(), aloneThrottled.Load()
+		b.Logf("cotenant: it made %d calls at %.1f/s, %d throttled (alone: %d of %d); ours got through at %.1f/s of the %.1f/s left to us",
+			r.coCalls, bc.quota*bc.cotenant, r.coThrottled, r.aloneThrot, r.aloneCalls, r.ours, bc.quota*(1-bc.cotenant))
 	}
+	return r
+}
+
+// printTable prints the cases' figures as a table, the co-tenant's throttles with us and alone.
+func printTable(w io.Writer, results []result) {
+	if len(results) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\tfraction\tlost\tdup\tcalls_ratio\theap_mb\tours/s\tco-tenant throttled\talone\t")
+	for _, r := range results {
+		ours, co, alone := "", "", ""
+		if r.coCalls > 0 {
+			ours = fmt.Sprintf("%.1f", r.ours)
+			co = fmt.Sprintf("%d of %d", r.coThrottled, r.coCalls)
+			alone = fmt.Sprintf("%d of %d", r.aloneThrot, r.aloneCalls)
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%d\t%.3f\t%.1f\t%s\t%s\t%s\t\n",
+			r.name, r.fraction, r.lost, r.dup, r.callsRatio, r.heapMB, ours, co, alone)
+	}
+	_ = tw.Flush()
 }
 
 // cotenant calls BatchGetQueryExecution at rate calls/s until ctx ends, as another client of

@@ -5,5 +5,7 @@
 //
 //	bench: <case> fraction=<IDs/s ÷ (quota × 50)> lost=<n> dup=<n> calls_ratio=<r> heap_mb=<m>
 //
-// which docs/design.md ("Throughput") records.
+// and, once all have run, a table of the same figures, with our rate beside the co-tenant and
+// the co-tenant's throttled calls, with us and alone (10 s on a stand-in of its own), which
+// docs/design.md ("Throughput") records.
 package bench
