@@ -55,12 +55,12 @@ type adaptiveLimiter struct {
 	// holdUntil: no probing above the quota found before it; hold is the next hold's length.
 	holdUntil time.Time
 	hold      time.Duration
+	lastGrow  time.Time
 	// heldAt is when the hold began; heldCalls and heldThrottled count its calls, and extended
 	// is whether a quiet shared hold was extended (see quietShare).
 	heldAt                   time.Time
 	heldCalls, heldThrottled int
 	extended                 bool
-	lastGrow                 time.Time
 	// sends are the send times of the calls, oldest first: all those of a ramp (the run's start,
 	// a probe) until its overshoot has been measured (drained, see drainEstimate), otherwise
 	// those of the last sendMemory.
