@@ -400,6 +400,17 @@ func (l *adaptiveLimiter) quietShare() bool {
 		float64(l.heldThrottled) <= quietShare*float64(l.heldCalls)
 }
 
+// crowdedShare is whether a hold at a shared quota that a ramp measured (see settled) takes
+// from the other client: some of its calls throttled, but far fewer than the background share
+// the ramp learned, which is mostly its prior's where there is no random throttling, and which
+// hid such throttling from the windows. Random throttling is about the background (10 % of 100
+// calls is under 5 % one time in 100), and a step down there would cost what the probes find.
+// The other client loses more of its calls than we do (it came to 3 of ours).
+func (l *adaptiveLimiter) crowdedShare() bool {
+	return l.replayed && shared(l.ceiling) && l.heldCalls >= quietCalls && l.heldThrottled > 0 &&
+		float64(l.heldThrottled) < l.background()/2*float64(l.heldCalls)
+}
+
 // background is the share of calls throttled whatever the rate.
 func (l *adaptiveLimiter) background() float64 {
 	return l.bgThrottled / l.bgCalls
@@ -813,6 +824,14 @@ func (l *adaptiveLimiter) grow(now time.Time) {
 		r *= math.Exp(slowStartGrowth * min(1, r/(2*defaultQuota)) * dt)
 	case r < target:
 		r = min(target, r*math.Exp(catchUpGrowth*dt))
+	case l.crowdedShare():
+		// Held over what the other client leaves: a step down, and a new hold.
+		l.ceiling -= l.headroom * defaultQuota
+		l.logf("hold stepped down calls=%d throttled=%d bg=%.3f ceiling=%.1f", l.heldCalls, l.heldThrottled, l.background(), l.ceiling)
+		l.heldAt, l.heldCalls, l.heldThrottled = now, 0, 0
+		l.holdUntil = now.Add(firstHold)
+		l.jump(now, l.settled(l.ceiling))
+		return
 	case now.Before(l.holdUntil):
 		return
 	case l.quietShare():

@@ -93,40 +93,47 @@ func TestAdaptiveLimiterUndoesUnmeasured(t *testing.T) {
 	})
 }
 
-// TestAdaptiveLimiterQuietShare checks that a hold at a quota shared with another client (one
-// under Athena's default) that meets no throttling is not probed above until maxHold, where a
-// probe would throttle the other client's calls too, and that one with throttling at random is
-// probed after the first hold as usual: a measure made among random throttles may be low.
+// TestAdaptiveLimiterQuietShare checks the hold at a quota shared with another client (one under
+// Athena's default, measured from a ramp): met by no throttling, it is not probed above until
+// maxHold, where a probe would throttle the other client's calls too; met by throttling about
+// the background (random), it is probed after the first hold as usual, as a measure made among
+// random throttles may be low; met by a few throttles, far fewer than the background, it steps
+// down: it takes from the other client, which the windows could not tell from the background.
 func TestAdaptiveLimiterQuietShare(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		every     int // one call in every throttled, 0 for none
 		wantProbe bool
+		wantStep  bool
 	}{
-		{name: "quiet", wantProbe: false},
-		{name: "random throttles", every: 20, wantProbe: true},
+		{name: "quiet"},
+		{name: "random throttles", every: 10, wantProbe: true},
+		{name: "a few throttles", every: 150, wantStep: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				o := testLimiterOptions()
 				o.StartRate = 8
 				l := newAdaptiveLimiter(o)
-				// As measure leaves it: a quota of 10 found, held at the settled rate.
+				// As measure leaves it: a quota of 10 found from a ramp's calls, held at the
+				// settled rate.
 				now := time.Now()
-				l.ceiling, l.drained = 10, true
+				l.ceiling, l.replayed, l.drained = 10, true, true
 				l.holdUntil, l.heldAt = now.Add(firstHold), now
 				l.jump(now, l.settled(l.ceiling))
 				held := l.rate()
-				probedAt := time.Duration(0)
-				for i := 0; time.Since(now) < 2*firstHold; i++ {
+				var probedAt, steppedAt time.Duration
+				for i := 1; time.Since(now) < 2*firstHold; i++ {
 					if err := l.wait(context.Background()); err != nil {
 						t.Fatal(err)
 					}
 					sent := time.Now()
 					time.Sleep(100 * time.Millisecond)
 					l.done(sent, tc.every > 0 && i%tc.every == 0)
-					if probedAt == 0 && l.rate() > held {
+					if r := l.rate(); probedAt == 0 && r > held {
 						probedAt = time.Since(now)
+					} else if steppedAt == 0 && r < held {
+						steppedAt = time.Since(now)
 					}
 				}
 				if got := probedAt != 0; got != tc.wantProbe {
@@ -134,6 +141,9 @@ func TestAdaptiveLimiterQuietShare(t *testing.T) {
 				}
 				if tc.wantProbe && probedAt != 0 && probedAt < firstHold {
 					t.Errorf("probed at %v, want not before the hold's end %v", probedAt, firstHold)
+				}
+				if got := steppedAt != 0; got != tc.wantStep {
+					t.Errorf("stepped under the held %v within %v: %v (at %v), want %v", held, 2*firstHold, got, steppedAt, tc.wantStep)
 				}
 			})
 		})
