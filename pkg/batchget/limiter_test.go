@@ -150,6 +150,40 @@ func TestAdaptiveLimiterQuietShare(t *testing.T) {
 	}
 }
 
+// TestAdaptiveLimiterHeldCutHold checks that a cut while holding under a quota found, from a
+// window's or a few pooled windows' throttling, holds for heldCutHold before probing again, not
+// for the first hold's 30 s: under random throttling such a cut is often chance.
+func TestAdaptiveLimiterHeldCutHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := testLimiterOptions()
+		l := newAdaptiveLimiter(o)
+		now := time.Now()
+		l.ceiling, l.drained = 20, true
+		l.holdUntil, l.heldAt = now.Add(firstHold), now
+		l.jump(now, l.settled(l.ceiling))
+		// Half the calls throttled while holding: far beyond the background, once a window is
+		// whole.
+		for i := 0; l.rate() > o.MinRate; i++ {
+			if i > 1000 {
+				t.Fatalf("rate %v after %d calls half throttled, want a cut", l.rate(), i)
+			}
+			sent := time.Now()
+			time.Sleep(60 * time.Millisecond)
+			l.done(sent, i%2 == 0)
+		}
+		time.Sleep(time.Second)
+		l.mu.Lock()
+		ceiling, left := l.ceiling, time.Until(l.holdUntil)
+		l.mu.Unlock()
+		if ceiling >= 20 {
+			t.Errorf("ceiling after the cut = %v, want under the 20 held", ceiling)
+		}
+		if left <= 0 || left > heldCutHold {
+			t.Errorf("hold left after the cut = %v, want (0, %v]", left, heldCutHold)
+		}
+	})
+}
+
 // TestAdaptiveLimiterBackground checks that throttling which a lower rate does not cure is
 // learned as background and stops cutting the rate.
 func TestAdaptiveLimiterBackground(t *testing.T) {
