@@ -752,21 +752,22 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f) bg=%.3f", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling, l.background())
 	l.ceiling = ceiling
 	l.replayed = drain > 0
-	l.holdUntil = now.Add(l.hold)
-	if ep.held {
+	switch {
+	case ep.held:
 		// A cut while holding is measured from a window or a few pooled ones: under random
 		// throttling, a hold just under the quota met its bucket empty now and then, and a
 		// 35 % cut held for 30 s was most of the fault runs under 0.70 of the quota (13 of 300;
 		// with a third of the hold, 3 to 10).
 		l.holdUntil = now.Add(heldCutHold)
-	}
-	l.heldAt, l.heldCalls, l.heldThrottled, l.extended = now, 0, 0, false
-	if drain == 0 && (!measuredEp || ep.calls < windowCalls) && !ep.held {
+	case drain == 0 && (!measuredEp || ep.calls < windowCalls):
 		// The deciding window's or the overshoot's few calls alone: a run's first calls
 		// throttled at random look the same (3 of 4, then 2 of 6, held a quota of 200 at 38
 		// for 30 s). Probe again at once, from a bucket the pause refilled.
 		l.holdUntil = now
+	default:
+		l.holdUntil = now.Add(l.hold)
 	}
+	l.heldAt, l.heldCalls, l.heldThrottled, l.extended = now, 0, 0, false
 	// Under the settled rate by recoverCut, so that the quota's bucket, which the
 	// overshoot emptied, refills while the rate climbs back; and only once the calls in flight
 	// at the decision are back (they took what it refilled meanwhile) and it has refilled what

@@ -51,13 +51,13 @@ type benchCase struct {
 // result is what a case measured: its bench line's figures, and beside a co-tenant, our rate
 // and the co-tenant's calls and throttles, with us and alone.
 type result struct {
-	name                   string
-	fraction               float64
-	lost, dup              int
-	callsRatio, heapMB     float64
-	ours                   float64 // our calls/s that the quota let in
-	coCalls, coThrottled   int64
-	aloneCalls, aloneThrot int64
+	name                       string
+	fraction                   float64
+	lost, dup                  int
+	callsRatio, heapMB         float64
+	ours                       float64 // our calls/s that the quota let in
+	coCalls, coThrottled       int64
+	aloneCalls, aloneThrottled int64
 }
 
 // BenchmarkLookup runs each case once, then prints their figures as a table; go test -bench .
@@ -182,9 +182,9 @@ func runCase(b *testing.B, bc benchCase) result {
 		ctx, cancel := context.WithTimeout(context.Background(), aloneFor)
 		cotenant(ctx, alone(batchget.WithoutSDKRetries), bc.quota*bc.cotenant, &aloneCalls, &aloneThrottled)
 		cancel()
-		r.aloneCalls, r.aloneThrot = aloneCalls.Load(), aloneThrottled.Load()
+		r.aloneCalls, r.aloneThrottled = aloneCalls.Load(), aloneThrottled.Load()
 		b.Logf("cotenant: it made %d calls at %.1f/s, %d throttled (alone: %d of %d); ours got through at %.1f/s of the %.1f/s left to us",
-			r.coCalls, bc.quota*bc.cotenant, r.coThrottled, r.aloneThrot, r.aloneCalls, r.ours, bc.quota*(1-bc.cotenant))
+			r.coCalls, bc.quota*bc.cotenant, r.coThrottled, r.aloneThrottled, r.aloneCalls, r.ours, bc.quota*(1-bc.cotenant))
 	}
 	return r
 }
@@ -201,7 +201,7 @@ func printTable(w io.Writer, results []result) {
 		if r.coCalls > 0 {
 			ours = fmt.Sprintf("%.1f", r.ours)
 			co = fmt.Sprintf("%d of %d", r.coThrottled, r.coCalls)
-			alone = fmt.Sprintf("%d of %d", r.aloneThrot, r.aloneCalls)
+			alone = fmt.Sprintf("%d of %d", r.aloneThrottled, r.aloneCalls)
 		}
 		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%d\t%.3f\t%.1f\t%s\t%s\t%s\t\n",
 			r.name, r.fraction, r.lost, r.dup, r.callsRatio, r.heapMB, ours, co, alone)
