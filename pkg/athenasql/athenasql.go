@@ -283,6 +283,12 @@ func LookupManifestKey(dataPrefix string, day time.Time) string {
 	return dataPrefix + stateDir + "dt=" + day.Format(config.DayLayout) + "/lookup.json"
 }
 
+// LookupQuotasKey is the key of the quotas the lookup's rate limiters found, by account and
+// region, which its later invocations start from. It is outside both tables' locations.
+func LookupQuotasKey(dataPrefix string) string {
+	return dataPrefix + stateDir + "lookup-quotas.json"
+}
+
 // Report groupings: what a report line is per, and the view column that holds it.
 var reportKeys = map[string]string{"user": "user_arn", "role": "role", "database": "database"}
 

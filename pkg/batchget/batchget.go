@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -80,6 +81,11 @@ type Options struct {
 	Headroom float64
 	// Probe is the rate's growth per second above the quota found, from 0 to 1.
 	Probe float64
+	// Quota is the quota an earlier engine found (Engine.Quota), the zero Quota when none: the
+	// limiter starts at Headroom under it, as if it had just found it, instead of ramping up
+	// from StartRate into the quota's burst. A quota that fell since is measured at its first
+	// throttles, one that rose by the probes that follow the hold.
+	Quota Quota
 	// Burst is how many calls the limiter lets start at once.
 	Burst int
 	// MinRate is the floor the limiter backs off to.
@@ -94,6 +100,18 @@ type Options struct {
 	// Logger, if set, receives the rate limiter's decisions (each quota it measures, each
 	// decrease, probe and undo) at debug level: why the lookup runs at the rate it does.
 	Logger *slog.Logger
+}
+
+// Quota is the quota left to an engine, as its limiter found it: the calls per second the account's
+// quota let in, less what other clients of the account took.
+type Quota struct {
+	// Rate is the quota in calls per second; 0 when none was found.
+	Rate float64
+	// Measured is when the limiter last measured it.
+	Measured time.Time
+	// Background is the share of calls Athena throttled whatever the rate, as the limiter
+	// learned it: how far a later engine's throttles are chance.
+	Background float64
 }
 
 // Stats count what Lookup calls did: Lookup returns its own call's, Engine.Totals the sum of
@@ -197,6 +215,12 @@ func New(client BatchGetter, optFns ...func(*Options)) *Engine {
 	if !(o.Probe > 0 && o.Probe <= 1) {
 		o.Probe = DefaultProbe
 	}
+	if !(o.Quota.Rate > 0) || math.IsInf(o.Quota.Rate, 1) {
+		o.Quota = Quota{}
+	}
+	if !(o.Quota.Background >= 0 && o.Quota.Background < 1) {
+		o.Quota.Background = 0
+	}
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultConcurrency
 	}
@@ -233,6 +257,12 @@ func (e *Engine) Totals() Totals {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return Totals{Stats: e.totals, Rate: e.limiter.rate()}
+}
+
+// Quota returns the quota the engine's limiter found, or the one it started from (Options.Quota),
+// for an engine made later to start from; the zero Quota when it knows none.
+func (e *Engine) Quota() Quota {
+	return e.limiter.quota()
 }
 
 // Lookup returns one row per ID, in the order of ids, which must be unique: the execution's

@@ -70,6 +70,10 @@ type adaptiveLimiter struct {
 	unmeasured bool
 	// replayed is whether the ceiling was measured from a ramp's calls (drainEstimate).
 	replayed bool
+	// remembered is whether the ceiling is an earlier engine's (Options.Quota) that neither a
+	// measure nor a whole hold has borne out yet; measuredAt is when the ceiling was measured.
+	remembered bool
+	measuredAt time.Time
 	// outcomes are the ramp's calls back, for changePoint.
 	outcomes []outcome
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
@@ -183,6 +187,10 @@ const (
 	// pause is the least time the limiter stops after an overshoot: the quota's bucket refills
 	// meanwhile, so that the calls' jitter does not meet an empty bucket when they resume.
 	pause = 200 * time.Millisecond
+	// startBoost and startBoostFor: a run that starts from a quota found before (startAt) runs
+	// at startBoost over it for startBoostFor, which spends half the quota's burst.
+	startBoost    = 0.25
+	startBoostFor = 2 * burstSeconds * time.Second
 	// burstSeconds is Athena's documented burst of BatchGetQueryExecution in seconds of its
 	// rate: 40 calls for 20 calls/s.
 	burstSeconds = 2
@@ -235,7 +243,7 @@ func (l *adaptiveLimiter) logf(format string, args ...any) {
 func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 	start := min(o.StartRate, o.Rate)
 	now := time.Now()
-	return &adaptiveLimiter{
+	l := &adaptiveLimiter{
 		lim:         rate.NewLimiter(rate.Limit(start), o.Burst),
 		max:         o.Rate,
 		min:         min(o.MinRate, start),
@@ -249,6 +257,58 @@ func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 		lastGrow:    now,
 		moved:       make(chan struct{}),
 	}
+	if q := o.Quota; q.Rate > 0 {
+		l.startAt(now, q)
+	}
+	return l
+}
+
+// startAt starts the limiter under the quota q an earlier engine found, as measure would have
+// left it: holding at the settled rate for firstHold, then probing. A ramp into the quota's
+// burst, which is all a run that knows nothing can do, ends in an overshoot: 60-130 throttled
+// calls at 200 calls/s (the burst hides the quota until the ramp is at 4-5 times it), and one
+// or two of another client's calls throttled with ours when the quota is shared. The quota is
+// taken as a ramp's measure (replayed): a shared one gets the wider headroom. A quota that fell
+// since throttles the first windows far beyond chance: while remembered, those decide as a
+// ramp's do (at once, and measured by the overshoot's calls, not cut at most maxHeldCut).
+func (l *adaptiveLimiter) startAt(now time.Time, q Quota) {
+	l.ceiling, l.measuredAt = q.Rate, q.Measured
+	if q.Background > 0 {
+		// As the calls of a ramp teach it (drainEstimate).
+		l.bgCalls, l.bgThrottled = bgPriorCalls, bgPriorCalls*q.Background
+	}
+	l.replayed, l.remembered = true, true
+	l.heldAt, l.holdUntil = now, now.Add(firstHold)
+	settled := l.settled(l.ceiling)
+	r := settled
+	if !shared(l.ceiling) {
+		// The quota's bucket is full when the day starts: the run spends at most half of it
+		// at first, as a ramp would have (and more), with none of the ramp's throttles. Under
+		// a shared quota, the other client's calls may have emptied it in part.
+		r = l.ceiling * (1 + startBoost)
+		time.AfterFunc(startBoostFor, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.current == r {
+				// Nothing moved the rate meanwhile.
+				l.jump(time.Now(), settled)
+			}
+		})
+	}
+	l.current = min(l.max, max(l.min, r))
+	r = l.current
+	l.lim.SetLimitAt(now, rate.Limit(r))
+	l.logf("start quota=%.1f measured=%v rate=%.1f", q.Rate, q.Measured, r)
+}
+
+// quota is the ceiling, for an engine made later to start from.
+func (l *adaptiveLimiter) quota() Quota {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ceiling == 0 {
+		return Quota{}
+	}
+	return Quota{Rate: l.ceiling, Measured: l.measuredAt, Background: l.background()}
 }
 
 // wait blocks until the limiter allows one more call, or until ctx is done. Unlike
@@ -339,7 +399,7 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	complete := w.calls >= windowCalls && !sent.Before(w.end)
 	share, sds := l.excess(float64(w.calls), float64(w.throttled))
 	switch {
-	case sds > strongSDs && w.throttled >= earlyThrottles && !l.holding():
+	case sds > strongSDs && w.throttled >= earlyThrottles && (!l.holding() || l.remembered):
 		// Throttled far beyond chance: decide now, not after more calls into an empty bucket.
 		l.decide(now, share, float64(w.calls), float64(w.throttled))
 	case complete:
@@ -474,12 +534,12 @@ func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 		sent = l.current
 	}
 	estimate := max(sent*(1-share)/(1-l.background()), l.current*(1-maxDecrease))
-	if l.ceiling != 0 {
+	if l.ceiling != 0 && !l.remembered {
 		// A probe above a quota found: a measure from its few calls does not undo the hold's
 		// before it, which showed a rate at most maxHeldCut lower let through.
 		estimate = max(estimate, l.ceiling*(1-maxHeldCut))
 	}
-	held := l.holding()
+	held := l.holding() && !l.remembered
 	if held {
 		// Paced at the rate, the calls were let in at the rate less the excess throttled share:
 		// a decrease proportional to it, at most maxHeldCut under the quota found.
@@ -544,7 +604,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 	}
 	l.drained = true
 	l.outcomes = nil
-	if l.ceiling == 0 && !first.IsZero() && calls >= windowCalls {
+	if (l.ceiling == 0 || l.remembered) && !first.IsZero() && calls >= windowCalls {
 		// The calls before the bucket ran out were throttled at the background share only:
 		// all of them, not only the windows that did not decide (those that did were the
 		// unlucky ones, and leaving them out learned too low a share).
@@ -586,6 +646,14 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 		} else {
 			lo = mid
 		}
+	}
+	if refill := hi * first.Sub(history[0]).Seconds(); l.remembered && refill < burstSeconds*max(hi, defaultQuota)/2 {
+		// A run that started from a quota found before, far over the one now: the bucket ran
+		// out before it refilled half its burst, and the calls measure the burst (known only
+		// as the default's), not the rate. At 10 times the quota it ran out in 0.2 s and read
+		// 10.6 for 20. (A ramp starts under the quota and is seconds long.)
+		l.logf("drain %.1f: refilled %.1f calls", hi, refill)
+		return 0, false
 	}
 	return hi, false
 }
@@ -709,14 +777,14 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// first throttles were background; the overshoot's measure stands.
 		drain = 0
 	}
-	if l.ceiling != 0 && drain > 0 && drain < l.ceiling {
+	if l.ceiling != 0 && !l.remembered && drain > 0 && drain < l.ceiling {
 		// A probe's ramp starts from a bucket that the hold at the quota found refilled only
 		// in part when another client takes the rest; replayed as full, it reads the quota
 		// too low (7.3 calls/s where a co-tenant left 10). A probe looks for a raised quota;
 		// a lower one shows in the hold's own throttling.
 		drain = l.ceiling
 	}
-	if drain == 0 && !measuredEp && l.ceiling == 0 && !l.unmeasured {
+	if drain == 0 && !measuredEp && (l.ceiling == 0 || l.remembered) && !l.unmeasured {
 		// Nothing measured a quota: the deciding window's few calls alone, which a run's first
 		// calls throttled at random look like (3 of its first 3 held a quota of 200 at 3.8, and
 		// the probe took 22 s to climb back). The ramp goes on once, to be measured when it
@@ -727,6 +795,12 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		l.drained = false
 		l.jump(now, ep.rate)
 		return
+	}
+	if l.remembered && drain == 0 && !measuredEp {
+		// The second such decision under a remembered quota: a cut while holding, at most
+		// maxHeldCut (random throttling put 4 of 5 calls in one window, which read 4.3 where
+		// 20 were remembered, and the run climbed back for 15 s).
+		ceiling = max(ceiling, l.ceiling*(1-maxHeldCut))
 	}
 	if l.ceiling != 0 && drain == 0 && !measuredEp && ceiling > l.ceiling {
 		// A probe measured by its deciding window alone: that counts our throttles only, and in
@@ -750,8 +824,8 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		l.hold = firstHold
 	}
 	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f) bg=%.3f", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling, l.background())
-	l.ceiling = ceiling
-	l.replayed = drain > 0
+	l.ceiling, l.measuredAt = ceiling, now
+	l.replayed, l.remembered = drain > 0, false
 	switch {
 	case ep.held:
 		// A cut while holding is measured from a window or a few pooled ones: under random
@@ -846,17 +920,23 @@ func (l *adaptiveLimiter) grow(now time.Time) {
 		return
 	case l.quietShare():
 		l.extended = true
+		if l.remembered {
+			// Borne out: the run's calls so far are no ramp to replay.
+			l.remembered, l.drained, l.outcomes = false, true, nil
+		}
 		l.holdUntil = l.heldAt.Add(maxHold)
 		l.logf("hold extended calls=%d throttled=%d until=%v", l.heldCalls, l.heldThrottled, l.holdUntil.Sub(now))
 		return
 	default:
-		if l.drained {
+		if l.drained || l.remembered {
 			// A probe is a ramp from the quota's bucket that the hold under the quota refilled:
 			// its overshoot is measured as the run's first (drainEstimate).
 			l.drained = false
 			l.sends = l.sends[:0]
 			l.outcomes = nil
 		}
+		// A whole hold bore a remembered quota out.
+		l.remembered = false
 		// Slowly at first, each probe costs the throttles of its overshoot; faster the longer
 		// no quota is met, so that a quota raised or given back is found within tens of seconds.
 		probing := now.Sub(l.holdUntil).Seconds()

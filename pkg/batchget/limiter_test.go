@@ -376,3 +376,71 @@ func TestAdaptiveLimiterHeadroom(t *testing.T) {
 		}
 	}
 }
+
+// TestAdaptiveLimiterStartsFromQuota checks that a limiter given a quota found before starts
+// over it for startBoostFor (half the quota's burst), then holds Headroom under it, with the
+// background share it was given; that a shared quota starts at the settled rate; and that
+// Quota returns what it started from until something measures another.
+func TestAdaptiveLimiterStartsFromQuota(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		measured := time.Now().Add(-24 * time.Hour)
+		o := testLimiterOptions()
+		o.Quota = Quota{Rate: 200, Measured: measured, Background: 0.01}
+		l := newAdaptiveLimiter(o)
+		if got, want := l.rate(), 200*(1+startBoost); got != want {
+			t.Errorf("starting rate = %v, want %v", got, want)
+		}
+		if got := l.background(); got != 0.01 {
+			t.Errorf("background = %v, want the one given, 0.01", got)
+		}
+		time.Sleep(startBoostFor + time.Millisecond)
+		if got, want := l.rate(), 200-o.Headroom*200; got != want {
+			t.Errorf("rate after %v = %v, want the settled %v", startBoostFor, got, want)
+		}
+		if got := l.quota(); got.Rate != 200 || !got.Measured.Equal(measured) || got.Background != 0.01 {
+			t.Errorf("quota = %+v, want the one given", got)
+		}
+
+		o.Quota = Quota{Rate: 10, Measured: measured}
+		l = newAdaptiveLimiter(o)
+		// Twice the headroom under a shared quota, as a ramp's measure.
+		if got, want := l.rate(), 10-2*o.Headroom*defaultQuota; got != want {
+			t.Errorf("starting rate under a shared quota = %v, want the settled %v", got, want)
+		}
+		if got := l.background(); got != bgPriorShare {
+			t.Errorf("background = %v, want the prior's %v when none is given", got, bgPriorShare)
+		}
+	})
+}
+
+// TestAdaptiveLimiterRememberedUndo checks that under a remembered quota the first decision that
+// measured nothing (a few random throttles in one window) is undone, and that a second one cuts
+// the quota at most maxHeldCut.
+func TestAdaptiveLimiterRememberedUndo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := testLimiterOptions()
+		o.Quota = Quota{Rate: 20, Measured: time.Now()}
+		l := newAdaptiveLimiter(o)
+		decide := func() {
+			sent := time.Now()
+			time.Sleep(100 * time.Millisecond)
+			// 4 of 5 calls throttled: far beyond chance, and decided at once.
+			for i := range 5 {
+				l.done(sent, i > 0)
+			}
+			if got := l.rate(); got != o.MinRate {
+				t.Fatalf("rate after 4 of 5 throttled = %v, want the brake, MinRate %v", got, o.MinRate)
+			}
+			time.Sleep(time.Second)
+		}
+		start := l.rate()
+		decide()
+		if got := l.rate(); got != start {
+			t.Errorf("rate after a decision that measured nothing = %v, want it undone, %v", got, start)
+		}
+		decide()
+		if got, want := l.quota().Rate, 20*(1-maxHeldCut); got != want {
+			t.Errorf("quota after a second such decision = %v, want %v", got, want)
+		}
+	})
+}

@@ -46,6 +46,7 @@ type fakeS3 struct {
 	gets    []*s3.GetObjectInput
 	heads   []*s3.HeadObjectInput
 	deletes [][]string
+	uploads map[string]int // key -> uploads
 }
 
 func newFakeS3() *fakeS3 {
@@ -182,11 +183,22 @@ func (f *fakeS3) UploadObject(ctx context.Context, in *transfermanager.UploadObj
 	key := aws.ToString(in.Key)
 	f.mu.Lock()
 	f.put(aws.ToString(in.Bucket), key, b)
+	if f.uploads == nil {
+		f.uploads = map[string]int{}
+	}
+	f.uploads[key]++
 	f.mu.Unlock()
 	if f.onUpload != nil {
 		f.onUpload(key)
 	}
 	return &transfermanager.UploadObjectOutput{}, nil
+}
+
+// uploadsOf is how many times key was uploaded.
+func (f *fakeS3) uploadsOf(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.uploads[key]
 }
 
 // queryGets returns the GetObject calls of the day's athena_queries object: the handler also

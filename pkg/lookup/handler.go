@@ -135,6 +135,10 @@ type Handler struct {
 
 	mu      sync.Mutex
 	engines map[place]*batchget.Engine
+	// quotas are the quotas found before (quotas.go), nil until the first invocation read
+	// them; savedQuotas is the file as last read or written.
+	quotas      map[place]batchget.Quota
+	savedQuotas []byte
 }
 
 // place is where a query ran, and where it is looked up.
@@ -247,13 +251,19 @@ func (h *Handler) engine(pl place) (*batchget.Engine, error) {
 	if client == nil {
 		return nil, fmt.Errorf("no Athena client for account %s in %s", pl.account, pl.region)
 	}
+	log := h.log.With("account", pl.account, "region", pl.region)
+	quota := h.recalled(pl, time.Now())
+	if quota.Rate > 0 {
+		log.Info("rate limiter starts from the quota found before", "calls_per_second", quota.Rate, "measured", quota.Measured)
+	}
 	// Zero settings are left for batchget to default.
 	opts := append([]func(*batchget.Options){func(o *batchget.Options) {
 		o.Rate = h.cfg.Rate
 		o.Headroom = h.cfg.Headroom
 		o.Concurrency = h.cfg.Concurrency
 		o.MaxAttempts = h.cfg.MaxAttempts
-		o.Logger = h.log.With("account", pl.account, "region", pl.region)
+		o.Quota = quota
+		o.Logger = log
 	}}, h.opts.Engine...)
 	e := batchget.New(client, opts...)
 	h.engines[pl] = e

@@ -80,11 +80,13 @@ func (inv *invocation) run(ctx context.Context) error {
 		return err
 	}
 	defer inv.obj.Close()
+	inv.recallQuotas(ctx)
 	next, err := inv.writeParts(ctx)
 	inv.warnOtherAccounts(ctx)
 	if err != nil {
 		return err
 	}
+	inv.rememberQuotas(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

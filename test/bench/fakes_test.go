@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // queryID is the i-th generated query ID; index reverses it.
@@ -75,10 +78,17 @@ func (g *csvGenerator) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// generatedS3 serves the generated extraction CSV and has no parts to list or delete.
-type generatedS3 struct{ ids int }
+// generatedS3 serves the generated extraction CSV and the state objects the handler wrote (the
+// day's manifest, the quotas it found), and has no parts to list or delete.
+type generatedS3 struct {
+	ids   int
+	state *stateStore
+}
 
-func (s generatedS3) GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+func (s generatedS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if body, ok := s.state.get(aws.ToString(in.Key)); ok {
+		return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(body))}, nil
+	}
 	return &s3.GetObjectOutput{Body: io.NopCloser(&csvGenerator{n: s.ids}), ETag: aws.String(`"generated"`)}, nil
 }
 
@@ -86,17 +96,58 @@ func (generatedS3) HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.
 	return &s3.HeadObjectOutput{ETag: aws.String(`"generated"`)}, nil
 }
 
-func (generatedS3) ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
-	return &s3.ListObjectsV2Output{}, nil
+func (s generatedS3) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	out := &s3.ListObjectsV2Output{}
+	for _, key := range s.state.keys(aws.ToString(in.Prefix)) {
+		out.Contents = append(out.Contents, s3types.Object{Key: aws.String(key)})
+	}
+	return out, nil
+}
+
+// stateStore keeps the objects the handler writes that are not parts.
+type stateStore struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+}
+
+func newStateStore() *stateStore { return &stateStore{objects: map[string][]byte{}} }
+
+func (s *stateStore) get(key string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	body, ok := s.objects[key]
+	return body, ok
+}
+
+func (s *stateStore) put(key string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objects[key] = body
+}
+
+// keys are the keys under prefix, sorted.
+func (s *stateStore) keys(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for key := range s.objects {
+		if strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func (generatedS3) DeleteObjects(context.Context, *s3.DeleteObjectsInput, ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
 	return &s3.DeleteObjectsOutput{}, nil
 }
 
-// checkingUploader reads each part (under athena_api_output/) as it is uploaded and keeps one bit per ID: an ID written
-// twice is a duplicate, one never written (or written with a lookup error) is lost.
+// checkingUploader reads each part (under athena_api_output/) as it is uploaded and keeps one
+// bit per ID: an ID written twice is a duplicate, one never written (or written with a lookup
+// error) is lost. Other objects go to state.
 type checkingUploader struct {
+	state  *stateStore
 	mu     sync.Mutex
 	seen   []bool
 	dup    int
@@ -104,14 +155,15 @@ type checkingUploader struct {
 	err    error
 }
 
-func newCheckingUploader(ids int) *checkingUploader {
-	return &checkingUploader{seen: make([]bool, ids)}
+func newCheckingUploader(ids int, state *stateStore) *checkingUploader {
+	return &checkingUploader{seen: make([]bool, ids), state: state}
 }
 
 func (u *checkingUploader) UploadObject(_ context.Context, in *transfermanager.UploadObjectInput, _ ...func(*transfermanager.Options)) (*transfermanager.UploadObjectOutput, error) {
 	if !strings.Contains(aws.ToString(in.Key), "/athena_api_output/") {
-		// The day's manifest: not a part.
-		_, err := io.Copy(io.Discard, in.Body)
+		// The day's manifest, the quotas found: not a part.
+		body, err := io.ReadAll(in.Body)
+		u.state.put(aws.ToString(in.Key), body)
 		return &transfermanager.UploadObjectOutput{}, err
 	}
 	r := apioutput.NewReader(in.Body)
