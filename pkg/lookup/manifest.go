@@ -21,33 +21,41 @@ import (
 // over by the day's last invocation (a forged or stale event), so it writes nothing.
 var errRejected = errors.New("continuation does not match the day's manifest")
 
-// maxManifestBytes bounds what is read of a manifest: a few hundred bytes are expected.
+// maxManifestBytes bounds what is read of a state object: a few hundred bytes are expected.
 const maxManifestBytes = 1 << 20
 
-// readManifest returns the manifest at key, or nil when there is none. It lists the key first:
-// the role may list the state prefix but not the bucket, so a GET of a missing manifest would
-// answer 403 AccessDenied on AWS, not NoSuchKey.
+// readManifest returns the manifest at key, or nil when there is none.
 func readManifest(ctx context.Context, store ObjectStore, bucket, key string) (*events.LookupManifest, error) {
-	if ok, err := exists(ctx, store, bucket, key); err != nil || !ok {
+	var m events.LookupManifest
+	if ok, err := readState(ctx, store, bucket, key, &m); err != nil || !ok {
 		return nil, err
+	}
+	return &m, nil
+}
+
+// readState decodes the JSON state object at key into v and reports whether there was one. It
+// lists the key first: the role may list the state prefix but not the bucket, so a GET of a
+// missing object would answer 403 AccessDenied on AWS, not NoSuchKey.
+func readState(ctx context.Context, store ObjectStore, bucket, key string, v any) (bool, error) {
+	if ok, err := exists(ctx, store, bucket, key); err != nil || !ok {
+		return false, err
 	}
 	out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if isNotFound(err) {
-		return nil, nil // deleted since the listing
+		return false, nil // deleted since the listing
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+		return false, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(out.Body, maxManifestBytes))
 	if err != nil {
-		return nil, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+		return false, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
 	}
-	var m events.LookupManifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
 	}
-	return &m, nil
+	return true, nil
 }
 
 // isNotFound reports whether err is S3's answer for a missing key: NoSuchKey to a GET, NotFound

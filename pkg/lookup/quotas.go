@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/athenausage/athena-usage/pkg/config"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // QuotaMemory is how long a quota the rate limiter measured is remembered: a later invocation
@@ -72,8 +70,8 @@ func (inv *invocation) recallQuotas(ctx context.Context) {
 	}
 	h.quotas = map[place]batchget.Quota{}
 	bucket, key := h.cfg.DataBucket, athenasql.LookupQuotasKey(h.cfg.DataPrefix)
-	f, err := readQuotas(ctx, h.clients.S3, bucket, key)
-	if err != nil {
+	var f quotaFile
+	if _, err := readState(ctx, h.clients.S3, bucket, key, &f); err != nil {
 		// Written again at the end of the invocation.
 		inv.log.WarnContext(ctx, "quotas found before not read: the rate limiters find them again", "error", err)
 		return
@@ -91,31 +89,6 @@ func (inv *invocation) recallQuotas(ctx context.Context) {
 		// Otherwise the file is written again without what was wrong.
 		h.savedQuotas = quotaBytes(h.quotas)
 	}
-}
-
-// readQuotas returns the file at key, empty when there is none. It lists the key first, as
-// readManifest does.
-func readQuotas(ctx context.Context, store ObjectStore, bucket, key string) (quotaFile, error) {
-	var f quotaFile
-	if ok, err := exists(ctx, store, bucket, key); err != nil || !ok {
-		return f, err
-	}
-	out, err := store.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if isNotFound(err) {
-		return f, nil
-	}
-	if err != nil {
-		return f, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxManifestBytes))
-	if err != nil {
-		return f, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return quotaFile{}, fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
-	}
-	return f, nil
 }
 
 // recalled is the quota an engine for pl starts from: the one found before, unless it is

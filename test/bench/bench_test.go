@@ -79,6 +79,8 @@ func BenchmarkLookup(b *testing.B) {
 		// The next day's runs, from the quotas the first found.
 		{name: "quota20-daily", quota: 20, ids: 30_000, after: "quota20"},
 		{name: "quota200-daily", quota: 200, ids: 200_000, after: "quota200"},
+		{name: "quota20-faults-daily", quota: 20, ids: 30_000, faults: faults, after: "quota20-faults"},
+		{name: "quota200-faults-daily", quota: 200, ids: 200_000, faults: faults, after: "quota200-faults"},
 		{name: "cotenant-daily", quota: 20, ids: 30_000, cotenant: 0.5, after: "cotenant"},
 	}
 	// state is what each case's run left in the state prefix.
