@@ -71,9 +71,11 @@ type adaptiveLimiter struct {
 	// replayed is whether the ceiling was measured from a ramp's calls (drainEstimate).
 	replayed bool
 	// remembered is whether the ceiling is an earlier engine's (Options.Quota) that neither a
-	// measure nor a whole hold has borne out yet; measuredAt is when the ceiling was measured.
+	// measure nor a whole hold has borne out yet.
 	remembered bool
-	measuredAt time.Time
+	// found is the quota for a later engine to start from (quota): the last a ramp measured (or
+	// the one given), not a cut while holding nor a window's estimate.
+	found Quota
 	// outcomes are the ramp's calls back, for changePoint.
 	outcomes []outcome
 	// latency is a smoothed call latency and latencyDev its mean deviation, for concurrency.
@@ -211,6 +213,12 @@ const (
 	// never lowers. At 10, a probe's 5 throttles (the decision's) measured nothing, and the
 	// deciding window's own estimate held a co-tenant's share 90 % too high.
 	probeChangeGain = 5
+	// quietBackground: under a remembered quota (startAt), a background share under it lets
+	// the run's calls measure the quota at probeChangeGain. The calls' first throttles beside a
+	// co-tenant who came since measured nothing at minChangeGain, and the co-tenant lost up to
+	// 24 calls to the windows' measures; under 10 % of random throttling, a cluster of them read
+	// 11.7 where 20 were remembered, at probeChangeGain.
+	quietBackground = 0.05
 	// minEpisode is the fewest calls an overshoot's measure needs.
 	minEpisode = 6
 	// bgPriorCalls and bgPriorShare are the prior of the background share: as if 40 calls had
@@ -272,7 +280,7 @@ func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 // since throttles the first windows far beyond chance: while remembered, those decide as a
 // ramp's do (at once, and measured by the overshoot's calls, not cut at most maxHeldCut).
 func (l *adaptiveLimiter) startAt(now time.Time, q Quota) {
-	l.ceiling, l.measuredAt = q.Rate, q.Measured
+	l.ceiling, l.found = q.Rate, q
 	if q.Background > 0 {
 		// As the calls of a ramp teach it (drainEstimate).
 		l.bgCalls, l.bgThrottled = bgPriorCalls, bgPriorCalls*q.Background
@@ -301,14 +309,14 @@ func (l *adaptiveLimiter) startAt(now time.Time, q Quota) {
 	l.logf("start quota=%.1f measured=%v rate=%.1f", q.Rate, q.Measured, r)
 }
 
-// quota is the ceiling, for an engine made later to start from.
+// quota is the quota found, for an engine made later to start from.
 func (l *adaptiveLimiter) quota() Quota {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ceiling == 0 {
+	if l.found.Rate == 0 {
 		return Quota{}
 	}
-	return Quota{Rate: l.ceiling, Measured: l.measuredAt, Background: l.background()}
+	return Quota{Rate: l.found.Rate, Measured: l.found.Measured, Background: l.background()}
 }
 
 // wait blocks until the limiter allows one more call, or until ctx is done. Unlike
@@ -593,7 +601,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 	}
 	history := l.sends
 	gain := float64(minChangeGain)
-	if l.ceiling != 0 {
+	if l.ceiling != 0 && (!l.remembered || l.background() < quietBackground) {
 		gain = probeChangeGain
 	}
 	first, calls, throttled := l.changePoint(first, gain)
@@ -824,8 +832,14 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		l.hold = firstHold
 	}
 	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f) bg=%.3f", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling, l.background())
-	l.ceiling, l.measuredAt = ceiling, now
+	l.ceiling = ceiling
 	l.replayed, l.remembered = drain > 0, false
+	if drain > 0 {
+		// A cut while holding, or a window's estimate, is a measure of few calls: under random
+		// throttling one in a few dozen runs ended on one 35 % low, and a day that started from
+		// it held there for 30 s. Such a cut is found again, from the quota the ramp measured.
+		l.found = Quota{Rate: ceiling, Measured: now}
+	}
 	switch {
 	case ep.held:
 		// A cut while holding is measured from a window or a few pooled ones: under random
