@@ -834,10 +834,11 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 	l.logf("measure calls=%d throttled=%d sendrate=%.1f drain=%.1f ceiling=%.1f (was %.1f) bg=%.3f", ep.calls, ep.throttled, l.sendRate(ep.from, ep.to), drain, ceiling, l.ceiling, l.background())
 	l.ceiling = ceiling
 	l.replayed, l.remembered = drain > 0, false
-	if drain > 0 {
+	if !ep.held && (drain > 0 || measuredEp) {
 		// A cut while holding, or a window's estimate, is a measure of few calls: under random
 		// throttling one in a few dozen runs ended on one 35 % low, and a day that started from
-		// it held there for 30 s. Such a cut is found again, from the quota the ramp measured.
+		// it held there for 30 s. Such a cut is found again, from the quota the ramp or the
+		// overshoot measured.
 		l.found = Quota{Rate: ceiling, Measured: now}
 	}
 	switch {
