@@ -857,14 +857,18 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		l.holdUntil = now.Add(l.hold)
 	}
 	l.heldAt, l.heldCalls, l.heldThrottled, l.extended = now, 0, 0, false
-	// Under the settled rate by recoverCut, so that the quota's bucket, which the
-	// overshoot emptied, refills while the rate climbs back; and only once the calls in flight
-	// at the decision are back (they took what it refilled meanwhile) and it has refilled what
-	// the calls' jitter bunches up: three deviations of the calls that arrive within a
-	// latency's spread.
-	r := l.settled(ceiling) * (1 - recoverCut)
+	l.recover(now)
+}
+
+// recover resumes the calls under the ceiling just measured: under the settled rate by
+// recoverCut, so that the quota's bucket, which the overshoot emptied, refills while the rate
+// climbs back; and only once the calls in flight at the decision are back (they took what it
+// refilled meanwhile) and it has refilled what the calls' jitter bunches up: three deviations
+// of the calls that arrive within a latency's spread.
+func (l *adaptiveLimiter) recover(now time.Time) {
+	r := l.settled(l.ceiling) * (1 - recoverCut)
 	refill := 3 * math.Sqrt(r*(l.latency+2*l.latencyDev).Seconds())
-	l.resumeAt(now.Add(time.Duration(refill/ceiling*float64(time.Second))), r)
+	l.resumeAt(now.Add(time.Duration(refill/l.ceiling*float64(time.Second))), r)
 }
 
 // resumeAt sets the rate to r at at, now if at has passed. Calls sent before then do not count.

@@ -68,7 +68,6 @@ type quotaRun struct {
 	coThrottle int64   // the co-tenant's calls throttled
 	burst      float64 // the quota's initial burst spread over the run, calls/s
 	quota      float64 // the quota the run ended with (Engine.Quota)
-	rate       float64 // the rate the run ended at
 }
 
 // runQuotaCase runs the engine, with its defaults, against quotaServer on synctest's clock
@@ -142,7 +141,7 @@ func runQuotaDay(t *testing.T, tc quotaCase, q Quota) (quotaRun, Quota) {
 	run.callsRatio = float64(calls) / float64((tc.ids+MaxBatchSize-1)/MaxBatchSize)
 	run.ours = float64(calls-server.throttled.Load()) / elapsed.Seconds()
 	run.burst = server.burst / elapsed.Seconds()
-	run.quota, run.rate = e.Quota().Rate, e.Totals().Rate
+	run.quota = e.Quota().Rate
 	t.Logf("%s: fraction=%.3f calls_ratio=%.3f throttled=%d ours=%.1f/s co-tenant throttled=%d/%d rate=%.1f quota=%.1f",
 		tc.name, run.fraction, run.callsRatio, server.throttled.Load(), run.ours, run.coThrottle, run.coCalls, e.Totals().Rate, e.Quota().Rate)
 	return run, e.Quota()
@@ -256,11 +255,12 @@ func TestLimiterFindsQuota(t *testing.T) {
 	if c := runs["cotenant-came"]; c.ours > 12 || c.coThrottle*50 > c.coCalls {
 		t.Errorf("cotenant-came: ours %.1f calls/s, co-tenant throttled %d of %d; want <= 12/s and <= 2 %%", c.ours, c.coThrottle, c.coCalls)
 	}
-	// The overshoot's calls measure the lowered quota, up to 0.2 of the remembered one (a
+	// The overshoot's calls measure the lowered quota, at most 0.8 under the remembered one (a
 	// measure's largest cut), and the hold's own throttling the rest: the next day starts from
-	// the overshoot's measure and finds the quota from its ramp.
-	if r := runs["lowered"]; r.fraction < 0.5 || r.rate > 20 || r.quota > 0.2*200 {
-		t.Errorf("lowered: fraction %.3f, ended at %.1f calls/s, quota found %.1f; want >= 0.5, <= 20 and <= 40 (the quota is 20)", r.fraction, r.rate, r.quota)
+	// the overshoot's measure and finds the quota from its ramp. (In 102 runs: calls ratio
+	// 1.042 to 1.220, quota found 9.7 to 34.9.)
+	if r := runs["lowered"]; r.fraction < 0.5 || r.callsRatio > 1.3 || r.quota > 0.2*200 {
+		t.Errorf("lowered: fraction %.3f, calls ratio %.3f, quota found %.1f; want >= 0.5, <= 1.3 and <= 40 (the quota is 20)", r.fraction, r.callsRatio, r.quota)
 	}
 	if r := runs["raised"]; r.quota < 180 {
 		t.Errorf("raised: quota found %.1f, want >= 180 (the quota is 200)", r.quota)
@@ -290,6 +290,5 @@ func medianRun(runs []quotaRun) quotaRun {
 		coThrottle: int64(median(func(r quotaRun) float64 { return float64(r.coThrottle) })),
 		burst:      median(func(r quotaRun) float64 { return r.burst }),
 		quota:      median(func(r quotaRun) float64 { return r.quota }),
-		rate:       median(func(r quotaRun) float64 { return r.rate }),
 	}
 }
