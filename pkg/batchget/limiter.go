@@ -278,7 +278,8 @@ func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 // or two of another client's calls throttled with ours when the quota is shared. The quota is
 // taken as a ramp's measure (replayed): a shared one gets the wider headroom. A quota that fell
 // since throttles the first windows far beyond chance: while remembered, those decide as a
-// ramp's do (at once, and measured by the overshoot's calls, not cut at most maxHeldCut).
+// ramp's do, at once, measured from the run's calls since it started or from the overshoot's,
+// and not cut at most maxHeldCut (but see measure for a decision that measured nothing).
 func (l *adaptiveLimiter) startAt(now time.Time, q Quota) {
 	l.ceiling, l.found = q.Rate, q
 	if q.Background > 0 {
@@ -288,25 +289,24 @@ func (l *adaptiveLimiter) startAt(now time.Time, q Quota) {
 	l.replayed, l.remembered = true, true
 	l.heldAt, l.holdUntil = now, now.Add(firstHold)
 	settled := l.settled(l.ceiling)
-	r := settled
+	l.current = min(l.max, max(l.min, settled))
 	if !shared(l.ceiling) {
 		// The quota's bucket is full when the day starts: the run spends at most half of it
 		// at first, as a ramp would have (and more), with none of the ramp's throttles. Under
 		// a shared quota, the other client's calls may have emptied it in part.
-		r = l.ceiling * (1 + startBoost)
+		boosted := min(l.max, max(l.min, l.ceiling*(1+startBoost)))
+		l.current = boosted
 		time.AfterFunc(startBoostFor, func() {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			if l.current == r {
+			if l.current == boosted {
 				// Nothing moved the rate meanwhile.
 				l.jump(time.Now(), settled)
 			}
 		})
 	}
-	l.current = min(l.max, max(l.min, r))
-	r = l.current
-	l.lim.SetLimitAt(now, rate.Limit(r))
-	l.logf("start quota=%.1f measured=%v rate=%.1f", q.Rate, q.Measured, r)
+	l.lim.SetLimitAt(now, rate.Limit(l.current))
+	l.logf("start quota=%.1f measured=%v rate=%.1f", q.Rate, q.Measured, l.current)
 }
 
 // quota is the quota found, for an engine made later to start from.
