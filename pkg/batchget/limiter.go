@@ -433,6 +433,12 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	}
 }
 
+// foundHere is whether the ceiling is a quota this run measured, not none nor a remembered one
+// (startAt): a ramp above it is a probe's, expected to meet it, and measured never under it.
+func (l *adaptiveLimiter) foundHere() bool {
+	return l.ceiling != 0 && !l.remembered
+}
+
 // holding is whether the rate is at most the settled rate under a quota found: throttling there
 // is either the quota moving (a co-tenant came) or chance, and a window decides only once it is
 // whole. A false decision there costs the hold's throughput; a late one a few throttles.
@@ -542,7 +548,7 @@ func (l *adaptiveLimiter) decrease(now time.Time, share, n, k float64) {
 		sent = l.current
 	}
 	estimate := max(sent*(1-share)/(1-l.background()), l.current*(1-maxDecrease))
-	if l.ceiling != 0 && !l.remembered {
+	if l.foundHere() {
 		// A probe above a quota found: a measure from its few calls does not undo the hold's
 		// before it, which showed a rate at most maxHeldCut lower let through.
 		estimate = max(estimate, l.ceiling*(1-maxHeldCut))
@@ -601,7 +607,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 	}
 	history := l.sends
 	gain := float64(minChangeGain)
-	if l.ceiling != 0 && (!l.remembered || l.background() < quietBackground) {
+	if l.foundHere() || l.remembered && l.background() < quietBackground {
 		gain = probeChangeGain
 	}
 	first, calls, throttled := l.changePoint(first, gain)
@@ -612,7 +618,7 @@ func (l *adaptiveLimiter) drainEstimate(first time.Time) (q float64, calm bool) 
 	}
 	l.drained = true
 	l.outcomes = nil
-	if (l.ceiling == 0 || l.remembered) && !first.IsZero() && calls >= windowCalls {
+	if !l.foundHere() && !first.IsZero() && calls >= windowCalls {
 		// The calls before the bucket ran out were throttled at the background share only:
 		// all of them, not only the windows that did not decide (those that did were the
 		// unlucky ones, and leaving them out learned too low a share).
@@ -785,14 +791,17 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// first throttles were background; the overshoot's measure stands.
 		drain = 0
 	}
-	if l.ceiling != 0 && !l.remembered && drain > 0 && drain < l.ceiling {
+	if l.foundHere() && drain > 0 && drain < l.ceiling {
 		// A probe's ramp starts from a bucket that the hold at the quota found refilled only
 		// in part when another client takes the rest; replayed as full, it reads the quota
 		// too low (7.3 calls/s where a co-tenant left 10). A probe looks for a raised quota;
 		// a lower one shows in the hold's own throttling.
 		drain = l.ceiling
 	}
-	if drain == 0 && !measuredEp && (l.ceiling == 0 || l.remembered) && !l.unmeasured {
+	// nothing is whether neither the ramp nor the overshoot measured the quota: the deciding
+	// window's few calls alone.
+	nothing := drain == 0 && !measuredEp
+	if nothing && !l.foundHere() && !l.unmeasured {
 		// Nothing measured a quota: the deciding window's few calls alone, which a run's first
 		// calls throttled at random look like (3 of its first 3 held a quota of 200 at 3.8, and
 		// the probe took 22 s to climb back). The ramp goes on once, to be measured when it
@@ -804,13 +813,13 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		l.jump(now, ep.rate)
 		return
 	}
-	if l.remembered && drain == 0 && !measuredEp {
+	if nothing && l.remembered {
 		// The second such decision under a remembered quota: a cut while holding, at most
 		// maxHeldCut (random throttling put 4 of 5 calls in one window, which read 4.3 where
 		// 20 were remembered, and the run climbed back for 15 s).
 		ceiling = max(ceiling, l.ceiling*(1-maxHeldCut))
 	}
-	if l.ceiling != 0 && drain == 0 && !measuredEp && ceiling > l.ceiling {
+	if nothing && l.ceiling != 0 && ceiling > l.ceiling {
 		// A probe measured by its deciding window alone: that counts our throttles only, and in
 		// a bucket another client shares it misses the other client's (it read 17 where 10 were
 		// left, and the hold under it throttled the co-tenant 30 times). A raised quota shows in
@@ -841,23 +850,29 @@ func (l *adaptiveLimiter) measure(ep *episode) {
 		// overshoot measured.
 		l.found = Quota{Rate: ceiling, Measured: now}
 	}
+	l.holdUntil = now.Add(l.holdAfter(ep, drain, measuredEp))
+	l.heldAt, l.heldCalls, l.heldThrottled, l.extended = now, 0, 0, false
+	l.recover(now)
+}
+
+// holdAfter is how long the rate holds under the ceiling a measure of ep just set, before it
+// probes: drain is the ramp's measure, measuredEp whether the overshoot's calls measured it.
+func (l *adaptiveLimiter) holdAfter(ep *episode, drain float64, measuredEp bool) time.Duration {
 	switch {
 	case ep.held:
 		// A cut while holding is measured from a window or a few pooled ones: under random
 		// throttling, a hold just under the quota met its bucket empty now and then, and a
 		// 35 % cut held for 30 s was most of the fault runs under 0.70 of the quota (13 of 300;
 		// with a third of the hold, 3 to 10).
-		l.holdUntil = now.Add(heldCutHold)
+		return heldCutHold
 	case drain == 0 && (!measuredEp || ep.calls < windowCalls):
 		// The deciding window's or the overshoot's few calls alone: a run's first calls
 		// throttled at random look the same (3 of 4, then 2 of 6, held a quota of 200 at 38
 		// for 30 s). Probe again at once, from a bucket the pause refilled.
-		l.holdUntil = now
+		return 0
 	default:
-		l.holdUntil = now.Add(l.hold)
+		return l.hold
 	}
-	l.heldAt, l.heldCalls, l.heldThrottled, l.extended = now, 0, 0, false
-	l.recover(now)
 }
 
 // recover resumes the calls under the ceiling just measured: under the settled rate by

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -92,13 +93,17 @@ func (inv *invocation) recallQuotas(ctx context.Context) {
 }
 
 // recalled is the quota an engine for pl starts from: the one found before, unless it is
-// older than QuotaMemory.
+// forgotten.
 func (h *Handler) recalled(pl place, now time.Time) batchget.Quota {
-	q := h.quotas[pl]
-	if now.Sub(q.Measured) > QuotaMemory {
-		return batchget.Quota{}
+	if q := h.quotas[pl]; !forgotten(q, now) {
+		return q
 	}
-	return q
+	return batchget.Quota{}
+}
+
+// forgotten is whether q was measured more than QuotaMemory before now.
+func forgotten(q batchget.Quota, now time.Time) bool {
+	return now.Sub(q.Measured) > QuotaMemory
 }
 
 // rememberQuotas writes the quotas the engines found, with those of other accounts and regions
@@ -114,11 +119,7 @@ func (inv *invocation) rememberQuotas(ctx context.Context) {
 			h.quotas[pl] = q
 		}
 	}
-	for pl, q := range h.quotas {
-		if now.Sub(q.Measured) > QuotaMemory {
-			delete(h.quotas, pl)
-		}
-	}
+	maps.DeleteFunc(h.quotas, func(_ place, q batchget.Quota) bool { return forgotten(q, now) })
 	data := quotaBytes(h.quotas)
 	if bytes.Equal(data, h.savedQuotas) {
 		return

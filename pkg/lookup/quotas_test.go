@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,15 +137,8 @@ func readQuotaFile(t *testing.T, f *fakeS3) quotaFile {
 }
 
 func sameEntries(a, b []quotaEntry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if x.Account != y.Account || x.Region != y.Region || x.CallsPerSecond != y.CallsPerSecond ||
-			x.BackgroundThrottled != y.BackgroundThrottled || !x.Measured.Equal(y.Measured) {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y quotaEntry) bool {
+		return x.Account == y.Account && x.Region == y.Region && x.CallsPerSecond == y.CallsPerSecond &&
+			x.BackgroundThrottled == y.BackgroundThrottled && x.Measured.Equal(y.Measured)
+	})
 }
