@@ -146,6 +146,13 @@ const (
 	// slowStartGrowth is the rate's growth per second while no quota is known (as TCP's slow
 	// start), gentler under twice Athena's default quota: from 19/s to 200/s in about 2.7 s.
 	slowStartGrowth = 1.0
+	// slowStartHigh: from this rate on, the growth falls as the square root of the rate. A
+	// ramp at slowStartGrowth meets the quota's bucket empty at 4.5 times the quota, whatever
+	// the quota (its burst is 2 s of it), and throttles for a round trip at 3.5 times it: 70
+	// calls at 200 calls/s. Slower from here on, it meets a quota of 200 at 3.1 times it, a
+	// quota of 400 at 2.7, and reaches either about as soon: it crosses them later, but calls
+	// over the quota are taken from its burst, not lost.
+	slowStartHigh = 5 * defaultQuota
 	// catchUpGrowth is the growth per second back up to the settled rate (settled).
 	catchUpGrowth = 0.5
 	// recoverCut is how far under the settled rate a decrease goes, so that the
@@ -213,6 +220,12 @@ const (
 	// never lowers. At 10, a probe's 5 throttles (the decision's) measured nothing, and the
 	// deciding window's own estimate held a co-tenant's share 90 % too high.
 	probeChangeGain = 5
+	// earlyChangeGain is the same for the run's first ramp while it is quiet (quietRamp), to
+	// decide at once, not after a window's worth of throttled calls: a window also counts the
+	// calls sent before the bucket ran out, and at 4 times the quota it decided a round trip
+	// later, after 3 to 4 more throttled calls at 20 calls/s and 10 to 30 at 200. A decision
+	// that was chance is undone when the ramp's calls measure nothing (drainEstimate).
+	earlyChangeGain = 5
 	// quietBackground: under a remembered quota (startAt), a background share under it lets
 	// the run's calls measure the quota at probeChangeGain. The calls' first throttles beside a
 	// co-tenant who came since measured nothing at minChangeGain, and the co-tenant lost up to
@@ -273,9 +286,9 @@ func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 
 // startAt starts the limiter under the quota q an earlier engine found, as measure would have
 // left it: holding at the settled rate for firstHold, then probing. A ramp into the quota's
-// burst, which is all a run that knows nothing can do, ends in an overshoot: 60-130 throttled
-// calls at 200 calls/s (the burst hides the quota until the ramp is at 4-5 times it), and one
-// or two of another client's calls throttled with ours when the quota is shared. The quota is
+// burst, which is all a run that knows nothing can do, ends in an overshoot: 36-64 throttled
+// calls at 200 calls/s (the burst hides the quota until the ramp is at about 3 times it), and
+// one or two of another client's calls throttled with ours when the quota is shared. The quota is
 // taken as a ramp's measure (replayed): a shared one gets the wider headroom. A quota that fell
 // since throttles the first windows far beyond chance: while remembered, those decide as a
 // ramp's do, at once, measured from the run's calls since it started or from the overshoot's,
@@ -410,6 +423,10 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	case sds > strongSDs && w.throttled >= earlyThrottles && (!l.holding() || l.remembered):
 		// Throttled far beyond chance: decide now, not after more calls into an empty bucket.
 		l.decide(now, share, float64(w.calls), float64(w.throttled))
+	case throttled && l.quietRamp() && l.rampChanged(now):
+		// The run's first ramp, so far throttled at most at random: the ramp's calls in the
+		// order sent show the bucket running out sooner than a window does.
+		l.decide(now, share, float64(w.calls), float64(w.throttled))
 	case complete:
 		// A small excess shows over several windows: each is pooled with the last ones, the
 		// older weighing less.
@@ -431,6 +448,19 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	case !throttled && w.throttled == 0:
 		l.grow(now)
 	}
+}
+
+// quietRamp is whether the run's first ramp goes on, no quota known yet, with little throttling
+// (quietBackground): a change in the throttled share of its calls is then the quota, as soon as
+// it shows (earlyChangeGain).
+func (l *adaptiveLimiter) quietRamp() bool {
+	return l.ceiling == 0 && !l.drained && l.background() < quietBackground
+}
+
+// rampChanged is whether the ramp's calls back by now show the change (changePoint).
+func (l *adaptiveLimiter) rampChanged(now time.Time) bool {
+	first, _, _ := l.changePoint(now, earlyChangeGain)
+	return !first.IsZero()
 }
 
 // foundHere is whether the ceiling is a quota this run measured, not none nor a remembered one
@@ -938,8 +968,9 @@ func (l *adaptiveLimiter) grow(now time.Time) {
 	switch target := l.settled(l.ceiling); {
 	case l.ceiling == 0:
 		// Gently near Athena's default quota, where most accounts are, so that its burst
-		// hides less of an overshoot; fully from twice that.
-		r *= math.Exp(slowStartGrowth * min(1, r/(2*defaultQuota)) * dt)
+		// hides less of an overshoot; fully from twice that; and more slowly again from
+		// slowStartHigh on, where the quota's burst lets a ramp run far past it.
+		r *= math.Exp(slowStartGrowth * min(1, r/(2*defaultQuota), math.Sqrt(slowStartHigh/r)) * dt)
 	case r < target:
 		r = min(target, r*math.Exp(catchUpGrowth*dt))
 	case l.crowdedShare():
