@@ -452,3 +452,48 @@ func TestAdaptiveLimiterRememberedUndo(t *testing.T) {
 		}
 	})
 }
+
+// TestAdaptiveLimiterQuietRampDecidesEarly checks that the run's first ramp, its calls so far
+// unthrottled, brakes on two throttled calls in a row, fewer than a window acts on; and that
+// under random throttling it does not, and waits for the window.
+func TestAdaptiveLimiterQuietRampDecidesEarly(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		noisy bool
+		brake bool
+	}{
+		{name: "quiet", brake: true},
+		{name: "random throttling", noisy: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				o := testLimiterOptions()
+				l := newAdaptiveLimiter(o)
+				call := func(throttled bool) {
+					sent := time.Now()
+					l.sent()
+					time.Sleep(20 * time.Millisecond)
+					l.done(sent, throttled)
+				}
+				for i := range 300 {
+					call(tc.noisy && i%8 == 0)
+				}
+				l.mu.Lock()
+				bg, before := l.background(), l.current
+				l.mu.Unlock()
+				if quiet := bg < quietBackground; quiet == tc.noisy {
+					t.Fatalf("background after the ramp = %v, want it quiet: %v", bg, !tc.noisy)
+				}
+				call(true)
+				call(true)
+				got := l.rate()
+				if tc.brake && got != o.MinRate {
+					t.Errorf("rate after 2 throttled calls in a row = %v, want the brake, MinRate %v", got, o.MinRate)
+				}
+				if !tc.brake && got < before {
+					t.Errorf("rate after 2 throttled calls in a row = %v, want no brake (was %v)", got, before)
+				}
+			})
+		})
+	}
+}

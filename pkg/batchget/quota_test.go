@@ -191,9 +191,9 @@ func traceLimiter(ctx context.Context, t *testing.T, e *Engine, server *quotaSer
 // TestLimiterFindsQuota runs issue 10's cases on the simulation, with the shipped defaults, three
 // times each (each run differs; go test -count=20 runs sixty), and asserts on the median run what
 // held in every one of hundreds of runs: without faults, at least 0.89 of the quota-bound rate
-// and at most 4 % more calls than batches; under faults, at least 0.60 of the no-fault
-// throughput (where the limiter before this one gave 0.19), 0.50 when looked up in parts as
-// pkg/lookup does; beside a co-tenant using half the quota, at most 12 calls/s for us and at
+// and at most 2.5 % more calls than batches (2 % at 200 calls/s); under faults, at least 0.60
+// of the no-fault throughput (where the limiter before this one gave 0.19), 0.50 when looked
+// up in parts as pkg/lookup does; beside a co-tenant using half the quota, at most 12 calls/s for us and at
 // most 2 % of the co-tenant's calls throttled (in 600 single runs: ours 6.5 to 10.8, median 8.9;
 // the co-tenant's median 2 of about 675 calls, the worst 22); capped by an explicit
 // rate under what the co-tenant leaves, none of the co-tenant's calls throttled. The days after
@@ -212,10 +212,12 @@ func TestLimiterFindsQuota(t *testing.T) {
 			runs[tc.name] = medianRun(got)
 		})
 	}
-	for _, name := range []string{"quota20", "quota200"} {
+	// The first overshoot's throttles: at most 1.023 in 408 runs at quota20 (600 calls), 1.020
+	// in 306 at quota200.
+	for name, ratio := range map[string]float64{"quota20": 1.025, "quota200": 1.02} {
 		r, f := runs[name], runs[name+"-faults"]
-		if r.fraction < 0.89 || r.callsRatio > 1.04 {
-			t.Errorf("%s: fraction %.3f, calls ratio %.3f; want >= 0.89 and <= 1.04", name, r.fraction, r.callsRatio)
+		if r.fraction < 0.89 || r.callsRatio > ratio {
+			t.Errorf("%s: fraction %.3f, calls ratio %.3f; want >= 0.89 and <= %.3f", name, r.fraction, r.callsRatio, ratio)
 		}
 		if f.fraction < 0.60*r.fraction {
 			t.Errorf("%s-faults: fraction %.3f, want >= 0.60 × %.3f (no faults)", name, f.fraction, r.fraction)
