@@ -190,35 +190,39 @@ func testThrottling(t *testing.T, code string) {
 		t.Errorf("Lookup() stats = %+v, want %d throttled, %d retries, %d calls", s, throttledCalls, throttledCalls, throttledCalls+1)
 	}
 	// Each earlyThrottles throttled calls are a window's evidence: the rate brakes to MinRate for
-	// the round trip the overshoot's calls take to come back (pause, shorter than the next
-	// backoff; TestAdaptiveLimiterDecreasesOncePerWindow sees the brake itself). The first
-	// window's few calls measure nothing, and the run's start rate comes back; the second's are
-	// believed: the rate settles under the quota that window measured (at most maxDecrease under
-	// the start), and is not cut again.
+	// the round trip the overshoot's calls take to come back (pause; TestAdaptiveLimiterDecreasesOncePerWindow
+	// sees the brake itself). The first window's few calls measure nothing, and the run's start
+	// rate comes back; the second's are believed: the rate settles under the quota that window
+	// measured (at most maxDecrease under the start), and is not cut again.
 	start := min(DefaultStartRate, 100.0)
-	for n, r := range rates[:2*earlyThrottles] {
+	for n, r := range rates[:earlyThrottles] {
 		if r != start {
 			t.Errorf("rate at throttled call %d = %v, want the start rate %v (rates %v)", n, r, start, rates)
 		}
 	}
+	if !slices.Contains(rates, DefaultMinRate) {
+		t.Errorf("rates %v, want a brake to MinRate %v", rates, DefaultMinRate)
+	}
 	// The headroom is a share of the account's quota, which is never under the default.
 	quota := start * (1 - maxDecrease)
 	want := (quota - DefaultHeadroom*defaultQuota) * (1 - recoverCut)
-	for n := 2 * earlyThrottles; n <= throttledCalls; n++ {
-		if got := rates[n]; math.Abs(got-want) > 1e-9 {
-			t.Errorf("rate at call %d, after the brake = %v, want %v (rates %v)", n, got, want, rates)
-		}
+	if got := rates[throttledCalls]; math.Abs(got-want) > 1e-9 {
+		t.Errorf("rate at the call that succeeded = %v, want %v (rates %v)", got, want, rates)
 	}
 	if r := e.Totals().Rate; r < rates[throttledCalls] {
 		t.Errorf("rate after one success = %v, want no further cut from %v", r, rates[throttledCalls])
 	}
-	// The backoff doubles, up to its cap: the n-th wait is at least half of base×2^(n-1). The
-	// limiter has tokens to spare, so the time between two attempts is the backoff alone.
-	for n := range throttledCalls {
-		d := sent[n+1].Sub(sent[n])
-		hi := min(DefaultBackoffBase<<n, DefaultBackoffMax)
+	// The first retry goes back to the limiter at once: the limiter is what paces a throttled
+	// call, and here it has a token to spare. Then the backoff doubles, up to its cap: the n-th
+	// wait is at least half of base×2^(n-2).
+	if d := sent[1].Sub(sent[0]); d != 0 {
+		t.Errorf("wait before the first retry = %v, want none", d)
+	}
+	for n := 2; n <= throttledCalls; n++ {
+		d := sent[n].Sub(sent[n-1])
+		hi := min(DefaultBackoffBase<<(n-2), DefaultBackoffMax)
 		if lo := hi / 2; d < lo || d > hi {
-			t.Errorf("backoff %d = %v, want %v to %v", n+1, d, lo, hi)
+			t.Errorf("backoff %d = %v, want %v to %v", n-1, d, lo, hi)
 		}
 	}
 }
