@@ -94,6 +94,7 @@ func runQuotaDay(t *testing.T, tc quotaCase, q Quota) (quotaRun, Quota) {
 	var run quotaRun
 	coDone := make(chan struct{})
 	var coCalls, coThrottled atomic.Int64
+	trace, traceStart := os.Getenv("LIMITER_TRACE") != "", time.Now()
 	go func() {
 		defer close(coDone)
 		if tc.cotenant == 0 {
@@ -117,14 +118,16 @@ func runQuotaDay(t *testing.T, tc quotaCase, q Quota) (quotaRun, Quota) {
 				coCalls.Add(1)
 				if !server.admit() {
 					coThrottled.Add(1)
+					if trace {
+						t.Logf("%5.2fs co-tenant throttled", time.Since(traceStart).Seconds())
+					}
 				}
 			})
 		}
 	}()
-	if os.Getenv("LIMITER_TRACE") != "" {
+	if trace {
 		go traceLimiter(ctx, t, e, server)
-		start := time.Now()
-		e.limiter.trace = func(f string, a ...any) { t.Logf("%5.2fs "+f, append([]any{time.Since(start).Seconds()}, a...)...) }
+		e.limiter.trace = func(f string, a ...any) { t.Logf("%5.2fs "+f, append([]any{time.Since(traceStart).Seconds()}, a...)...) }
 	}
 	start := time.Now()
 	rows, err := lookupParts(e, ids, tc.part)
