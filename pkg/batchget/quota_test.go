@@ -127,7 +127,9 @@ func runQuotaDay(t *testing.T, tc quotaCase, q Quota) (quotaRun, Quota) {
 	}()
 	if trace {
 		go traceLimiter(ctx, t, e, server)
-		e.limiter.trace = func(f string, a ...any) { t.Logf("%5.2fs "+f, append([]any{time.Since(traceStart).Seconds()}, a...)...) }
+		e.limiter.trace = func(f string, a ...any) {
+			t.Logf("%5.2fs "+f, append([]any{time.Since(traceStart).Seconds()}, a...)...)
+		}
 	}
 	start := time.Now()
 	rows, err := lookupParts(e, ids, tc.part)
