@@ -617,3 +617,40 @@ func TestIsTransientCode(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupUnprocessedRetryTiming checks that IDs left unprocessed with a transient code are
+// asked for again at once the first time, then after their attempt's backoff, on synctest's
+// clock (the engine's limiter has tokens to spare).
+func TestLookupUnprocessedRetryTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sent []time.Time
+		f := &fakeAthena{}
+		f.batchGet = func(n int, ids []string) (*athena.BatchGetQueryExecutionOutput, error) {
+			sent = append(sent, time.Now())
+			if n < 2 {
+				out := &athena.BatchGetQueryExecutionOutput{}
+				for _, id := range ids {
+					out.UnprocessedQueryExecutionIds = append(out.UnprocessedQueryExecutionIds, unprocessed(id, "InternalServerException"))
+				}
+				return out, nil
+			}
+			return found(ids), nil
+		}
+		e := newTestEngine(f)
+		ids := makeIDs(3)
+		rows, _, err := e.Lookup(context.Background(), ids)
+		if err != nil {
+			t.Fatalf("Lookup: %v", err)
+		}
+		checkRows(t, ids, rows)
+		if len(sent) != 3 {
+			t.Fatalf("calls = %d, want 3", len(sent))
+		}
+		if d := sent[1].Sub(sent[0]); d != 0 {
+			t.Errorf("wait before the second attempt = %v, want none", d)
+		}
+		if d, lo, hi := sent[2].Sub(sent[1]), DefaultBackoffBase/2, DefaultBackoffBase; d < lo || d > hi {
+			t.Errorf("wait before the third attempt = %v, want %v to %v", d, lo, hi)
+		}
+	})
+}

@@ -497,3 +497,38 @@ func TestAdaptiveLimiterQuietRampDecidesEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestAdaptiveLimiterSlowStart checks the first ramp's growth while calls succeed and wait for
+// it: ×e a second between twice Athena's default quota and slowStartHigh, and from there on
+// √(slowStartHigh/rate) of that, so that the quota's burst hides less of an overshoot.
+func TestAdaptiveLimiterSlowStart(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		start      float64
+		lo, hi     float64 // the rate after one second, as a multiple of start
+		wantGrowth string
+	}{
+		{name: "from 50/s", start: 50, lo: 2.5, hi: 2.75, wantGrowth: "×e"},
+		// √(100/400) = 0.5 at first, less as the rate grows: about ×1.6.
+		{name: "from 400/s", start: 400, lo: 1.5, hi: 1.7, wantGrowth: "about ×1.6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				o := testLimiterOptions()
+				o.StartRate, o.Burst = tc.start, 1
+				l := newAdaptiveLimiter(o)
+				begin := time.Now()
+				for time.Since(begin) < time.Second {
+					sent := time.Now()
+					if err := l.wait(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					l.done(sent, false)
+				}
+				if got := l.rate() / tc.start; got < tc.lo || got > tc.hi {
+					t.Errorf("rate after 1 s from %v = %.3f times it, want %s (%v to %v)", tc.start, got, tc.wantGrowth, tc.lo, tc.hi)
+				}
+			})
+		})
+	}
+}
