@@ -65,7 +65,8 @@ const (
 	// throttled, or an ID left unprocessed, is tried again the first time without it (see
 	// backoff).
 	DefaultBackoffBase = 100 * time.Millisecond
-	// DefaultBackoffMax caps the backoff: nine attempts then span about 6-13 s.
+	// DefaultBackoffMax caps the backoff: nine attempts then span about 6-11 s of backoff when
+	// throttled, 8-16 s after server errors.
 	DefaultBackoffMax = 5 * time.Second
 )
 

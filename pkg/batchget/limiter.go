@@ -144,7 +144,8 @@ func (l *adaptiveLimiter) sendRate(from, to time.Time) float64 {
 // Tuning of the limiter that is not an option: each value is explained in docs/design.md.
 const (
 	// slowStartGrowth is the rate's growth per second while no quota is known (as TCP's slow
-	// start), gentler under twice Athena's default quota: from 19/s to 200/s in about 2.7 s.
+	// start), gentler under twice Athena's default quota and above slowStartHigh: from 19/s to
+	// 200/s in about 2.9 s.
 	slowStartGrowth = 1.0
 	// slowStartHigh: from this rate on, the growth falls as the square root of the rate. A
 	// ramp at slowStartGrowth meets the quota's bucket empty at 4.5 times the quota, whatever
@@ -288,7 +289,8 @@ func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 // left it: holding at the settled rate for firstHold, then probing. A ramp into the quota's
 // burst, which is all a run that knows nothing can do, ends in an overshoot: 36-64 throttled
 // calls at 200 calls/s (the burst hides the quota until the ramp is at about 3 times it), and
-// one or two of another client's calls throttled with ours when the quota is shared. The quota is
+// none to five of another client's calls (a median of one) throttled with ours when the quota
+// is shared. The quota is
 // taken as a ramp's measure (replayed): a shared one gets the wider headroom. A quota that fell
 // since throttles the first windows far beyond chance: while remembered, those decide as a
 // ramp's do, at once, measured from the run's calls since it started or from the overshoot's,
