@@ -290,11 +290,11 @@ func newAdaptiveLimiter(o Options) *adaptiveLimiter {
 // burst, which is all a run that knows nothing can do, ends in an overshoot: 36-64 throttled
 // calls at 200 calls/s (the burst hides the quota until the ramp is at about 3 times it), and
 // none to five of another client's calls (a median of one) throttled with ours when the quota
-// is shared. The quota is
-// taken as a ramp's measure (replayed): a shared one gets the wider headroom. A quota that fell
-// since throttles the first windows far beyond chance: while remembered, those decide as a
-// ramp's do, at once, measured from the run's calls since it started or from the overshoot's,
-// and not cut at most maxHeldCut (but see measure for a decision that measured nothing).
+// is shared. The quota is taken as a ramp's measure (replayed): a shared one gets the wider
+// headroom. A quota that fell since throttles the first windows far beyond chance: while
+// remembered, those decide as a ramp's do, at once, measured from the run's calls since it
+// started or from the overshoot's, and not cut at most maxHeldCut (but see measure for a
+// decision that measured nothing).
 func (l *adaptiveLimiter) startAt(now time.Time, q Quota) {
 	l.ceiling, l.found = q.Rate, q
 	if q.Background > 0 {
@@ -331,7 +331,9 @@ func (l *adaptiveLimiter) quota() Quota {
 	if l.found.Rate == 0 {
 		return Quota{}
 	}
-	return Quota{Rate: l.found.Rate, Measured: l.found.Measured, Background: l.background()}
+	q := l.found
+	q.Background = l.background()
+	return q
 }
 
 // wait blocks until the limiter allows one more call, or until ctx is done. Unlike
@@ -422,12 +424,11 @@ func (l *adaptiveLimiter) done(sent time.Time, throttled bool) {
 	complete := w.calls >= windowCalls && !sent.Before(w.end)
 	share, sds := l.excess(float64(w.calls), float64(w.throttled))
 	switch {
-	case sds > strongSDs && w.throttled >= earlyThrottles && (!l.holding() || l.remembered):
-		// Throttled far beyond chance: decide now, not after more calls into an empty bucket.
-		l.decide(now, share, float64(w.calls), float64(w.throttled))
-	case throttled && l.quietRamp() && l.rampChanged(now):
-		// The run's first ramp, so far throttled at most at random: the ramp's calls in the
-		// order sent show the bucket running out sooner than a window does.
+	case sds > strongSDs && w.throttled >= earlyThrottles && (!l.holding() || l.remembered),
+		throttled && l.quietRamp() && l.rampChanged(now):
+		// Throttled far beyond chance, or, on the run's first ramp so far throttled at most at
+		// random, the ramp's calls in the order sent show the bucket running out: decide now,
+		// not after more calls into an empty bucket.
 		l.decide(now, share, float64(w.calls), float64(w.throttled))
 	case complete:
 		// A small excess shows over several windows: each is pooled with the last ones, the

@@ -21,8 +21,8 @@ import (
 // over by the day's last invocation (a forged or stale event), so it writes nothing.
 var errRejected = errors.New("continuation does not match the day's manifest")
 
-// maxManifestBytes bounds what is read of a state object: a few hundred bytes are expected.
-const maxManifestBytes = 1 << 20
+// maxStateBytes bounds what is read of a state object: a few hundred bytes are expected.
+const maxStateBytes = 1 << 20
 
 // readManifest returns the manifest at key, or nil when there is none.
 func readManifest(ctx context.Context, store ObjectStore, bucket, key string) (*events.LookupManifest, error) {
@@ -48,7 +48,7 @@ func readState(ctx context.Context, store ObjectStore, bucket, key string, v any
 		return false, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxManifestBytes))
+	data, err := io.ReadAll(io.LimitReader(out.Body, maxStateBytes))
 	if err != nil {
 		return false, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
 	}
